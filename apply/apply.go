@@ -1,0 +1,439 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/reconfig/reconfig/atomicfile"
+	"github.com/reconfig/reconfig/plan"
+	"github.com/reconfig/reconfig/state"
+)
+
+// Outcome is what happened to one binding.
+type Outcome struct {
+	ID     string
+	Target string
+	// Action is what the plan asked for.
+	Action plan.Action
+	// Changed is true when the target now holds the planned content (or,
+	// for a delete, is gone).
+	Changed bool
+	// CreatedDir is the parent directory apply had to create, if any.
+	CreatedDir string
+	Check      *CommandResult
+	// Reload is the run of the binding's reload command; bindings that
+	// share a command share the result.
+	Reload *CommandResult
+	// Err is why the binding failed.
+	Err error
+
+	change *plan.Change
+	staged *atomicfile.Staged
+	prev   *previous
+}
+
+// previous is a target's content and attributes before apply replaced it,
+// for restoring it when a check of the installed file fails.
+type previous struct {
+	data []byte
+	mode fs.FileMode
+	uid  int
+	gid  int
+}
+
+// Failed reports whether the binding failed in this apply.
+func (o *Outcome) Failed() bool { return o.Err != nil || o.Action == plan.Fail }
+
+// Reload is one run of a reload command for the bindings that share it.
+type Reload struct {
+	IDs    []string
+	Result *CommandResult
+}
+
+// Result is the outcome of executing a plan.
+type Result struct {
+	Revision int64
+	Outcomes []*Outcome // one per change of the plan, in plan order
+	Reloads  []*Reload
+}
+
+// Summary counts outcomes the way apply's last line reports them.
+type Summary struct {
+	Created, Updated, Deleted, Failed, Skipped int
+}
+
+// Summary tallies the result.
+func (r *Result) Summary() Summary {
+	var s Summary
+	for _, o := range r.Outcomes {
+		switch {
+		case o.Failed():
+			s.Failed++
+		case o.Action == plan.Skip:
+			s.Skipped++
+		case !o.Changed:
+		case o.Action == plan.Create:
+			s.Created++
+		case o.Action == plan.Update:
+			s.Updated++
+		case o.Action == plan.Delete:
+			s.Deleted++
+		}
+	}
+	return s
+}
+
+// Failed reports whether any binding failed.
+func (r *Result) Failed() bool { return r.Summary().Failed > 0 }
+
+// stageWorkers bounds concurrent staging; fsync is I/O, not CPU, bound.
+const stageWorkers = 16
+
+// Execute applies the plan. ctx cancels commands in flight; files already
+// renamed stay (each is whole and checked or restored).
+func Execute(ctx context.Context, p *plan.Plan) *Result {
+	r := &Result{Revision: p.Revision}
+	var writes, deletes []*Outcome
+	for _, ch := range p.Changes {
+		o := &Outcome{ID: ch.ID, Target: ch.Target, Action: ch.Action, change: ch}
+		if ch.Action == plan.Fail {
+			o.Err = ch.Err
+			if o.Err == nil {
+				o.Err = errors.New(ch.Reason)
+			}
+		}
+		r.Outcomes = append(r.Outcomes, o)
+		switch ch.Action {
+		case plan.Create, plan.Update:
+			writes = append(writes, o)
+		case plan.Delete:
+			deletes = append(deletes, o)
+		}
+	}
+
+	// Stage every write concurrently: temp file, write, fsync, attributes.
+	parallel(writes, stageWorkers, stage)
+
+	// Checks of the staged files, before anything is installed.
+	var prechecked []*Outcome
+	for _, o := range writes {
+		if o.staged != nil && o.change.CheckCmd != "" && usesSrc(o.change.CheckCmd) {
+			prechecked = append(prechecked, o)
+		}
+	}
+	parallel(prechecked, 4, func(o *Outcome) {
+		ch := o.change
+		o.Check = run(ctx, expand(ch.CheckCmd, o.staged.Path(), ch.Target), env(p, []string{ch.ID}, []string{ch.Target}), ch.CommandTimeout)
+		if o.Check.Err != nil {
+			o.staged.Discard()
+			o.staged = nil
+			o.Err = fmt.Errorf("check failed: %v; %s keeps its old content", o.Check.Err, ch.Target)
+		}
+	})
+
+	// Install: rename each staged file, then fsync each directory once.
+	dirs := map[string]bool{}
+	for _, o := range writes {
+		if o.staged == nil {
+			continue
+		}
+		if err := o.staged.Commit(); err != nil {
+			o.staged.Discard()
+			o.Err = err
+			continue
+		}
+		o.staged = nil
+		o.Changed = true
+		dirs[filepath.Dir(o.Target)] = true
+	}
+	syncDirs(dirs, writes)
+
+	// Checks of the installed files; a failure restores the old content.
+	for _, o := range writes {
+		ch := o.change
+		if !o.Changed || ch.CheckCmd == "" || usesSrc(ch.CheckCmd) {
+			continue
+		}
+		o.Check = run(ctx, expand(ch.CheckCmd, ch.Target, ch.Target), env(p, []string{ch.ID}, []string{ch.Target}), ch.CommandTimeout)
+		if o.Check.Err == nil {
+			continue
+		}
+		o.Changed = false
+		if err := restore(o); err != nil {
+			o.Err = fmt.Errorf("check failed: %v; restoring the old content failed too: %w", o.Check.Err, err)
+		} else if o.prev == nil {
+			o.Err = fmt.Errorf("check failed: %v; %s was removed again (it did not exist before)", o.Check.Err, ch.Target)
+		} else {
+			o.Err = fmt.Errorf("check failed: %v; the old content of %s was restored", o.Check.Err, ch.Target)
+		}
+	}
+
+	// Deletes of pruned targets.
+	dirs = map[string]bool{}
+	for _, o := range deletes {
+		if err := os.Remove(o.Target); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			o.Err = fmt.Errorf("delete %s: %w", o.Target, unwrapPath(err))
+			continue
+		}
+		o.Changed = true
+		dirs[filepath.Dir(o.Target)] = true
+	}
+	syncDirs(dirs, deletes)
+
+	r.Reloads = reload(ctx, p, writes)
+	return r
+}
+
+// stage prepares one write: the target must still be as planned, its
+// directory must exist, and the new content is staged beside it.
+func stage(o *Outcome) {
+	ch := o.change
+	if err := atomicfile.RemoveStale(ch.Target); err != nil {
+		o.Err = fmt.Errorf("remove stale temporary files of %s: %w", ch.Target, err)
+		return
+	}
+	prev, err := readPrevious(ch.Target)
+	if err != nil {
+		o.Err = err
+		return
+	}
+	hash := ""
+	if prev != nil {
+		hash = plan.Hash(prev.data)
+	}
+	if hash != ch.BeforeHash {
+		o.Err = fmt.Errorf("%s changed since the plan was made; it was left as it is (plan again)", ch.Target)
+		return
+	}
+	o.prev = prev
+	dir := filepath.Dir(ch.Target)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			o.Err = fmt.Errorf("create directory %s: %w", dir, unwrapPath(err))
+			return
+		}
+		o.CreatedDir = dir
+		if err := atomicfile.SyncDir(filepath.Dir(dir)); err != nil {
+			o.Err = err
+			return
+		}
+	}
+	s, err := atomicfile.Stage(ch.Target, ch.After, atomicfile.Attrs{Mode: ch.Mode, UID: ch.UID, GID: ch.GID})
+	if err != nil {
+		o.Err = err
+		return
+	}
+	o.staged = s
+}
+
+func readPrevious(path string) (*previous, error) {
+	info, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("target %s: %w", path, unwrapPath(err))
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("target %s is not a regular file", path)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("target %s: %w", path, unwrapPath(err))
+	}
+	p := &previous{data: data, mode: info.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky), uid: -1, gid: -1}
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		p.uid, p.gid = int(st.Uid), int(st.Gid)
+	}
+	return p, nil
+}
+
+// restore puts back what the target held before apply replaced it: the old
+// file, or no file for a create.
+func restore(o *Outcome) error {
+	if o.prev == nil {
+		if err := os.Remove(o.Target); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return atomicfile.SyncDir(filepath.Dir(o.Target))
+	}
+	return atomicfile.Write(o.Target, o.prev.data, atomicfile.Attrs{Mode: o.prev.mode, UID: o.prev.uid, GID: o.prev.gid})
+}
+
+func syncDirs(dirs map[string]bool, outs []*Outcome) {
+	errs := map[string]error{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for d := range dirs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := atomicfile.SyncDir(d); err != nil {
+				mu.Lock()
+				errs[d] = err
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	for _, o := range outs {
+		if err := errs[filepath.Dir(o.Target)]; err != nil && o.Changed && o.Err == nil {
+			o.Err = err
+		}
+	}
+}
+
+// reload runs each distinct reload command of the changed targets once, in
+// the order of the first binding that names it.
+func reload(ctx context.Context, p *plan.Plan, writes []*Outcome) []*Reload {
+	var order []string
+	groups := map[string][]*Outcome{}
+	for _, o := range writes {
+		cmd := o.change.ReloadCmd
+		if !o.Changed || o.Err != nil || cmd == "" {
+			continue
+		}
+		if _, ok := groups[cmd]; !ok {
+			order = append(order, cmd)
+		}
+		groups[cmd] = append(groups[cmd], o)
+	}
+	var out []*Reload
+	for _, cmd := range order {
+		g := groups[cmd]
+		ids := make([]string, len(g))
+		targets := make([]string, len(g))
+		timeout := time.Duration(0)
+		for i, o := range g {
+			ids[i], targets[i] = o.ID, o.Target
+			timeout = max(timeout, o.change.CommandTimeout)
+		}
+		res := run(ctx, cmd, env(p, ids, targets), timeout)
+		for _, o := range g {
+			o.Reload = res
+			if res.Err != nil {
+				o.Err = fmt.Errorf("reload failed: %v (%s has its new content)", res.Err, o.Target)
+			}
+		}
+		out = append(out, &Reload{IDs: ids, Result: res})
+	}
+	return out
+}
+
+// env is the environment of a command: the binding ids and targets it runs
+// for (space-separated when bindings share a reload command) and the
+// revision.
+func env(p *plan.Plan, ids, targets []string) []string {
+	return []string{
+		"RECONFIG_ID=" + strings.Join(ids, " "),
+		"RECONFIG_TARGET=" + strings.Join(targets, " "),
+		"RECONFIG_REVISION=" + strconv.FormatInt(p.Revision, 10),
+	}
+}
+
+func parallel(outs []*Outcome, workers int, f func(*Outcome)) {
+	if len(outs) == 0 {
+		return
+	}
+	next := make(chan *Outcome)
+	var wg sync.WaitGroup
+	for range min(workers, len(outs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for o := range next {
+				if o.Err == nil {
+					f(o)
+				}
+			}
+		}()
+	}
+	for _, o := range outs {
+		next <- o
+	}
+	close(next)
+	wg.Wait()
+}
+
+// Record writes the result into the state: the revision, and for each
+// binding the hash now on disk and the check and reload outcomes. Bindings
+// the plan found already matching are recorded too, so that later edits by
+// hand show as drift. Pruned targets leave the state.
+func (r *Result) Record(st *state.State, p *plan.Plan, now time.Time) {
+	st.Revision = p.Revision
+	if p.ClusterID != "" {
+		st.ClusterID = p.ClusterID
+	}
+	for _, o := range r.Outcomes {
+		ch := o.change
+		rec := st.Bindings[o.ID]
+		switch ch.Action {
+		case plan.Delete:
+			if o.Changed {
+				delete(st.Bindings, o.ID)
+			}
+			continue
+		case plan.NoOp:
+			if rec == nil || rec.Target != ch.Target || rec.SHA256 != ch.BeforeHash {
+				st.Bindings[o.ID] = &state.Record{Target: ch.Target, SHA256: ch.BeforeHash, Revision: p.Revision,
+					AppliedAt: now, Check: state.OutcomeNone, Reload: state.OutcomeNone}
+			}
+			continue
+		case plan.Create, plan.Update:
+		default:
+			continue
+		}
+		if rec == nil || rec.Target != ch.Target {
+			rec = &state.Record{Target: ch.Target, SHA256: ch.BeforeHash}
+			st.Bindings[o.ID] = rec
+		}
+		rec.Check, rec.Reload, rec.Error = outcome(o.Check), outcome(o.Reload), ""
+		if o.Changed {
+			rec.SHA256, rec.Revision, rec.AppliedAt = ch.AfterHash, p.Revision, now
+		}
+		if o.Err != nil {
+			rec.Error = o.Err.Error()
+		}
+		if rec.SHA256 == "" && !o.Changed {
+			// A create that did not happen leaves nothing to record.
+			delete(st.Bindings, o.ID)
+		}
+	}
+}
+
+func outcome(c *CommandResult) string {
+	switch {
+	case c == nil:
+		return state.OutcomeNone
+	case c.Err != nil:
+		return state.OutcomeFailed
+	}
+	return state.OutcomeOK
+}
+
+// Outcome returns the outcome of the binding with the id, or nil.
+func (r *Result) Outcome(id string) *Outcome {
+	i := sort.Search(len(r.Outcomes), func(i int) bool { return r.Outcomes[i].ID >= id })
+	if i < len(r.Outcomes) && r.Outcomes[i].ID == id {
+		return r.Outcomes[i]
+	}
+	return nil
+}
+
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

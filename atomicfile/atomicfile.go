@@ -1,0 +1,163 @@
+// Package atomicfile replaces files so that a reader sees the old content or
+// the new, never a mix, never an empty file, and the change survives a
+// crash: stage a temporary file in the target's directory, write, fsync,
+// set mode and owner, rename over the target, fsync the directory. It is
+// the one writer behind targets, the state file and plan files.
+package atomicfile
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Attrs are the permissions and ownership of a staged file. UID and GID -1
+// leave ownership to the running user.
+type Attrs struct {
+	Mode     fs.FileMode
+	UID, GID int
+}
+
+// Staged is new content written beside its target and not yet installed.
+type Staged struct {
+	path string // the target
+	tmp  string
+	done bool
+}
+
+// tempPrefix marks reconfig's staged files: ".reconfig-<random>.<base>", so
+// a staged file keeps its target's extension for checkers that look at it.
+const tempPrefix = ".reconfig-"
+
+// Stage writes data to a new temporary file in path's directory, fsyncs it
+// and sets its attributes. Nothing is visible at path until Commit.
+func Stage(path string, data []byte, a Attrs) (*Staged, error) {
+	dir, base := filepath.Split(path)
+	var rnd [6]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return nil, err
+	}
+	tmp := filepath.Join(dir, tempPrefix+hex.EncodeToString(rnd[:])+"."+base)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("stage %s: %w", path, unwrap(err))
+	}
+	s := &Staged{path: path, tmp: tmp}
+	err = write(f, data, a)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return nil, fmt.Errorf("stage %s: %w", path, unwrap(err))
+	}
+	return s, nil
+}
+
+func write(f *os.File, data []byte, a Attrs) error {
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if a.UID >= 0 || a.GID >= 0 {
+		if err := f.Chown(a.UID, a.GID); err != nil {
+			return err
+		}
+	}
+	// Chmod after Chown: chown clears the setuid and setgid bits.
+	if err := f.Chmod(a.Mode); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+// Path is the staged file, for a check command to read before Commit.
+func (s *Staged) Path() string { return s.tmp }
+
+// Commit renames the staged file over the target. The caller fsyncs the
+// directory (SyncDir) once for all the files of a cycle.
+func (s *Staged) Commit() error {
+	if s.done {
+		return errors.New("staged file already committed or discarded")
+	}
+	if err := os.Rename(s.tmp, s.path); err != nil {
+		return fmt.Errorf("install %s: %w", s.path, unwrap(err))
+	}
+	s.done = true
+	return nil
+}
+
+// Discard removes the staged file if it was not committed.
+func (s *Staged) Discard() {
+	if !s.done {
+		os.Remove(s.tmp)
+		s.done = true
+	}
+}
+
+// SyncDir fsyncs a directory so that renames and removals in it are
+// durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, unwrap(err))
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, unwrap(err))
+	}
+	return nil
+}
+
+// Write atomically and durably replaces path with data.
+func Write(path string, data []byte, a Attrs) error {
+	s, err := Stage(path, data, a)
+	if err != nil {
+		return err
+	}
+	if err := s.Commit(); err != nil {
+		s.Discard()
+		return err
+	}
+	return SyncDir(filepath.Dir(path))
+}
+
+// RemoveStale deletes staged files of path left behind by a process that
+// died between Stage and Commit. Callers hold the state lock, so no other
+// reconfig is staging the same target.
+func RemoveStale(path string) error {
+	dir, base := filepath.Split(path)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	for _, e := range ents {
+		n := e.Name()
+		if strings.HasPrefix(n, tempPrefix) && strings.HasSuffix(n, "."+base) &&
+			len(n) == len(tempPrefix)+12+1+len(base) {
+			if err := os.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func unwrap(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err
+	}
+	return err
+}

@@ -1,0 +1,442 @@
+package bindings
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Error is one problem of one binding file.
+type Error struct {
+	File string
+	// Line and Col locate the problem in the file when known (1-based).
+	Line, Col int
+	Msg       string
+}
+
+func (e *Error) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.File, e.Msg)
+}
+
+// Errors is every problem found in a configuration directory.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	msgs := make([]string, len(es))
+	for i, e := range es {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "\n")
+}
+
+// fileBinding is a binding file as written. Pointers tell "absent" from
+// "empty".
+type fileBinding struct {
+	ID             *string           `json:"id"`
+	Key            *string           `json:"key"`
+	Recursive      bool              `json:"recursive"`
+	Source         *string           `json:"source"`
+	Target         *string           `json:"target"`
+	Pattern        *string           `json:"pattern"`
+	AltKeys        map[string]string `json:"altkeys"`
+	CheckCmd       string            `json:"checkcmd"`
+	ReloadCmd      string            `json:"reloadcmd"`
+	Mode           *string           `json:"mode"`
+	Owner          string            `json:"owner"`
+	Group          string            `json:"group"`
+	Sensitive      bool              `json:"sensitive"`
+	AllowEmpty     bool              `json:"allow_empty"`
+	CommandTimeout *string           `json:"command_timeout"`
+}
+
+// Load reads every binding file of dir/conf.d. The returned error, when not
+// nil, is an Errors listing every problem found, or a plain error when the
+// directory itself cannot be read.
+func Load(dir string) (*Set, error) {
+	info, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("configuration directory %s does not exist", dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("configuration directory: %w", err)
+	}
+	if !info.IsDir() {
+		return nil, fmt.Errorf("configuration directory %s is not a directory", dir)
+	}
+	confd := filepath.Join(dir, "conf.d")
+	files, err := bindingFiles(confd)
+	if err != nil {
+		return nil, err
+	}
+	set := &Set{Dir: dir, TemplatesDir: filepath.Join(dir, "templates")}
+	var errs Errors
+	for _, f := range files {
+		b, ferrs := loadFile(confd, f, set.TemplatesDir)
+		errs = append(errs, ferrs...)
+		if b != nil {
+			set.Bindings = append(set.Bindings, b)
+		}
+	}
+	errs = append(errs, checkUnique(set.Bindings)...)
+	sort.Slice(set.Bindings, func(i, j int) bool { return set.Bindings[i].ID < set.Bindings[j].ID })
+	if len(errs) > 0 {
+		return set, errs
+	}
+	return set, nil
+}
+
+// bindingFiles lists the binding files under confd: every regular file (or
+// symlink to one) whose name does not start with "." or end in "~", in
+// subdirectories too, except hidden ones.
+func bindingFiles(confd string) ([]string, error) {
+	info, err := os.Stat(confd)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("binding directory %s does not exist", confd)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("binding directory: %w", err)
+	}
+	if !info.IsDir() {
+		return nil, fmt.Errorf("binding directory %s is not a directory", confd)
+	}
+	var files []string
+	err = filepath.WalkDir(confd, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("binding directory: %w", err)
+		}
+		name := d.Name()
+		if path != confd && strings.HasPrefix(name, ".") {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() || strings.HasSuffix(name, "~") {
+			return nil
+		}
+		fi, err := os.Stat(path)
+		if err != nil || !fi.Mode().IsRegular() {
+			return nil
+		}
+		files = append(files, path)
+		return nil
+	})
+	return files, err
+}
+
+func loadFile(confd, path, templatesDir string) (*Binding, Errors) {
+	fail := func(line, col int, format string, args ...any) Errors {
+		return Errors{{File: path, Line: line, Col: col, Msg: fmt.Sprintf(format, args...)}}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fail(0, 0, "cannot read: %v", unwrapPath(err))
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, fail(0, 0, "file is empty; want a JSON object with key, source and target")
+	}
+	var fb fileBinding
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&fb); err != nil {
+		line, col, msg := describeJSONError(data, err)
+		return nil, fail(line, col, "%s", msg)
+	}
+	if dec.More() {
+		line, col := lineCol(data, int(dec.InputOffset()))
+		return nil, fail(line, col, "invalid JSON: more than one value in the file")
+	}
+
+	rel, _ := filepath.Rel(confd, path)
+	b := &Binding{File: path, ID: filepath.ToSlash(rel)}
+	var errs Errors
+	bad := func(format string, args ...any) {
+		errs = append(errs, &Error{File: path, Msg: fmt.Sprintf(format, args...)})
+	}
+
+	if fb.ID != nil {
+		b.ID = *fb.ID
+		switch {
+		case b.ID == "":
+			bad(`"id" is empty; remove it to use the file name, or name the binding`)
+		case strings.IndexFunc(b.ID, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
+			bad(`"id" %q contains white space or control characters`, b.ID)
+		}
+	}
+	switch {
+	case fb.Key == nil:
+		bad(`"key" is required: the etcd key to render from, like "/services/web"`)
+	case !strings.HasPrefix(*fb.Key, "/"):
+		bad(`"key" %q must start with "/"`, *fb.Key)
+	default:
+		b.Key = *fb.Key
+	}
+	b.Recursive = fb.Recursive
+
+	switch {
+	case fb.Source == nil:
+		bad(`"source" is required: the template's path relative to %s`, templatesDir)
+	default:
+		b.Source = *fb.Source
+		p, err := resolveSource(templatesDir, *fb.Source)
+		if err != nil {
+			bad(`"source" %s`, err)
+		}
+		b.SourcePath = p
+	}
+
+	switch {
+	case fb.Target == nil:
+		bad(`"target" is required: the absolute path of the file to write`)
+	case *fb.Target == "":
+		bad(`"target" is empty; want an absolute path`)
+	case !filepath.IsAbs(*fb.Target):
+		bad(`"target" %q must be an absolute path`, *fb.Target)
+	case filepath.Clean(*fb.Target) == "/" || strings.HasSuffix(*fb.Target, "/"):
+		bad(`"target" %q names a directory; want a file path`, *fb.Target)
+	default:
+		b.Target = filepath.Clean(*fb.Target)
+	}
+
+	pattern := DefaultPattern
+	if fb.Pattern != nil {
+		pattern = *fb.Pattern
+	}
+	if l, r, err := ParsePattern(pattern); err != nil {
+		bad(`"pattern" %q: %s`, pattern, err)
+	} else {
+		b.LeftDelim, b.RightDelim = l, r
+	}
+
+	if len(fb.AltKeys) > 0 {
+		b.AltKeys = make(map[string]string, len(fb.AltKeys))
+		for _, name := range sortedKeys(fb.AltKeys) {
+			key := fb.AltKeys[name]
+			switch {
+			case name == "":
+				bad(`"altkeys" has an empty name`)
+			case !strings.HasPrefix(key, "/"):
+				bad(`"altkeys" %q: key %q must start with "/"`, name, key)
+			default:
+				b.AltKeys[name] = key
+			}
+		}
+	}
+
+	b.CheckCmd = fb.CheckCmd
+	b.ReloadCmd = fb.ReloadCmd
+	b.CommandTimeout = DefaultCommandTimeout
+	if fb.CommandTimeout != nil {
+		d, err := time.ParseDuration(*fb.CommandTimeout)
+		switch {
+		case err != nil:
+			bad(`"command_timeout" %q is not a duration; write it like "30s" or "2m"`, *fb.CommandTimeout)
+		case d <= 0:
+			bad(`"command_timeout" %q must be positive`, *fb.CommandTimeout)
+		default:
+			b.CommandTimeout = d
+		}
+	}
+
+	if fb.Mode != nil {
+		m, err := strconv.ParseUint(*fb.Mode, 8, 32)
+		if err != nil || m > 0o7777 || *fb.Mode == "" {
+			bad(`"mode" %q is not an octal file mode like "0640"`, *fb.Mode)
+		} else {
+			b.Mode, b.HasMode = fs.FileMode(m)&fs.ModePerm|specialBits(m), true
+		}
+	}
+	b.Owner, b.Group = fb.Owner, fb.Group
+	b.Sensitive = fb.Sensitive
+	b.AllowEmpty = fb.AllowEmpty
+
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return b, nil
+}
+
+// specialBits converts the setuid, setgid and sticky bits of an octal mode
+// to their fs.FileMode flags.
+func specialBits(m uint64) fs.FileMode {
+	var out fs.FileMode
+	if m&0o4000 != 0 {
+		out |= fs.ModeSetuid
+	}
+	if m&0o2000 != 0 {
+		out |= fs.ModeSetgid
+	}
+	if m&0o1000 != 0 {
+		out |= fs.ModeSticky
+	}
+	return out
+}
+
+// ParsePattern splits a pattern such as "#% %#" into its left and right
+// template delimiters.
+func ParsePattern(pattern string) (left, right string, err error) {
+	f := strings.Fields(pattern)
+	if len(f) != 2 {
+		return "", "", errors.New(`must be two delimiters separated by a space, like "{{ }}" or "#% %#"`)
+	}
+	if f[0] == f[1] {
+		return "", "", errors.New("the left and right delimiters must differ")
+	}
+	return f[0], f[1], nil
+}
+
+// resolveSource returns the absolute path of a template, refusing any path
+// that leaves the templates directory: absolute paths, "..", and symlinks
+// that point outside.
+func resolveSource(templatesDir, source string) (string, error) {
+	switch {
+	case source == "":
+		return "", errors.New(`is empty; want a template path relative to templates/`)
+	case filepath.IsAbs(source):
+		return "", fmt.Errorf("%q must be relative to %s, not absolute", source, templatesDir)
+	}
+	clean := filepath.Clean(source)
+	if clean == ".." || strings.HasPrefix(clean, "../") {
+		return "", fmt.Errorf("%q escapes %s", source, templatesDir)
+	}
+	full := filepath.Join(templatesDir, clean)
+	real, err := filepath.EvalSymlinks(full)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("%q: template %s does not exist", source, full)
+		}
+		return "", fmt.Errorf("%q: %v", source, unwrapPath(err))
+	}
+	root, err := filepath.EvalSymlinks(templatesDir)
+	if err != nil {
+		return "", fmt.Errorf("%q: templates directory: %v", source, unwrapPath(err))
+	}
+	if rel, err := filepath.Rel(root, real); err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return "", fmt.Errorf("%q escapes %s through a symlink (to %s)", source, templatesDir, real)
+	}
+	fi, err := os.Stat(real)
+	if err != nil {
+		return "", fmt.Errorf("%q: %v", source, unwrapPath(err))
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("%q: %s is not a regular file", source, full)
+	}
+	return full, nil
+}
+
+// checkUnique reports bindings that share an id or a target.
+func checkUnique(bs []*Binding) Errors {
+	var errs Errors
+	ids := map[string]*Binding{}
+	targets := map[string]*Binding{}
+	for _, b := range bs {
+		if o, ok := ids[b.ID]; ok {
+			errs = append(errs, &Error{File: b.File, Msg: fmt.Sprintf("id %q is also used by %s; ids must be unique", b.ID, o.File)})
+		} else {
+			ids[b.ID] = b
+		}
+		if o, ok := targets[b.Target]; ok {
+			errs = append(errs, &Error{File: b.File, Msg: fmt.Sprintf("target %s is also written by binding %q (%s); each target has one binding", b.Target, o.ID, o.File)})
+		} else {
+			targets[b.Target] = b
+		}
+	}
+	return errs
+}
+
+// describeJSONError turns a decoding error into a message with its line and
+// column.
+func describeJSONError(data []byte, err error) (line, col int, msg string) {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		line, col = lineCol(data, int(syn.Offset))
+		return line, col, "invalid JSON: " + strings.TrimPrefix(syn.Error(), "json: ")
+	case errors.As(err, &typ):
+		line, col = lineCol(data, int(typ.Offset))
+		field := typ.Field
+		if field == "" {
+			return line, col, fmt.Sprintf("want a JSON object, not %s", typ.Value)
+		}
+		return line, col, fmt.Sprintf("%q must be %s, not %s", field, jsonKind(typ.Type.Kind().String()), typ.Value)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		line, col = lineCol(data, len(data))
+		return line, col, "invalid JSON: unexpected end of file (an unclosed { or \")"
+	}
+	s := err.Error()
+	if name, ok := strings.CutPrefix(s, "json: unknown field "); ok {
+		if i := bytes.Index(data, []byte(name)); i >= 0 {
+			line, col = lineCol(data, i)
+		}
+		return line, col, fmt.Sprintf("unknown field %s; known fields: id, key, recursive, source, target, pattern, altkeys, checkcmd, reloadcmd, mode, owner, group, sensitive, allow_empty, command_timeout", name)
+	}
+	return 0, 0, "invalid JSON: " + strings.TrimPrefix(s, "json: ")
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "string", "ptr":
+		return "a string"
+	case "bool":
+		return "true or false"
+	case "map":
+		return "an object of name → key"
+	}
+	return k
+}
+
+// lineCol converts a byte offset into a 1-based line and column. JSON
+// decoders report the offset just after the bad byte.
+func lineCol(data []byte, off int) (int, int) {
+	if off > len(data) {
+		off = len(data)
+	}
+	if off > 0 {
+		off--
+	}
+	line := 1 + bytes.Count(data[:off], []byte("\n"))
+	col := off - bytes.LastIndexByte(data[:off], '\n')
+	return line, col
+}
+
+func sortedKeys(m map[string]string) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// unwrapPath drops the *fs.PathError wrapper, whose path the caller names
+// already.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// Unwrap returns the problems one by one.
+func (es Errors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}

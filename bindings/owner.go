@@ -1,0 +1,35 @@
+package bindings
+
+import (
+	"fmt"
+	"os/user"
+	"strconv"
+)
+
+// Owners resolves the binding's owner and group to numeric ids; -1 means
+// "keep the existing file's, else the running user's".
+func (b *Binding) Owners() (uid, gid int, err error) {
+	uid, gid = -1, -1
+	if b.Owner != "" {
+		if uid, err = lookupID(b.Owner, user.Lookup, func(u *user.User) string { return u.Uid }); err != nil {
+			return -1, -1, fmt.Errorf("owner %q: %w", b.Owner, err)
+		}
+	}
+	if b.Group != "" {
+		if gid, err = lookupID(b.Group, user.LookupGroup, func(g *user.Group) string { return g.Gid }); err != nil {
+			return -1, -1, fmt.Errorf("group %q: %w", b.Group, err)
+		}
+	}
+	return uid, gid, nil
+}
+
+func lookupID[T any](name string, lookup func(string) (T, error), id func(T) string) (int, error) {
+	if n, err := strconv.Atoi(name); err == nil && n >= 0 {
+		return n, nil
+	}
+	v, err := lookup(name)
+	if err != nil {
+		return -1, fmt.Errorf("no such user or group on this host")
+	}
+	return strconv.Atoi(id(v))
+}

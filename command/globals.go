@@ -1,0 +1,268 @@
+package command
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+)
+
+// globals are the options every command shares.
+type globals struct {
+	cfgDir    string
+	statePath string
+
+	endpoints      []string
+	srv            string
+	discoverySRV   string
+	prefix         string
+	dialTimeout    time.Duration
+	commandTimeout time.Duration
+
+	cacert, cert, key, keyPassphrase string
+	insecureSkipVerify               bool
+	tlsRequested                     bool
+	user, password                   string
+
+	color     string
+	logFormat string
+	debug     bool
+}
+
+const (
+	defaultCfgDir   = "/etc/reconfig"
+	defaultEndpoint = "http://127.0.0.1:2379"
+)
+
+func envs(name string) []string {
+	return []string{"RECONFIG_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))}
+}
+
+// globalFlags are the options of SPEC §4; hidden copies go on every
+// command so they may follow the command name.
+func globalFlags(hidden bool) []cli.Flag {
+	str := func(name, usage, value string, aliases ...string) cli.Flag {
+		return &cli.StringFlag{Name: name, Usage: usage, Value: value, Aliases: aliases, EnvVars: envs(name), Hidden: hidden, Category: "global"}
+	}
+	boolean := func(name, usage string, aliases ...string) cli.Flag {
+		return &cli.BoolFlag{Name: name, Usage: usage, Aliases: aliases, EnvVars: envs(name), Hidden: hidden, Category: "global"}
+	}
+	dur := func(name, usage string, value time.Duration) cli.Flag {
+		return &cli.DurationFlag{Name: name, Usage: usage, Value: value, EnvVars: envs(name), Hidden: hidden, Category: "global"}
+	}
+	legacy := func(f cli.Flag) cli.Flag {
+		switch f := f.(type) {
+		case *cli.StringFlag:
+			f.Hidden, f.Category, f.EnvVars = true, "original", nil
+		case *cli.BoolFlag:
+			f.Hidden, f.Category, f.EnvVars = true, "original", nil
+		}
+		return f
+	}
+	return []cli.Flag{
+		str("cfgdir", "configuration `DIR` holding conf.d/ and templates/", defaultCfgDir, "c"),
+		str("state", "state `FILE` (default: CFGDIR/state.json)", ""),
+		str("endpoints", "etcd endpoints, comma-separated `URLS`", defaultEndpoint),
+		str("srv", "DNS SRV `RECORD` naming the etcd endpoints (one is picked at random)", ""),
+		str("discovery-srv", "`DOMAIN` whose _etcd-client-ssl._tcp / _etcd-client._tcp records list the endpoints", ""),
+		str("prefix", "read and watch every key under this `PREFIX`", "", "p"),
+		str("cacert", "CA certificate `FILE` to verify etcd", ""),
+		str("cert", "client certificate `FILE`", ""),
+		str("key", "client key `FILE`", ""),
+		str("key-passphrase", "`PASSPHRASE` of an encrypted client key", ""),
+		boolean("insecure-skip-tls-verify", "do not verify etcd's certificate"),
+		str("user", "etcd user `NAME[:PASSWORD]` (password also from RECONFIG_PASSWORD)", ""),
+		dur("dial-timeout", "time to establish a connection to etcd", 5*time.Second),
+		dur("command-timeout", "time limit of one etcd request", 10*time.Second),
+		str("color", "color output: `auto`, always or never", "auto"),
+		&cli.BoolFlag{Name: "no-color", Usage: "no color output (also NO_COLOR)", EnvVars: []string{"RECONFIG_NO_COLOR"}, Hidden: hidden, Category: "global"},
+		str("log-format", "log format: `text` or json", "text"),
+		boolean("debug", "log debug messages", "d"),
+		// The original reconfig's spellings.
+		legacy(str("host", "etcd host", "")),
+		legacy(str("port", "etcd port", "")),
+		legacy(boolean("ssl", "use TLS", "s")),
+		legacy(str("ssl_cafile", "CA file", "")),
+		legacy(str("ssl_cert", "certificate file", "")),
+		legacy(str("ssl_key", "key file", "")),
+		legacy(str("ssl_passphrase", "key passphrase", "")),
+	}
+}
+
+// rootFlags exist only before any command: the original reconfig's modes.
+func rootFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.BoolFlag{Name: "notreally", Aliases: []string{"n"}, Usage: "the original's dry run: same as `reconfig plan`", Category: "original"},
+		&cli.BoolFlag{Name: "onetime", Aliases: []string{"o"}, Usage: "the original's one-shot run: same as `reconfig apply --auto-approve`", Category: "original"},
+		&cli.BoolFlag{Name: "version", Usage: "print the version and exit"},
+	}
+}
+
+// setIn returns the innermost context where the flag was given (on the
+// command line or by environment), or nil.
+func setIn(c *cli.Context, name string) *cli.Context {
+	for _, cc := range c.Lineage() {
+		if cc.Command != nil || cc.App != nil {
+			if hasFlag(cc, name) && cc.IsSet(name) {
+				return cc
+			}
+		}
+	}
+	return nil
+}
+
+func hasFlag(c *cli.Context, name string) bool {
+	for _, n := range c.LocalFlagNames() {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+func gString(c *cli.Context, name string) string {
+	if cc := setIn(c, name); cc != nil {
+		return cc.String(name)
+	}
+	return c.String(name)
+}
+
+func gBool(c *cli.Context, name string) bool {
+	if cc := setIn(c, name); cc != nil {
+		return cc.Bool(name)
+	}
+	return false
+}
+
+func gDuration(c *cli.Context, name string) time.Duration {
+	if cc := setIn(c, name); cc != nil {
+		return cc.Duration(name)
+	}
+	return c.Duration(name)
+}
+
+func gIsSet(c *cli.Context, name string) bool { return setIn(c, name) != nil }
+
+// parseGlobals reads the global options, wherever they were given.
+func parseGlobals(c *cli.Context) (*globals, error) {
+	g := &globals{
+		cfgDir:         gString(c, "cfgdir"),
+		statePath:      gString(c, "state"),
+		srv:            gString(c, "srv"),
+		discoverySRV:   gString(c, "discovery-srv"),
+		prefix:         gString(c, "prefix"),
+		dialTimeout:    gDuration(c, "dial-timeout"),
+		commandTimeout: gDuration(c, "command-timeout"),
+		cacert:         firstSet(c, "cacert", "ssl_cafile"),
+		cert:           firstSet(c, "cert", "ssl_cert"),
+		key:            firstSet(c, "key", "ssl_key"),
+		keyPassphrase:  firstSet(c, "key-passphrase", "ssl_passphrase"),
+
+		insecureSkipVerify: gBool(c, "insecure-skip-tls-verify"),
+		color:              gString(c, "color"),
+		logFormat:          gString(c, "log-format"),
+		debug:              gBool(c, "debug"),
+	}
+	if g.cfgDir == "" {
+		g.cfgDir = defaultCfgDir
+	}
+	if g.statePath == "" {
+		g.statePath = filepath.Join(g.cfgDir, "state.json")
+	}
+	if gBool(c, "no-color") {
+		g.color = "never"
+	} else if !gIsSet(c, "color") && os.Getenv("NO_COLOR") != "" {
+		g.color = "never"
+	}
+	switch g.color {
+	case "auto", "always", "never":
+	default:
+		return nil, &usageError{msg: fmt.Sprintf("--color %q: want auto, always or never", g.color)}
+	}
+	switch g.logFormat {
+	case "text", "json":
+	default:
+		return nil, &usageError{msg: fmt.Sprintf("--log-format %q: want text or json", g.logFormat)}
+	}
+	if g.dialTimeout <= 0 || g.commandTimeout <= 0 {
+		return nil, &usageError{msg: "--dial-timeout and --command-timeout must be positive"}
+	}
+	if g.prefix != "" && !strings.HasPrefix(g.prefix, "/") {
+		return nil, &usageError{msg: fmt.Sprintf("--prefix %q must start with \"/\"", g.prefix)}
+	}
+	g.tlsRequested = gBool(c, "ssl") || g.cacert != "" || g.cert != "" || g.insecureSkipVerify
+
+	// Endpoints: --endpoints, or the original's --host/--port.
+	eps := gString(c, "endpoints")
+	host, port := gString(c, "host"), gString(c, "port")
+	if host != "" || port != "" {
+		if gIsSet(c, "endpoints") {
+			return nil, &usageError{msg: "give either --endpoints or --host/--port, not both"}
+		}
+		if host == "" {
+			host = "127.0.0.1"
+		}
+		if port == "" {
+			port = "4001" // the original's default
+		}
+		if _, err := strconv.Atoi(port); err != nil {
+			return nil, &usageError{msg: fmt.Sprintf("--port %q is not a number", port)}
+		}
+		scheme := "http"
+		if g.tlsRequested {
+			scheme = "https"
+		}
+		eps = scheme + "://" + net.JoinHostPort(host, port)
+	}
+	for _, e := range strings.Split(eps, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			if !strings.Contains(e, "://") {
+				scheme := "http://"
+				if g.tlsRequested {
+					scheme = "https://"
+				}
+				e = scheme + e
+			}
+			g.endpoints = append(g.endpoints, e)
+		}
+	}
+	if len(g.endpoints) == 0 {
+		return nil, &usageError{msg: "--endpoints is empty"}
+	}
+
+	user := gString(c, "user")
+	if name, pw, ok := strings.Cut(user, ":"); ok {
+		g.user, g.password = name, pw
+	} else {
+		g.user = user
+		g.password = os.Getenv("RECONFIG_PASSWORD")
+	}
+	return g, nil
+}
+
+// firstSet returns the first of the named flags that was given, else the
+// first's default.
+func firstSet(c *cli.Context, names ...string) string {
+	for _, n := range names {
+		if gIsSet(c, n) {
+			return gString(c, n)
+		}
+	}
+	return gString(c, names[0])
+}
+
+// colorOn decides whether output to w is colored.
+func (g *globals) colorOn(w any) bool {
+	switch g.color {
+	case "always":
+		return true
+	case "never":
+		return false
+	}
+	return isTerminal(w)
+}

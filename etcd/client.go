@@ -1,0 +1,153 @@
+package etcd
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/namespace"
+	"go.uber.org/zap"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/grpclog"
+	"io"
+)
+
+func init() {
+	// gRPC logs connection trouble to stderr by default; reconfig reports
+	// it in its own words instead.
+	grpclog.SetLoggerV2(grpclog.NewLoggerV2(io.Discard, io.Discard, io.Discard))
+}
+
+// Config says how to reach etcd.
+type Config struct {
+	Endpoints      []string
+	DialTimeout    time.Duration
+	CommandTimeout time.Duration
+	// Prefix namespaces every key: reads and watches happen under it and
+	// keys are returned without it.
+	Prefix   string
+	TLS      *tls.Config
+	Username string
+	Password string
+}
+
+// Client is a connection to an etcd cluster.
+type Client struct {
+	cfg     Config
+	cli     *clientv3.Client
+	kv      clientv3.KV
+	watcher clientv3.Watcher
+	lease   clientv3.Lease
+}
+
+// Connect dials etcd and waits, up to the dial timeout, until a connection
+// is ready, so an unreachable cluster is reported at once and not as a
+// timeout of the first request.
+func Connect(ctx context.Context, cfg Config) (*Client, error) {
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 5 * time.Second
+	}
+	if cfg.CommandTimeout <= 0 {
+		cfg.CommandTimeout = 10 * time.Second
+	}
+	cfg.Prefix = strings.TrimSuffix(cfg.Prefix, "/")
+	if len(cfg.Endpoints) == 0 {
+		return nil, &Error{Msg: "no etcd endpoint given", hint: "pass --endpoints http://HOST:2379"}
+	}
+	c := &Client{cfg: cfg}
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:            cfg.Endpoints,
+		DialTimeout:          cfg.DialTimeout,
+		DialKeepAliveTime:    10 * time.Second,
+		DialKeepAliveTimeout: 5 * time.Second,
+		PermitWithoutStream:  true,
+		TLS:                  cfg.TLS,
+		Username:             cfg.Username,
+		Password:             cfg.Password,
+		Logger:               zap.NewNop(),
+		Context:              ctx,
+	})
+	if err != nil {
+		return nil, c.connectError(err)
+	}
+	c.cli = cli
+	if err := c.waitReady(ctx); err != nil {
+		cli.Close()
+		return nil, err
+	}
+	c.kv, c.watcher, c.lease = cli.KV, cli.Watcher, cli.Lease
+	if cfg.Prefix != "" {
+		c.kv = namespace.NewKV(cli.KV, cfg.Prefix)
+		c.watcher = namespace.NewWatcher(cli.Watcher, cfg.Prefix)
+		c.lease = namespace.NewLease(cli.Lease, cfg.Prefix)
+	}
+	return c, nil
+}
+
+func (c *Client) waitReady(ctx context.Context) error {
+	conn := c.cli.ActiveConnection()
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+	defer cancel()
+	for {
+		s := conn.GetState()
+		if s == connectivity.Ready {
+			return nil
+		}
+		if s == connectivity.Idle {
+			conn.Connect()
+		}
+		if !conn.WaitForStateChange(ctx, s) {
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return &Error{Msg: "connect: canceled", Err: ctx.Err()}
+			}
+			return c.unreachable()
+		}
+	}
+}
+
+func (c *Client) unreachable() error {
+	eps := strings.Join(c.cfg.Endpoints, ",")
+	msg := fmt.Sprintf("cannot reach etcd at %s within %s", eps, c.cfg.DialTimeout)
+	if why := probe(c.cfg.Endpoints, c.cfg.DialTimeout); why != "" {
+		msg = fmt.Sprintf("cannot reach etcd at %s: %s", eps, why)
+	} else if c.cfg.TLS == nil && anyHTTPS(c.cfg.Endpoints) {
+		msg += " (https endpoint without TLS settings)"
+	}
+	return &Error{Msg: msg, hint: unreachableHint}
+}
+
+func anyHTTPS(eps []string) bool {
+	for _, e := range eps {
+		if strings.HasPrefix(e, "https://") {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Client) connectError(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return c.unreachable()
+	}
+	return c.describe("connect to etcd", err)
+}
+
+// Close ends the connection.
+func (c *Client) Close() error {
+	return c.cli.Close()
+}
+
+// Endpoints are the endpoints the client was configured with.
+func (c *Client) Endpoints() []string { return c.cfg.Endpoints }
+
+// Prefix is the namespace keys are read under ("" for none).
+func (c *Client) Prefix() string { return c.cfg.Prefix }
+
+// requestCtx bounds one request by the command timeout.
+func (c *Client) requestCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.cfg.CommandTimeout)
+}

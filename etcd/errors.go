@@ -1,0 +1,99 @@
+package etcd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Error is an etcd failure described for an operator.
+type Error struct {
+	Msg  string
+	hint string
+	// Err is the underlying client error, kept for errors.Is.
+	Err error
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// Hint says what to do about the error.
+func (e *Error) Hint() string { return e.hint }
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// ErrCompacted is returned when a revision reconfig asked for was compacted.
+var ErrCompacted = rpctypes.ErrCompacted
+
+// describe turns a client error into an *Error. what names the operation,
+// like "read /app/" or "connect".
+func (c *Client) describe(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	eps := strings.Join(c.cfg.Endpoints, ",")
+	switch {
+	case errors.Is(err, context.Canceled):
+		return &Error{Msg: what + ": canceled", Err: err}
+	case errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded:
+		return &Error{Msg: fmt.Sprintf("%s: etcd at %s did not answer within %s", what, eps, c.cfg.CommandTimeout),
+			hint: "check that etcd is healthy (reconfig kv status), or raise --command-timeout", Err: err}
+	case errors.Is(err, rpctypes.ErrAuthFailed):
+		return &Error{Msg: fmt.Sprintf("authentication failed for user %s", c.cfg.Username),
+			hint: "check --user and the password (RECONFIG_PASSWORD)", Err: err}
+	case errors.Is(err, rpctypes.ErrUserEmpty):
+		return &Error{Msg: "etcd requires authentication", hint: "pass --user NAME and the password in RECONFIG_PASSWORD", Err: err}
+	case errors.Is(err, rpctypes.ErrPermissionDenied):
+		return &Error{Msg: fmt.Sprintf("%s: permission denied for user %s", what, c.cfg.Username),
+			hint: "grant the user's role read access to the key range (etcdctl role grant-permission)", Err: err}
+	case errors.Is(err, rpctypes.ErrInvalidAuthToken), errors.Is(err, rpctypes.ErrAuthOldRevision):
+		return &Error{Msg: what + ": etcd rejected the auth token", hint: "retry; if it persists, check the etcd auth configuration", Err: err}
+	case errors.Is(err, rpctypes.ErrCompacted):
+		return &Error{Msg: what + ": the revision was compacted", Err: err}
+	case errors.Is(err, rpctypes.ErrNoLeader):
+		return &Error{Msg: what + ": the etcd cluster has no leader", hint: "check the etcd cluster's health (reconfig kv status)", Err: err}
+	case errors.Is(err, rpctypes.ErrRequestTooLarge):
+		return &Error{Msg: what + ": request too large for etcd", Err: err}
+	case status.Code(err) == codes.Unavailable:
+		return &Error{Msg: fmt.Sprintf("%s: etcd at %s is unavailable", what, eps), hint: unreachableHint, Err: err}
+	}
+	msg := err.Error()
+	if s, ok := status.FromError(err); ok {
+		msg = strings.TrimPrefix(s.Message(), "etcdserver: ")
+	}
+	return &Error{Msg: fmt.Sprintf("%s: %s", what, msg), Err: err}
+}
+
+const unreachableHint = "check --endpoints and that etcd is running; `reconfig dev` starts a local one"
+
+// probe dials the endpoints' TCP addresses to tell why a connection failed:
+// "connection refused" is more use to an operator than a timeout.
+func probe(endpoints []string, timeout time.Duration) string {
+	for _, ep := range endpoints {
+		host := ep
+		if u, err := url.Parse(ep); err == nil && u.Host != "" {
+			host = u.Host
+		}
+		conn, err := net.DialTimeout("tcp", host, timeout)
+		if err != nil {
+			var op *net.OpError
+			if errors.As(err, &op) && op.Err != nil {
+				return strings.TrimPrefix(op.Err.Error(), "connect: ")
+			}
+			return err.Error()
+		}
+		conn.Close()
+	}
+	return ""
+}

@@ -1,0 +1,123 @@
+package etcd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/reconfig/reconfig/snapshot"
+)
+
+const (
+	// maxTxnOps keeps a batch of range reads under etcd's default
+	// --max-txn-ops (128).
+	maxTxnOps = 64
+	// keysPerTxn is about how many keys one batch asks for; the page size
+	// of each range is this divided by the ranges in the batch.
+	keysPerTxn = 16384
+	minPage    = 512
+	// snapshotAttempts bounds restarts after a compaction mid-read.
+	snapshotAttempts = 5
+)
+
+// ReadStats counts the work of one snapshot, for benchmarks and --debug.
+type ReadStats struct {
+	RoundTrips int
+	Ranges     int
+	Keys       int
+}
+
+// Snapshot reads every key the selectors match, all at one revision: the
+// first request fixes the revision and every later one is pinned to it with
+// WithRev. Ranges are merged (snapshot.Cover), batched into transactions of
+// up to maxTxnOps range reads, and paged. A compaction of the revision
+// mid-read restarts the snapshot.
+func (c *Client) Snapshot(ctx context.Context, sels []snapshot.Selector) (*snapshot.Snapshot, ReadStats, error) {
+	var stats ReadStats
+	for attempt := 1; ; attempt++ {
+		s, err := c.readSnapshot(ctx, sels, &stats)
+		if errors.Is(err, rpctypes.ErrCompacted) && attempt < snapshotAttempts {
+			continue
+		}
+		if err != nil {
+			return nil, stats, c.describe("read snapshot", err)
+		}
+		return s, stats, nil
+	}
+}
+
+type pending struct {
+	span int    // index into the snapshot's spans
+	from string // next key to read
+}
+
+func (c *Client) readSnapshot(ctx context.Context, sels []snapshot.Selector, stats *ReadStats) (*snapshot.Snapshot, error) {
+	snap := &snapshot.Snapshot{Prefix: c.cfg.Prefix, Spans: snapshot.Cover(sels)}
+	stats.Ranges = len(snap.Spans)
+	todo := make([]pending, len(snap.Spans))
+	for i, sp := range snap.Spans {
+		todo[i] = pending{span: i, from: sp.Start}
+	}
+	if len(todo) == 0 {
+		// Nothing to read, but the revision and cluster still matter.
+		rctx, cancel := c.requestCtx(ctx)
+		defer cancel()
+		resp, err := c.kv.Get(rctx, "\x00", clientv3.WithCountOnly())
+		stats.RoundTrips++
+		if err != nil {
+			return nil, err
+		}
+		snap.Revision, snap.ClusterID = resp.Header.Revision, clusterID(resp.Header.ClusterId)
+		return snap, nil
+	}
+	for len(todo) > 0 {
+		n := min(len(todo), maxTxnOps)
+		batch := todo[:n]
+		page := int64(max(keysPerTxn/n, minPage))
+		ops := make([]clientv3.Op, n)
+		for i, p := range batch {
+			opts := []clientv3.OpOption{clientv3.WithRange(snap.Spans[p.span].End), clientv3.WithLimit(page)}
+			if snap.Revision > 0 {
+				opts = append(opts, clientv3.WithRev(snap.Revision))
+			}
+			ops[i] = clientv3.OpGet(p.from, opts...)
+		}
+		rctx, cancel := c.requestCtx(ctx)
+		resp, err := c.kv.Txn(rctx).Then(ops...).Commit()
+		cancel()
+		stats.RoundTrips++
+		if err != nil {
+			return nil, err
+		}
+		if snap.Revision == 0 {
+			snap.Revision, snap.ClusterID = resp.Header.Revision, clusterID(resp.Header.ClusterId)
+		}
+		if len(resp.Responses) != n {
+			return nil, fmt.Errorf("etcd answered %d of %d range reads", len(resp.Responses), n)
+		}
+		var more []pending
+		for i, p := range batch {
+			rr := resp.Responses[i].GetResponseRange()
+			if rr == nil {
+				return nil, fmt.Errorf("etcd answered a range read with %T", resp.Responses[i].Response)
+			}
+			sp := &snap.Spans[p.span]
+			for _, kv := range rr.Kvs {
+				sp.KVs = append(sp.KVs, snapshot.KV{Key: string(kv.Key), Value: string(kv.Value)})
+			}
+			stats.Keys += len(rr.Kvs)
+			if rr.More && len(rr.Kvs) > 0 {
+				more = append(more, pending{span: p.span, from: string(rr.Kvs[len(rr.Kvs)-1].Key) + "\x00"})
+			}
+		}
+		todo = append(more, todo[n:]...)
+	}
+	return snap, nil
+}
+
+func clusterID(id uint64) string {
+	return fmt.Sprintf("%016x", id)
+}

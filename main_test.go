@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/reconfig/reconfig/embedded"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files of the scripts")
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"reconfig": func() {
+			code := run(context.Background(), os.Args, os.Stdout, os.Stderr)
+			if f := os.Getenv("RECONFIG_TEST_STATUS_FILE"); f != "" {
+				os.WriteFile(f, []byte(strconv.Itoa(code)), 0o644)
+			}
+			os.Exit(code)
+		},
+	})
+}
+
+// TestScripts runs the CLI scripts of testdata/script, each against its own
+// embedded etcd.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		RequireExplicitExec: true,
+		RequireUniqueNames:  true,
+		UpdateScripts:       *update,
+		Setup:               setupScript,
+		Cmds:                scriptCmds,
+	})
+}
+
+type serverKey struct{}
+
+func setupScript(env *testscript.Env) error {
+	srv, err := embedded.Start(embedded.Options{Dir: filepath.Join(env.WorkDir, ".etcd"), Fast: true})
+	if err != nil {
+		return err
+	}
+	env.Defer(srv.Close)
+	env.Values[serverKey{}] = srv
+	env.Setenv("RECONFIG_ENDPOINTS", srv.ClientURL)
+	env.Setenv("ETCD_ENDPOINT", srv.ClientURL)
+	env.Setenv("RECONFIG_TEST_STATUS_FILE", filepath.Join(env.WorkDir, ".status"))
+	env.Setenv("RECONFIG_DIAL_TIMEOUT", "2s")
+	env.Setenv("NO_COLOR", "")
+	env.Setenv("HOME", env.WorkDir)
+	wd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	env.Setenv("FIXTURES", filepath.Join(wd, "testfixtures"))
+	return nil
+}
+
+var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
+	// status N: the last `exec reconfig` exited with status N.
+	"status": func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) != 1 {
+			ts.Fatalf("usage: status N")
+		}
+		data, err := os.ReadFile(ts.MkAbs(".status"))
+		ts.Check(err)
+		if got := strings.TrimSpace(string(data)); (got == args[0]) == neg {
+			ts.Fatalf("exit status %s, want %s%s", got, map[bool]string{true: "not "}[neg], args[0])
+		}
+	},
+	// etcd put KEY VALUE | etcd del KEY [-r] | etcd load FILE | etcd compact
+	"etcd": func(ts *testscript.TestScript, neg bool, args []string) {
+		srv := ts.Value(serverKey{}).(*embedded.Server)
+		ctx := context.Background()
+		if len(args) == 0 {
+			ts.Fatalf("usage: etcd put|del|load|compact|stop ...")
+		}
+		var err error
+		switch {
+		case args[0] == "put" && len(args) == 3:
+			_, err = srv.Put(ctx, args[1], args[2])
+		case args[0] == "del" && len(args) >= 2:
+			_, err = srv.Delete(ctx, args[1], len(args) == 3 && args[2] == "-r")
+		case args[0] == "load" && len(args) == 2:
+			var data map[string]string
+			raw, rerr := os.ReadFile(ts.MkAbs(args[1]))
+			ts.Check(rerr)
+			ts.Check(json.Unmarshal(raw, &data))
+			_, err = srv.Load(ctx, data)
+		case args[0] == "compact" && len(args) == 1:
+			var rev int64
+			rev, err = srv.Revision(ctx)
+			if err == nil {
+				err = srv.Compact(ctx, rev)
+			}
+		case args[0] == "stop" && len(args) == 1:
+			srv.Close()
+		default:
+			ts.Fatalf("usage: etcd put KEY VALUE | del KEY [-r] | load FILE | compact | stop")
+		}
+		if (err != nil) != neg {
+			ts.Fatalf("etcd %s: %v", args[0], err)
+		}
+	},
+	// fixture NAME DIR: copy testfixtures/NAME to DIR, pointing the
+	// targets (and commands) under /tmp/ at $WORK/out/ instead.
+	"fixture": func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) != 2 {
+			ts.Fatalf("usage: fixture NAME DIR")
+		}
+		src := filepath.Join(ts.Getenv("FIXTURES"), args[0])
+		dst := ts.MkAbs(args[1])
+		out := ts.MkAbs("out") + "/"
+		ts.Check(os.MkdirAll(out, 0o755))
+		err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(src, path)
+			target := filepath.Join(dst, rel)
+			if d.IsDir() {
+				return os.MkdirAll(target, 0o755)
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			if strings.Contains(rel, "conf.d") {
+				data = []byte(strings.ReplaceAll(string(data), "/tmp/", out))
+			}
+			return os.WriteFile(target, data, 0o644)
+		})
+		ts.Check(err)
+	},
+	// mode PERM FILE: FILE has permission bits PERM (octal).
+	"mode": func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) != 2 {
+			ts.Fatalf("usage: mode PERM FILE")
+		}
+		info, err := os.Stat(ts.MkAbs(args[1]))
+		ts.Check(err)
+		got := fmt.Sprintf("%04o", info.Mode().Perm())
+		if (got == args[0]) == neg {
+			ts.Fatalf("%s has mode %s, want %s", args[1], got, args[0])
+		}
+	},
+}

@@ -1,0 +1,247 @@
+package plan
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/reconfig/reconfig/atomicfile"
+	"github.com/reconfig/reconfig/state"
+)
+
+// FileVersion is the plan file format.
+const FileVersion = 1
+
+type file struct {
+	FormatVersion int          `json:"format_version"`
+	CreatedAt     time.Time    `json:"created_at"`
+	Revision      int64        `json:"revision"`
+	ClusterID     string       `json:"cluster_id"`
+	Prefix        string       `json:"prefix,omitempty"`
+	StateLineage  string       `json:"state_lineage"`
+	StateSerial   int64        `json:"state_serial"`
+	Partial       bool         `json:"partial,omitempty"`
+	Changes       []fileChange `json:"changes"`
+}
+
+type fileChange struct {
+	ID             string `json:"id"`
+	Target         string `json:"target"`
+	Action         Action `json:"action"`
+	Reason         string `json:"reason,omitempty"`
+	Drift          bool   `json:"drift,omitempty"`
+	Sensitive      bool   `json:"sensitive,omitempty"`
+	BeforeSHA256   string `json:"before_sha256"`
+	AfterSHA256    string `json:"after_sha256,omitempty"`
+	After          string `json:"after,omitempty"`
+	Mode           string `json:"mode,omitempty"`
+	UID            int    `json:"uid"`
+	GID            int    `json:"gid"`
+	AttrChange     string `json:"attr_change,omitempty"`
+	CheckCmd       string `json:"checkcmd,omitempty"`
+	ReloadCmd      string `json:"reloadcmd,omitempty"`
+	CommandTimeout string `json:"command_timeout,omitempty"`
+}
+
+// Write saves the plan for `reconfig apply PLANFILE`: JSON, mode 0600
+// (it may hold sensitive content), written atomically.
+func (p *Plan) Write(path string) error {
+	f := file{
+		FormatVersion: FileVersion,
+		CreatedAt:     time.Now().UTC().Truncate(time.Second),
+		Revision:      p.Revision,
+		ClusterID:     p.ClusterID,
+		Prefix:        p.Prefix,
+		StateLineage:  p.Lineage,
+		StateSerial:   p.Serial,
+		Partial:       p.Partial,
+		Changes:       make([]fileChange, 0, len(p.Changes)),
+	}
+	for _, ch := range p.Changes {
+		fc := fileChange{
+			ID: ch.ID, Target: ch.Target, Action: ch.Action, Reason: ch.Reason, Drift: ch.Drift,
+			Sensitive: ch.Sensitive, BeforeSHA256: ch.BeforeHash, UID: ch.UID, GID: ch.GID,
+		}
+		if ch.Action == Create || ch.Action == Update {
+			fc.AfterSHA256, fc.After = ch.AfterHash, string(ch.After)
+			fc.Mode = fmt.Sprintf("%#o", octal(ch.Mode))
+			fc.AttrChange = ch.AttrChange
+			fc.CheckCmd, fc.ReloadCmd = ch.CheckCmd, ch.ReloadCmd
+			fc.CommandTimeout = ch.CommandTimeout.String()
+		}
+		f.Changes = append(f.Changes, fc)
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(f); err != nil {
+		return err
+	}
+	if err := atomicfile.Write(path, buf.Bytes(), atomicfile.Attrs{Mode: 0o600, UID: -1, GID: -1}); err != nil {
+		return fmt.Errorf("write plan file: %w", err)
+	}
+	return nil
+}
+
+// FileError is a plan file that cannot be used.
+type FileError struct {
+	Path string
+	Msg  string
+	hint string
+}
+
+func (e *FileError) Error() string { return fmt.Sprintf("plan file %s: %s", e.Path, e.Msg) }
+
+// Hint says what to do.
+func (e *FileError) Hint() string { return e.hint }
+
+// ReadFile loads a plan written by Write.
+func ReadFile(path string) (*Plan, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, &FileError{Path: path, Msg: fmt.Sprintf("cannot read: %v", err)}
+	}
+	var f file
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, &FileError{Path: path, Msg: "is not a reconfig plan: " + strings.TrimPrefix(err.Error(), "json: "),
+			hint: "make one with `reconfig plan --out FILE`"}
+	}
+	if f.FormatVersion != FileVersion {
+		return nil, &FileError{Path: path, Msg: fmt.Sprintf("format version %d is not supported (want %d)", f.FormatVersion, FileVersion),
+			hint: "make a new plan with this reconfig"}
+	}
+	p := &Plan{Revision: f.Revision, ClusterID: f.ClusterID, Prefix: f.Prefix, Lineage: f.StateLineage,
+		Serial: f.StateSerial, Partial: f.Partial}
+	for _, fc := range f.Changes {
+		ch := &Change{ID: fc.ID, Target: fc.Target, Action: fc.Action, Reason: fc.Reason, Drift: fc.Drift,
+			Sensitive: fc.Sensitive, BeforeHash: fc.BeforeSHA256, UID: fc.UID, GID: fc.GID,
+			AttrChange: fc.AttrChange, CheckCmd: fc.CheckCmd, ReloadCmd: fc.ReloadCmd}
+		bad := func(msg string) error {
+			return &FileError{Path: path, Msg: fmt.Sprintf("change %q: %s", fc.ID, msg), hint: "make a new plan with `reconfig plan --out FILE`"}
+		}
+		switch fc.Action {
+		case Create, Update:
+			ch.After = []byte(fc.After)
+			ch.AfterHash = Hash(ch.After)
+			if ch.AfterHash != fc.AfterSHA256 {
+				return nil, bad("its content does not match its after_sha256 (the file was edited)")
+			}
+			m, err := strconv.ParseUint(fc.Mode, 8, 32)
+			if err != nil || m > 0o7777 {
+				return nil, bad(fmt.Sprintf("mode %q is not an octal mode", fc.Mode))
+			}
+			ch.Mode = fromOctal(uint32(m))
+			if ch.CommandTimeout, err = time.ParseDuration(fc.CommandTimeout); err != nil {
+				return nil, bad(fmt.Sprintf("command_timeout %q is not a duration", fc.CommandTimeout))
+			}
+		case Delete, Skip, Fail, NoOp, Orphan:
+		default:
+			return nil, bad(fmt.Sprintf("unknown action %q", fc.Action))
+		}
+		if fc.Target == "" {
+			return nil, bad("it has no target")
+		}
+		p.Changes = append(p.Changes, ch)
+	}
+	return p, nil
+}
+
+func fromOctal(m uint32) fs.FileMode {
+	out := fs.FileMode(m & 0o777)
+	if m&0o4000 != 0 {
+		out |= fs.ModeSetuid
+	}
+	if m&0o2000 != 0 {
+		out |= fs.ModeSetgid
+	}
+	if m&0o1000 != 0 {
+		out |= fs.ModeSticky
+	}
+	return out
+}
+
+// StaleError is a saved plan that no longer matches the world.
+type StaleError struct {
+	Path    string
+	Reasons []string
+}
+
+func (e *StaleError) Error() string {
+	return fmt.Sprintf("plan file %s is stale: %s", e.Path, strings.Join(e.Reasons, "; "))
+}
+
+// Hint says what to do.
+func (e *StaleError) Hint() string {
+	return "make a new plan with `reconfig plan --out FILE` and review it again"
+}
+
+// CheckFresh refuses a saved plan when the state or any target it changes
+// moved since the plan was made.
+func (p *Plan) CheckFresh(path string, st *state.State) error {
+	var reasons []string
+	switch {
+	case p.Lineage == "" && st.Exists():
+		reasons = append(reasons, fmt.Sprintf("the plan was made before any state existed, and the state now has serial %d", st.Serial))
+	case p.Lineage != st.Lineage:
+		reasons = append(reasons, fmt.Sprintf("the state's lineage is %s, not %s", orNone(st.Lineage), p.Lineage))
+	case p.Serial != st.Serial:
+		reasons = append(reasons, fmt.Sprintf("the state moved from serial %d to %d", p.Serial, st.Serial))
+	}
+	for _, ch := range p.Changes {
+		if !ch.Action.Changes() {
+			continue
+		}
+		now, err := CurrentHash(ch.Target)
+		if err != nil {
+			reasons = append(reasons, fmt.Sprintf("%s: %v", ch.Target, err))
+			continue
+		}
+		if now != ch.BeforeHash {
+			switch {
+			case now == "":
+				reasons = append(reasons, fmt.Sprintf("%s was deleted", ch.Target))
+			case ch.BeforeHash == "":
+				reasons = append(reasons, fmt.Sprintf("%s was created", ch.Target))
+			default:
+				reasons = append(reasons, fmt.Sprintf("%s changed", ch.Target))
+			}
+		}
+	}
+	if len(reasons) > 0 {
+		return &StaleError{Path: path, Reasons: reasons}
+	}
+	return nil
+}
+
+// CurrentHash is the hex SHA-256 of the file at path, "" when it does not
+// exist.
+func CurrentHash(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", unwrapPath(err)
+	}
+	return Hash(data), nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none (no state)"
+	}
+	return s
+}

@@ -1,0 +1,128 @@
+package snapshot
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"unicode/utf8"
+)
+
+// FormatVersion is the version of the snapshot file format.
+const FormatVersion = 1
+
+// fileSnapshot is the JSON form of a Snapshot: the covered ranges and a
+// flat key → value object that a reviewer can read. Values that are not
+// valid UTF-8 go to data_base64 so that the file round-trips byte for byte.
+type fileSnapshot struct {
+	FormatVersion int               `json:"format_version"`
+	Revision      int64             `json:"revision"`
+	ClusterID     string            `json:"cluster_id,omitempty"`
+	Prefix        string            `json:"prefix,omitempty"`
+	Ranges        []fileRange       `json:"ranges"`
+	Data          map[string]string `json:"data"`
+	DataBase64    map[string]string `json:"data_base64,omitempty"`
+}
+
+type fileRange struct {
+	Start string `json:"start"`
+	End   string `json:"end"`
+}
+
+// Marshal encodes the snapshot as the JSON of `reconfig snapshot save`.
+func (s *Snapshot) Marshal() ([]byte, error) {
+	f := fileSnapshot{
+		FormatVersion: FormatVersion,
+		Revision:      s.Revision,
+		ClusterID:     s.ClusterID,
+		Prefix:        s.Prefix,
+		Ranges:        make([]fileRange, 0, len(s.Spans)),
+		Data:          make(map[string]string, s.Len()),
+	}
+	for _, sp := range s.Spans {
+		f.Ranges = append(f.Ranges, fileRange{Start: sp.Start, End: sp.End})
+		for _, kv := range sp.KVs {
+			if utf8.ValidString(kv.Value) && utf8.ValidString(kv.Key) {
+				f.Data[kv.Key] = kv.Value
+				continue
+			}
+			if f.DataBase64 == nil {
+				f.DataBase64 = map[string]string{}
+			}
+			f.DataBase64[base64.StdEncoding.EncodeToString([]byte(kv.Key))] = base64.StdEncoding.EncodeToString([]byte(kv.Value))
+		}
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(f); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Unmarshal decodes a snapshot file. name is used in error messages.
+func Unmarshal(name string, data []byte) (*Snapshot, error) {
+	var f fileSnapshot
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("snapshot file %s: %w", name, err)
+	}
+	if f.FormatVersion != FormatVersion {
+		return nil, fmt.Errorf("snapshot file %s: format_version %d is not supported (want %d)", name, f.FormatVersion, FormatVersion)
+	}
+	s := &Snapshot{Revision: f.Revision, ClusterID: f.ClusterID, Prefix: f.Prefix}
+	for _, r := range f.Ranges {
+		if r.Start >= r.End {
+			return nil, fmt.Errorf("snapshot file %s: range %q..%q is empty", name, r.Start, r.End)
+		}
+		s.Spans = append(s.Spans, Span{Start: r.Start, End: r.End})
+	}
+	sort.Slice(s.Spans, func(i, j int) bool { return s.Spans[i].Start < s.Spans[j].Start })
+	for i := 1; i < len(s.Spans); i++ {
+		if s.Spans[i].Start < s.Spans[i-1].End {
+			return nil, fmt.Errorf("snapshot file %s: ranges %q and %q overlap", name, s.Spans[i-1].Start, s.Spans[i].Start)
+		}
+	}
+	put := func(k, v string) error {
+		sp := s.span(k, k+"\x00")
+		if sp == nil {
+			return fmt.Errorf("snapshot file %s: key %s lies outside every range", name, k)
+		}
+		sp.KVs = append(sp.KVs, KV{Key: k, Value: v})
+		return nil
+	}
+	for k, v := range f.Data {
+		if err := put(k, v); err != nil {
+			return nil, err
+		}
+	}
+	for k, v := range f.DataBase64 {
+		kb, err1 := base64.StdEncoding.DecodeString(k)
+		vb, err2 := base64.StdEncoding.DecodeString(v)
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("snapshot file %s: data_base64 entry %q is not base64", name, k)
+		}
+		if err := put(string(kb), string(vb)); err != nil {
+			return nil, err
+		}
+	}
+	for i := range s.Spans {
+		kvs := s.Spans[i].KVs
+		sort.Slice(kvs, func(a, b int) bool { return kvs[a].Key < kvs[b].Key })
+	}
+	return s, nil
+}
+
+// ReadFile reads a snapshot file.
+func ReadFile(path string) (*Snapshot, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read snapshot file: %w", err)
+	}
+	return Unmarshal(path, data)
+}

@@ -1,0 +1,134 @@
+package state
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+)
+
+// LockInfo says who holds the lock.
+type LockInfo struct {
+	PID       int       `json:"pid"`
+	Operation string    `json:"operation"`
+	Since     time.Time `json:"since"`
+	Host      string    `json:"host"`
+}
+
+// Lock is a held state lock.
+type Lock struct {
+	f    *os.File
+	path string
+}
+
+// LockPath is the lock file of a state file.
+func LockPath(statePath string) string { return statePath + ".lock" }
+
+// LockedError is a lock held by another process.
+type LockedError struct {
+	Path string
+	Info *LockInfo // nil when the holder did not record itself
+}
+
+func (e *LockedError) Error() string {
+	if e.Info == nil {
+		return fmt.Sprintf("the state is locked (%s)", e.Path)
+	}
+	return fmt.Sprintf("the state is locked by pid %d (%s) on %s since %s", e.Info.PID, e.Info.Operation, e.Info.Host,
+		e.Info.Since.Local().Format(time.RFC3339))
+}
+
+// Hint says what to do.
+func (e *LockedError) Hint() string {
+	return "wait for it to finish or pass --lock-timeout; a lock is released when its process exits"
+}
+
+// pollInterval is how often a waiting Acquire retries a held lock.
+const pollInterval = 50 * time.Millisecond
+
+// Acquire takes the lock of the state file, waiting up to timeout while
+// another process holds it.
+func Acquire(ctx context.Context, statePath, operation string, timeout time.Duration) (*Lock, error) {
+	path := LockPath(statePath)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, &Error{Path: statePath, Msg: fmt.Sprintf("cannot open lock file %s: %v", path, errors.Unwrap(err)),
+			hint: "check that the state file's directory exists and is writable, or move it with --state"}
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		if !time.Now().Before(deadline) {
+			info := readInfo(path)
+			f.Close()
+			return nil, &LockedError{Path: path, Info: info}
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, ctx.Err()
+		case <-time.After(min(pollInterval, time.Until(deadline))):
+		}
+	}
+	host, _ := os.Hostname()
+	info, _ := json.Marshal(LockInfo{PID: os.Getpid(), Operation: operation, Since: time.Now().UTC(), Host: host})
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt(append(info, '\n'), 0)
+	}
+	return &Lock{f: f, path: path}, nil
+}
+
+// Release gives the lock up.
+func (l *Lock) Release() error {
+	if l == nil || l.f == nil {
+		return nil
+	}
+	l.f.Truncate(0)
+	err := l.f.Close() // closing the descriptor releases the flock
+	l.f = nil
+	return err
+}
+
+func readInfo(path string) *LockInfo {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var info LockInfo
+	if json.Unmarshal(data, &info) != nil || info.PID == 0 {
+		return nil
+	}
+	return &info
+}
+
+// Unlock removes a lock file that no running process holds. A lock held by
+// a live process is refused: it is not stale.
+func Unlock(statePath string) (*LockInfo, error) {
+	path := LockPath(statePath)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open lock file %s: %w", path, errors.Unwrap(err))
+	}
+	defer f.Close()
+	info := readInfo(path)
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return info, &LockedError{Path: path, Info: info}
+	}
+	if err := os.Remove(path); err != nil {
+		return info, fmt.Errorf("remove lock file: %w", err)
+	}
+	return info, nil
+}

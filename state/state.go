@@ -1,0 +1,174 @@
+package state
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/reconfig/reconfig/atomicfile"
+)
+
+// Version is the state file format.
+const Version = 1
+
+// State is what the state file records.
+type State struct {
+	Version   int                `json:"version"`
+	Lineage   string             `json:"lineage"`
+	Serial    int64              `json:"serial"`
+	ClusterID string             `json:"cluster_id"`
+	Revision  int64              `json:"revision"`
+	Bindings  map[string]*Record `json:"bindings"`
+}
+
+// Record is what apply last did for one binding.
+type Record struct {
+	Target string `json:"target"`
+	// SHA256 is the hex digest of the content reconfig last wrote (or
+	// found matching) at Target.
+	SHA256    string    `json:"sha256"`
+	Revision  int64     `json:"revision"`
+	AppliedAt time.Time `json:"applied_at"`
+	// Check and Reload are the outcomes of the last apply: "ok",
+	// "failed", or "none" when the binding has no such command or it did
+	// not run.
+	Check  string `json:"check"`
+	Reload string `json:"reload"`
+	// Error is the last apply's failure, if any.
+	Error string `json:"error,omitempty"`
+}
+
+// Outcomes of a check or reload command.
+const (
+	OutcomeOK     = "ok"
+	OutcomeFailed = "failed"
+	OutcomeNone   = "none"
+)
+
+// New returns an empty state that has never been written.
+func New() *State {
+	return &State{Version: Version, Bindings: map[string]*Record{}}
+}
+
+// Exists reports whether the state was read from a file (or was saved).
+func (s *State) Exists() bool { return s.Lineage != "" }
+
+// IDs lists the binding ids the state records, sorted.
+func (s *State) IDs() []string {
+	ids := make([]string, 0, len(s.Bindings))
+	for id := range s.Bindings {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// Error is a state file that cannot be used.
+type Error struct {
+	Path string
+	Msg  string
+	hint string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("state file %s: %s", e.Path, e.Msg) }
+
+// Hint says what to do.
+func (e *Error) Hint() string { return e.hint }
+
+// Load reads the state file at path. A missing file gives an empty state;
+// an unreadable or corrupt one is an error.
+func Load(path string) (*State, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return New(), nil
+	}
+	if err != nil {
+		return nil, &Error{Path: path, Msg: fmt.Sprintf("cannot read: %v", errors.Unwrap(err)),
+			hint: "check the file's permissions, or move the state with --state"}
+	}
+	corrupt := func(why string) error {
+		return &Error{Path: path, Msg: "is corrupt: " + why,
+			hint: "restore it from a backup, or move it aside to start a new lineage (the next apply re-records every target)"}
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, corrupt("the file is empty")
+	}
+	var s State
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return nil, corrupt(err.Error())
+	}
+	switch {
+	case s.Version != Version:
+		return nil, &Error{Path: path, Msg: fmt.Sprintf("format version %d is not supported (this reconfig reads version %d)", s.Version, Version),
+			hint: "use the reconfig release that wrote it"}
+	case s.Lineage == "":
+		return nil, corrupt("it has no lineage")
+	case s.Serial < 1:
+		return nil, corrupt("its serial is not positive")
+	}
+	if s.Bindings == nil {
+		s.Bindings = map[string]*Record{}
+	}
+	for id, r := range s.Bindings {
+		if r == nil || r.Target == "" {
+			return nil, corrupt(fmt.Sprintf("binding %q has no target", id))
+		}
+	}
+	return &s, nil
+}
+
+// Save writes the state atomically with mode 0600, giving it a lineage
+// when it has none and incrementing its serial.
+func (s *State) Save(path string) error {
+	if s.Lineage == "" {
+		var b [16]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return err
+		}
+		s.Lineage = hex.EncodeToString(b[:])
+	}
+	s.Version = Version
+	s.Serial++
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	data = append(data, '\n')
+	if err := atomicfile.Write(path, data, atomicfile.Attrs{Mode: 0o600, UID: -1, GID: -1}); err != nil {
+		s.Serial--
+		return &Error{Path: path, Msg: "cannot write: " + err.Error(), hint: "check that the state file's directory exists and is writable, or move it with --state"}
+	}
+	return nil
+}
+
+// ClusterMismatch is a state written against another etcd cluster.
+type ClusterMismatch struct {
+	Path        string
+	State, Etcd string
+}
+
+func (e *ClusterMismatch) Error() string {
+	return fmt.Sprintf("state file %s was written for etcd cluster %s, but this etcd is cluster %s", e.Path, e.State, e.Etcd)
+}
+
+// Hint says what to do.
+func (e *ClusterMismatch) Hint() string {
+	return "check --endpoints and --state; pass --force to adopt the state for this cluster"
+}
+
+// CheckCluster refuses a state from another cluster unless force.
+func (s *State) CheckCluster(path, clusterID string, force bool) error {
+	if force || s.ClusterID == "" || clusterID == "" || s.ClusterID == clusterID {
+		return nil
+	}
+	return &ClusterMismatch{Path: path, State: s.ClusterID, Etcd: clusterID}
+}

@@ -1,0 +1,54 @@
+package view
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// hinter is an error that says what to do about it.
+type hinter interface{ Hint() string }
+
+// multi is an error made of several (bindings.Errors, errors.Join).
+type multi interface{ Unwrap() []error }
+
+// Error prints err in reconfig's one style:
+//
+//	reconfig: error: <what, naming the file, binding or key>
+//	hint: <what to do>
+func Error(w io.Writer, s *Style, err error) {
+	if err == nil {
+		return
+	}
+	lines := strings.Split(err.Error(), "\n")
+	var hints []string
+	var h hinter
+	if errors.As(err, &h) && h.Hint() != "" {
+		hints = append(hints, h.Hint())
+	}
+	if m, ok := err.(multi); ok && len(m.Unwrap()) > 1 {
+		fmt.Fprintf(w, "%s %d problems:\n", s.Err.Sprint("reconfig: error:"), len(m.Unwrap()))
+		for _, l := range lines {
+			fmt.Fprintf(w, "  %s\n", l)
+		}
+	} else {
+		fmt.Fprintf(w, "%s %s\n", s.Err.Sprint("reconfig: error:"), lines[0])
+		for _, l := range lines[1:] {
+			fmt.Fprintf(w, "  %s\n", l)
+		}
+	}
+	for _, hint := range hints {
+		fmt.Fprintf(w, "%s %s\n", s.Bold.Sprint("hint:"), hint)
+	}
+}
+
+// Hint prints a hint line.
+func Hint(w io.Writer, s *Style, format string, args ...any) {
+	fmt.Fprintf(w, "%s %s\n", s.Bold.Sprint("hint:"), fmt.Sprintf(format, args...))
+}
+
+// Warning prints a warning line.
+func Warning(w io.Writer, s *Style, format string, args ...any) {
+	fmt.Fprintf(w, "%s %s\n", s.Warn.Sprint("reconfig: warning:"), fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,203 @@
+package view
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/reconfig/reconfig/plan"
+)
+
+// PlanOptions tune the human plan view.
+type PlanOptions struct {
+	// Verb is "Plan" for plan and apply's preview.
+	Verb string
+}
+
+func symbol(s *Style, a plan.Action) string {
+	switch a {
+	case plan.Create:
+		return s.Add.Sprint("+")
+	case plan.Update:
+		return s.Mod.Sprint("~")
+	case plan.Delete:
+		return s.Del.Sprint("-")
+	}
+	return " "
+}
+
+// Plan prints the plan for people: each change with its diff, then the
+// skipped, failed and orphaned bindings with their reasons, then the
+// summary line.
+func Plan(w io.Writer, s *Style, p *plan.Plan) {
+	for _, ch := range p.Changes {
+		if !ch.Action.Changes() {
+			continue
+		}
+		tags := []string{string(ch.Action)}
+		if ch.Drift {
+			tags = append(tags, "drift")
+		}
+		head := fmt.Sprintf("%s %s  %s  (%s)", symbol(s, ch.Action), s.Bold.Sprint(ch.ID), ch.Target, strings.Join(tags, ", "))
+		if ch.AttrChange != "" {
+			head += "  " + ch.AttrChange
+		}
+		fmt.Fprintln(w, head)
+		switch {
+		case ch.Action == plan.Delete && ch.BeforeHash == "":
+			fmt.Fprintln(w, s.Dim.Sprint("  (the file is already gone; its state record is removed)"))
+		case ch.Sensitive:
+			if ch.BeforeHash != ch.AfterHash {
+				fmt.Fprintln(w, "  (sensitive content changed)")
+			}
+		default:
+			writeDiff(w, s, ch, p.Revision)
+		}
+		fmt.Fprintln(w)
+	}
+	listed := func(title string, a plan.Action) {
+		first := true
+		for _, ch := range p.Changes {
+			if ch.Action != a {
+				continue
+			}
+			if first {
+				fmt.Fprintln(w, title)
+				first = false
+			}
+			fmt.Fprintf(w, "  %s  %s: %s\n", s.Bold.Sprint(ch.ID), ch.Target, ch.Reason)
+		}
+		if !first {
+			fmt.Fprintln(w)
+		}
+	}
+	listed(s.Mod.Sprint("Skipped:"), plan.Skip)
+	listed(s.Err.Sprint("Failed:"), plan.Fail)
+	listed(s.Dim.Sprint("Orphaned (recorded in state, binding removed):"), plan.Orphan)
+	fmt.Fprintln(w, Summary(p))
+}
+
+func writeDiff(w io.Writer, s *Style, ch *plan.Change, rev int64) {
+	from := ch.Target
+	var before []byte
+	if ch.BeforeHash == "" {
+		from = "/dev/null"
+	} else {
+		before = ch.Before
+	}
+	to := fmt.Sprintf("%s (rendered at revision %d)", ch.Target, rev)
+	if ch.Action == plan.Delete {
+		to = "/dev/null"
+	}
+	d := Diff(from, to, before, ch.After)
+	for _, line := range strings.SplitAfter(d, "\n") {
+		if line == "" {
+			continue
+		}
+		l := strings.TrimSuffix(line, "\n")
+		switch {
+		case strings.HasPrefix(l, "---"), strings.HasPrefix(l, "+++"):
+			fmt.Fprintln(w, s.Bold.Sprint(l))
+		case strings.HasPrefix(l, "@@"):
+			fmt.Fprintln(w, s.Hunk.Sprint(l))
+		case strings.HasPrefix(l, "+"):
+			fmt.Fprintln(w, s.Add.Sprint(l))
+		case strings.HasPrefix(l, "-"):
+			fmt.Fprintln(w, s.Del.Sprint(l))
+		default:
+			fmt.Fprintln(w, l)
+		}
+	}
+}
+
+// Summary is the plan's last line.
+func Summary(p *plan.Plan) string {
+	c := p.Counts()
+	if !p.HasChanges() && c[plan.Fail] == 0 {
+		line := fmt.Sprintf("No changes. Targets match etcd revision %d.", p.Revision)
+		if c[plan.Skip] > 0 {
+			line = fmt.Sprintf("No changes. Targets match etcd revision %d (%d skipped).", p.Revision, c[plan.Skip])
+		}
+		return line
+	}
+	line := fmt.Sprintf("Plan: %d to create, %d to update, %d to delete, %d skipped", c[plan.Create], c[plan.Update], c[plan.Delete], c[plan.Skip])
+	if c[plan.Fail] > 0 {
+		line += fmt.Sprintf(", %d failed", c[plan.Fail])
+	}
+	return line + fmt.Sprintf(". (etcd revision %d)", p.Revision)
+}
+
+// jsonPlan is the machine form of a plan (`plan --json`).
+type jsonPlan struct {
+	FormatVersion int              `json:"format_version"`
+	Revision      int64            `json:"revision"`
+	ClusterID     string           `json:"cluster_id,omitempty"`
+	Prefix        string           `json:"prefix,omitempty"`
+	Changes       []jsonChange     `json:"bindings"`
+	Summary       map[string]int   `json:"summary"`
+	HasChanges    bool             `json:"has_changes"`
+	Applied       *jsonApplySum    `json:"applied,omitempty"`
+	Reloads       []jsonReloadView `json:"reloads,omitempty"`
+}
+
+type jsonChange struct {
+	ID         string       `json:"id"`
+	Target     string       `json:"target"`
+	Action     plan.Action  `json:"action"`
+	Drift      bool         `json:"drift"`
+	Reason     string       `json:"reason,omitempty"`
+	Sensitive  bool         `json:"sensitive,omitempty"`
+	AttrChange string       `json:"attr_change,omitempty"`
+	BeforeHash string       `json:"before_sha256,omitempty"`
+	AfterHash  string       `json:"after_sha256,omitempty"`
+	Diff       *string      `json:"diff,omitempty"`
+	Result     *jsonOutcome `json:"result,omitempty"`
+}
+
+func planJSON(p *plan.Plan) *jsonPlan {
+	out := &jsonPlan{FormatVersion: 1, Revision: p.Revision, ClusterID: p.ClusterID, Prefix: p.Prefix,
+		Changes: []jsonChange{}, HasChanges: p.HasChanges(), Summary: map[string]int{}}
+	for a, n := range p.Counts() {
+		out.Summary[string(a)] = n
+	}
+	for _, k := range []plan.Action{plan.Create, plan.Update, plan.Delete, plan.Skip, plan.Fail, plan.NoOp, plan.Orphan} {
+		out.Summary[string(k)] += 0
+	}
+	for _, ch := range p.Changes {
+		jc := jsonChange{ID: ch.ID, Target: ch.Target, Action: ch.Action, Drift: ch.Drift, Reason: ch.Reason,
+			Sensitive: ch.Sensitive, AttrChange: ch.AttrChange, BeforeHash: ch.BeforeHash, AfterHash: ch.AfterHash}
+		if ch.Action.Changes() && !ch.Sensitive {
+			from := ch.Target
+			if ch.BeforeHash == "" {
+				from = "/dev/null"
+			}
+			to := ch.Target
+			if ch.Action == plan.Delete {
+				to = "/dev/null"
+			}
+			d := Diff(from, to, ch.Before, ch.After)
+			jc.Diff = &d
+		}
+		out.Changes = append(out.Changes, jc)
+	}
+	return out
+}
+
+// PlanJSON prints the plan as one JSON document.
+func PlanJSON(w io.Writer, p *plan.Plan) error {
+	return writeJSON(w, planJSON(p))
+}
+
+func writeJSON(w io.Writer, v any) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := w.Write(buf.Bytes())
+	return err
+}
