@@ -15,6 +15,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/reconfig/reconfig/embedded"
+	"github.com/reconfig/reconfig/state"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files of the scripts")
@@ -46,6 +47,9 @@ func TestScripts(t *testing.T) {
 
 type serverKey struct{}
 
+// locks are the state locks held by scripts (lock/unlock).
+var locks = map[*testscript.TestScript]*state.Lock{}
+
 func setupScript(env *testscript.Env) error {
 	srv, err := embedded.Start(embedded.Options{Dir: filepath.Join(env.WorkDir, ".etcd"), Fast: true})
 	if err != nil {
@@ -55,6 +59,8 @@ func setupScript(env *testscript.Env) error {
 	env.Values[serverKey{}] = srv
 	env.Setenv("RECONFIG_ENDPOINTS", srv.ClientURL)
 	env.Setenv("ETCD_ENDPOINT", srv.ClientURL)
+	env.Setenv("ETCD_PORT", srv.ClientURL[strings.LastIndex(srv.ClientURL, ":")+1:])
+	env.Setenv("ETCD_CLUSTER_ID", fmt.Sprintf("%016x", uint64(srv.Etcd.Server.Cluster().ID())))
 	env.Setenv("RECONFIG_TEST_STATUS_FILE", filepath.Join(env.WorkDir, ".status"))
 	env.Setenv("RECONFIG_DIAL_TIMEOUT", "2s")
 	env.Setenv("NO_COLOR", "")
@@ -142,6 +148,48 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 			return os.WriteFile(target, data, 0o644)
 		})
 		ts.Check(err)
+	},
+	// work DIR: replace "$WORK" with the script's work directory in every
+	// file under DIR (txtar files are not expanded).
+	"work": func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) != 1 {
+			ts.Fatalf("usage: work DIR")
+		}
+		work := ts.Getenv("WORK")
+		ts.Check(filepath.WalkDir(ts.MkAbs(args[0]), func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(path, []byte(strings.ReplaceAll(string(data), "$WORK", work)), 0o644)
+		}))
+	},
+	// lock STATEFILE: hold the state lock from the test process until
+	// `unlock`, as another reconfig would.
+	"lock": func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) != 1 {
+			ts.Fatalf("usage: lock STATEFILE")
+		}
+		l, err := state.Acquire(context.Background(), ts.MkAbs(args[0]), "test-holder", 0)
+		ts.Check(err)
+		ts.Defer(func() { l.Release() })
+		locks[ts] = l
+	},
+	"unlock": func(ts *testscript.TestScript, neg bool, args []string) {
+		ts.Check(locks[ts].Release())
+		delete(locks, ts)
+	},
+	// lineage STATEFILE: print the state's lineage.
+	"lineage": func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) != 1 {
+			ts.Fatalf("usage: lineage STATEFILE")
+		}
+		st, err := state.Load(ts.MkAbs(args[0]))
+		ts.Check(err)
+		fmt.Fprintln(ts.Stdout(), st.Lineage)
 	},
 	// mode PERM FILE: FILE has permission bits PERM (octal).
 	"mode": func(ts *testscript.TestScript, neg bool, args []string) {

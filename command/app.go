@@ -88,7 +88,6 @@ Examples:
 		CommandNotFound: func(c *cli.Context, name string) {
 			fmt.Fprintf(env.io.Stderr, "reconfig: error: unknown command %q\nhint: see reconfig --help\n", name)
 		},
-		Before: func(c *cli.Context) error { return env.setup(c) },
 		Action: func(c *cli.Context) error { return rootAction(c, env) },
 		Commands: []*cli.Command{
 			planCommand(env),
@@ -124,19 +123,12 @@ func prepare(c *cli.Command) {
 	}
 }
 
-// setup runs before any command: it settles color.
-func (e *runEnv) setup(c *cli.Context) error {
-	g, err := parseGlobals(c)
-	if err != nil {
-		return err
-	}
-	e.style = view.NewStyle(g.colorOn(e.io.Stdout))
-	return nil
-}
-
 // rootAction runs when no command is given: the original reconfig's
 // command lines (-n plans, -o applies once, nothing watches).
 func rootAction(c *cli.Context, env *runEnv) error {
+	if _, err := env.globals(c); err != nil {
+		return err
+	}
 	if c.Bool("version") {
 		return runVersion(c, env)
 	}

@@ -72,7 +72,7 @@ Examples:
 }
 
 func runApply(c *cli.Context, env *runEnv, a applyArgs) error {
-	g, err := globalsOf(c)
+	g, err := env.globals(c)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/reconfig/reconfig/etcd"
 	"github.com/reconfig/reconfig/render"
 	"github.com/reconfig/reconfig/snapshot"
+	"github.com/reconfig/reconfig/view"
 )
 
 // config is a loaded configuration directory: bindings and their parsed
@@ -132,7 +133,13 @@ func selectTargets(set *bindings.Set, ids []string) (*bindings.Set, error) {
 	return s, nil
 }
 
-// globalsOf parses the global options of a command.
-func globalsOf(c *cli.Context) (*globals, error) {
-	return parseGlobals(c)
+// globals parses the global options of a command (wherever they were
+// given) and settles the output style.
+func (e *runEnv) globals(c *cli.Context) (*globals, error) {
+	g, err := parseGlobals(c)
+	if err != nil {
+		return nil, err
+	}
+	e.style = view.NewStyle(g.colorOn(e.io.Stdout))
+	return g, nil
 }

@@ -46,6 +46,15 @@ func envs(name string) []string {
 // globalFlags are the options of SPEC §4; hidden copies go on every
 // command so they may follow the command name.
 func globalFlags(hidden bool) []cli.Flag {
+	// Only the top-level copies read the environment, so that a flag given
+	// on the command line, before or after the command, beats the
+	// environment.
+	envs := func(name string) []string {
+		if hidden {
+			return nil
+		}
+		return envs(name)
+	}
 	str := func(name, usage, value string, aliases ...string) cli.Flag {
 		return &cli.StringFlag{Name: name, Usage: usage, Value: value, Aliases: aliases, EnvVars: envs(name), Hidden: hidden, Category: "global"}
 	}
@@ -80,7 +89,7 @@ func globalFlags(hidden bool) []cli.Flag {
 		dur("dial-timeout", "time to establish a connection to etcd", 5*time.Second),
 		dur("command-timeout", "time limit of one etcd request", 10*time.Second),
 		str("color", "color output: `auto`, always or never", "auto"),
-		&cli.BoolFlag{Name: "no-color", Usage: "no color output (also NO_COLOR)", EnvVars: []string{"RECONFIG_NO_COLOR"}, Hidden: hidden, Category: "global"},
+		&cli.BoolFlag{Name: "no-color", Usage: "no color output (also NO_COLOR)", EnvVars: envs("no-color"), Hidden: hidden, Category: "global"},
 		str("log-format", "log format: `text` or json", "text"),
 		boolean("debug", "log debug messages", "d"),
 		// The original reconfig's spellings.
@@ -199,9 +208,12 @@ func parseGlobals(c *cli.Context) (*globals, error) {
 
 	// Endpoints: --endpoints, or the original's --host/--port.
 	eps := gString(c, "endpoints")
+	if eps == "" {
+		eps = defaultEndpoint
+	}
 	host, port := gString(c, "host"), gString(c, "port")
 	if host != "" || port != "" {
-		if gIsSet(c, "endpoints") {
+		if eps != defaultEndpoint && eps != "" {
 			return nil, &usageError{msg: "give either --endpoints or --host/--port, not both"}
 		}
 		if host == "" {

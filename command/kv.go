@@ -117,8 +117,8 @@ func oneKey(c *cli.Context, cmd string) (string, error) {
 	return key, nil
 }
 
-func kvClient(c *cli.Context) (*etcd.Client, error) {
-	g, err := globalsOf(c)
+func kvClient(c *cli.Context, env *runEnv) (*etcd.Client, error) {
+	g, err := env.globals(c)
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +161,7 @@ func notFound(err error) error {
 }
 
 func runKVGet(c *cli.Context, env *runEnv, key string, recursive bool) error {
-	cli, err := kvClient(c)
+	cli, err := kvClient(c, env)
 	if err != nil {
 		return err
 	}
@@ -199,7 +199,7 @@ func runKVSet(c *cli.Context, env *runEnv, key, value string, ttl int64) error {
 	if !strings.HasPrefix(key, "/") {
 		return &usageError{msg: fmt.Sprintf("key %q must start with \"/\"", key), cmd: "kv set"}
 	}
-	cli, err := kvClient(c)
+	cli, err := kvClient(c, env)
 	if err != nil {
 		return err
 	}
@@ -217,7 +217,7 @@ func runKVSet(c *cli.Context, env *runEnv, key, value string, ttl int64) error {
 }
 
 func runKVDel(c *cli.Context, env *runEnv, key string, recursive bool) error {
-	cli, err := kvClient(c)
+	cli, err := kvClient(c, env)
 	if err != nil {
 		return err
 	}
@@ -234,7 +234,7 @@ func runKVDel(c *cli.Context, env *runEnv, key string, recursive bool) error {
 }
 
 func runKVWatch(c *cli.Context, env *runEnv, key string, recursive, asJSON bool) error {
-	cli, err := kvClient(c)
+	cli, err := kvClient(c, env)
 	if err != nil {
 		return err
 	}
@@ -275,7 +275,7 @@ func runKVWatch(c *cli.Context, env *runEnv, key string, recursive, asJSON bool)
 }
 
 func runKVStatus(c *cli.Context, env *runEnv, asJSON bool) error {
-	cli, err := kvClient(c)
+	cli, err := kvClient(c, env)
 	if err != nil {
 		return err
 	}

@@ -57,7 +57,7 @@ Examples:
 }
 
 func runPlan(c *cli.Context, env *runEnv, a planArgs) error {
-	g, err := globalsOf(c)
+	g, err := env.globals(c)
 	if err != nil {
 		return err
 	}

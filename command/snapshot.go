@@ -31,7 +31,7 @@ Example (review template changes in CI without etcd):
 }
 
 func runSnapshotSave(c *cli.Context, env *runEnv, file string) error {
-	g, err := globalsOf(c)
+	g, err := env.globals(c)
 	if err != nil {
 		return err
 	}

@@ -49,8 +49,8 @@ process dies; unlock removes the file and refuses while a live process holds it.
 	}
 }
 
-func loadStateFor(c *cli.Context) (*state.State, *globals, error) {
-	g, err := globalsOf(c)
+func loadStateFor(c *cli.Context, env *runEnv) (*state.State, *globals, error) {
+	g, err := env.globals(c)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -62,7 +62,7 @@ func loadStateFor(c *cli.Context) (*state.State, *globals, error) {
 }
 
 func runStateList(c *cli.Context, env *runEnv) error {
-	st, g, err := loadStateFor(c)
+	st, g, err := loadStateFor(c, env)
 	if err != nil {
 		return err
 	}
@@ -84,7 +84,7 @@ func runStateList(c *cli.Context, env *runEnv) error {
 }
 
 func runStateShow(c *cli.Context, env *runEnv, id string, asJSON bool) error {
-	st, g, err := loadStateFor(c)
+	st, g, err := loadStateFor(c, env)
 	if err != nil {
 		return err
 	}
@@ -112,7 +112,7 @@ func runStateShow(c *cli.Context, env *runEnv, id string, asJSON bool) error {
 }
 
 func runStateUnlock(c *cli.Context, env *runEnv) error {
-	g, err := globalsOf(c)
+	g, err := env.globals(c)
 	if err != nil {
 		return err
 	}

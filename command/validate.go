@@ -22,7 +22,7 @@ Example:
 }
 
 func runValidate(c *cli.Context, env *runEnv) error {
-	g, err := globalsOf(c)
+	g, err := env.globals(c)
 	if err != nil {
 		return err
 	}

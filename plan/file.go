@@ -97,7 +97,12 @@ type FileError struct {
 	hint string
 }
 
-func (e *FileError) Error() string { return fmt.Sprintf("plan file %s: %s", e.Path, e.Msg) }
+func (e *FileError) Error() string {
+	if strings.HasPrefix(e.Msg, "is ") {
+		return fmt.Sprintf("plan file %s %s", e.Path, e.Msg)
+	}
+	return fmt.Sprintf("plan file %s: %s", e.Path, e.Msg)
+}
 
 // Hint says what to do.
 func (e *FileError) Hint() string { return e.hint }

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/reconfig/reconfig/atomicfile"
@@ -77,7 +78,12 @@ type Error struct {
 	hint string
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("state file %s: %s", e.Path, e.Msg) }
+func (e *Error) Error() string {
+	if strings.HasPrefix(e.Msg, "is ") {
+		return fmt.Sprintf("state file %s %s", e.Path, e.Msg)
+	}
+	return fmt.Sprintf("state file %s: %s", e.Path, e.Msg)
+}
 
 // Hint says what to do.
 func (e *Error) Hint() string { return e.hint }

@@ -14,11 +14,13 @@ import (
 // check and reload outcome with their output when they failed, then the
 // summary line.
 func Apply(w io.Writer, s *Style, p *plan.Plan, r *apply.Result) {
+	createdDirs := map[string]bool{}
 	for _, o := range r.Outcomes {
 		if !o.Action.Changes() && o.Action != plan.Fail {
 			continue
 		}
-		if o.CreatedDir != "" {
+		if o.CreatedDir != "" && !createdDirs[o.CreatedDir] {
+			createdDirs[o.CreatedDir] = true
 			fmt.Fprintf(w, "  created directory %s\n", o.CreatedDir)
 		}
 		switch {

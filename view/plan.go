@@ -168,6 +168,10 @@ func planJSON(p *plan.Plan) *jsonPlan {
 	for _, ch := range p.Changes {
 		jc := jsonChange{ID: ch.ID, Target: ch.Target, Action: ch.Action, Drift: ch.Drift, Reason: ch.Reason,
 			Sensitive: ch.Sensitive, AttrChange: ch.AttrChange, BeforeHash: ch.BeforeHash, AfterHash: ch.AfterHash}
+		if ch.Sensitive {
+			// A hash of a low-entropy secret is as good as the secret.
+			jc.BeforeHash, jc.AfterHash = "", ""
+		}
 		if ch.Action.Changes() && !ch.Sensitive {
 			from := ch.Target
 			if ch.BeforeHash == "" {
