@@ -5,12 +5,18 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -63,6 +69,7 @@ func setupScript(env *testscript.Env) error {
 	env.Setenv("ETCD_CLUSTER_ID", fmt.Sprintf("%016x", uint64(srv.Etcd.Server.Cluster().ID())))
 	env.Setenv("RECONFIG_TEST_STATUS_FILE", filepath.Join(env.WorkDir, ".status"))
 	env.Setenv("RECONFIG_DIAL_TIMEOUT", "2s")
+	env.Setenv("METRICS_ADDR", freeAddr())
 	env.Setenv("NO_COLOR", "")
 	env.Setenv("HOME", env.WorkDir)
 	wd, err := os.Getwd()
@@ -191,6 +198,77 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 		ts.Check(err)
 		fmt.Fprintln(ts.Stdout(), st.Lineage)
 	},
+	// waitfile FILE REGEXP: wait (up to 30s) until FILE exists and matches
+	// REGEXP — for a daemon running in the background.
+	"waitfile": func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) != 2 {
+			ts.Fatalf("usage: waitfile FILE REGEXP")
+		}
+		re, err := regexp.Compile("(?m)" + args[1])
+		ts.Check(err)
+		path := ts.MkAbs(args[0])
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			data, err := os.ReadFile(path)
+			if err == nil && re.Match(data) {
+				return
+			}
+			if time.Now().After(deadline) {
+				ts.Fatalf("%s does not match %q after 30s (content %q, %v)", args[0], args[1], data, err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	},
+	// httpget URL: print the body of a GET and fail unless the status is
+	// 200 (with !, unless it is not).
+	"httpget": func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) != 1 {
+			ts.Fatalf("usage: httpget URL")
+		}
+		resp, err := http.Get(args[0])
+		ts.Check(err)
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		ts.Stdout().Write(body)
+		if (resp.StatusCode == http.StatusOK) == neg {
+			ts.Fatalf("GET %s: %s", args[0], resp.Status)
+		}
+	},
+	// signal SIG WORD: send SIGHUP/SIGTERM/... to the children of the test
+	// process (background reconfig commands) whose command line holds WORD
+	// (testscript's kill knows only INT and KILL).
+	"signal": func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) != 2 {
+			ts.Fatalf("usage: signal HUP|TERM|INT WORD")
+		}
+		sig := map[string]syscall.Signal{"HUP": syscall.SIGHUP, "TERM": syscall.SIGTERM, "INT": syscall.SIGINT}[args[0]]
+		if sig == 0 {
+			ts.Fatalf("unknown signal %s", args[0])
+		}
+		procs, _ := filepath.Glob("/proc/[0-9]*/stat")
+		sent := 0
+		for _, st := range procs {
+			data, err := os.ReadFile(st)
+			if err != nil {
+				continue
+			}
+			fields := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
+			if len(fields) < 2 || fields[1] != strconv.Itoa(os.Getpid()) {
+				continue
+			}
+			dir := filepath.Dir(st)
+			cmdline, _ := os.ReadFile(filepath.Join(dir, "cmdline"))
+			if !strings.Contains(strings.ReplaceAll(string(cmdline), "\x00", " "), args[1]) {
+				continue
+			}
+			pid, _ := strconv.Atoi(filepath.Base(dir))
+			ts.Check(syscall.Kill(pid, sig))
+			sent++
+		}
+		if sent == 0 {
+			ts.Fatalf("no child process with %q in its command line", args[1])
+		}
+	},
 	// mode PERM FILE: FILE has permission bits PERM (octal).
 	"mode": func(ts *testscript.TestScript, neg bool, args []string) {
 		if len(args) != 2 {
@@ -203,4 +281,13 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 			ts.Fatalf("%s has mode %s, want %s", args[1], got, args[0])
 		}
 	},
+}
+
+func freeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }

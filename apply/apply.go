@@ -51,6 +51,9 @@ type previous struct {
 	gid  int
 }
 
+// Reason is the plan's reason for a skipped, failed or orphaned binding.
+func (o *Outcome) Reason() string { return o.change.Reason }
+
 // Failed reports whether the binding failed in this apply.
 func (o *Outcome) Failed() bool { return o.Err != nil || o.Action == plan.Fail }
 

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -155,9 +156,12 @@ func loadFile(confd, path, templatesDir string) (*Binding, Errors) {
 		line, col, msg := describeJSONError(data, err)
 		return nil, fail(line, col, "%s", msg)
 	}
-	if dec.More() {
-		line, col := lineCol(data, int(dec.InputOffset()))
-		return nil, fail(line, col, "invalid JSON: more than one value in the file")
+	// Anything but white space after the object is an error, a stray "}"
+	// included (dec.More does not see one).
+	if rest := data[dec.InputOffset():]; len(bytes.TrimSpace(rest)) > 0 {
+		off := len(data) - len(bytes.TrimLeft(rest, " \t\r\n"))
+		line, col := lineCol(data, off+1)
+		return nil, fail(line, col, "invalid JSON: unexpected text after the object; a binding file holds one JSON object")
 	}
 
 	rel, _ := filepath.Rel(confd, path)
@@ -372,6 +376,9 @@ func describeJSONError(data []byte, err error) (line, col int, msg string) {
 		if field == "" {
 			return line, col, fmt.Sprintf("want a JSON object, not %s", typ.Value)
 		}
+		if strings.HasPrefix(field, "altkeys") && typ.Type.Kind() == reflect.String {
+			return line, col, fmt.Sprintf(`"altkeys" values must be strings (etcd keys like "/db"), not %s`, typ.Value)
+		}
 		return line, col, fmt.Sprintf("%q must be %s, not %s", field, jsonKind(typ.Type.Kind().String()), typ.Value)
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		line, col = lineCol(data, len(data))
@@ -379,8 +386,17 @@ func describeJSONError(data []byte, err error) (line, col int, msg string) {
 	}
 	s := err.Error()
 	if name, ok := strings.CutPrefix(s, "json: unknown field "); ok {
-		if i := bytes.Index(data, []byte(name)); i >= 0 {
-			line, col = lineCol(data, i)
+		// Point at the field's name: the first occurrence followed by ":".
+		for from := 0; ; {
+			i := bytes.Index(data[from:], []byte(name))
+			if i < 0 {
+				break
+			}
+			from += i + len(name)
+			if after := bytes.TrimLeft(data[from:], " \t\r\n"); len(after) > 0 && after[0] == ':' {
+				line, col = lineCol(data, from-len(name)+1)
+				break
+			}
 		}
 		return line, col, fmt.Sprintf("unknown field %s; known fields: id, key, recursive, source, target, pattern, altkeys, checkcmd, reloadcmd, mode, owner, group, sensitive, allow_empty, command_timeout", name)
 	}

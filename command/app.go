@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -92,10 +93,12 @@ Examples:
 		Commands: []*cli.Command{
 			planCommand(env),
 			applyCommand(env),
+			watchCommand(env),
 			validateCommand(env),
 			stateCommand(env),
 			snapshotCommand(env),
 			kvCommand(env),
+			devCommand(env),
 			versionCommand(env),
 		},
 	}
@@ -141,7 +144,7 @@ func rootAction(c *cli.Context, env *runEnv) error {
 	case c.Bool("onetime"):
 		return runApply(c, env, applyArgs{autoApprove: true})
 	}
-	return &usageError{msg: "the watch daemon is not built yet; use plan or apply"}
+	return runWatch(c, env, watchArgs{resync: 10 * time.Minute, progress: 30 * time.Second})
 }
 
 // isTerminal reports whether w is a terminal.

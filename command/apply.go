@@ -145,9 +145,9 @@ func runApply(c *cli.Context, env *runEnv, a applyArgs) error {
 
 	res := apply.Execute(c.Context, p)
 	before := st.Serial
-	recordsBefore := fingerprint(st)
+	recordsBefore := st.Fingerprint()
 	res.Record(st, p, time.Now().UTC())
-	changed := p.HasChanges() || !st.Exists() || fingerprint(st) != recordsBefore
+	changed := p.HasChanges() || !st.Exists() || st.Fingerprint() != recordsBefore
 	var saveErr error
 	if changed {
 		saveErr = st.Save(g.statePath)
@@ -175,17 +175,6 @@ func runApply(c *cli.Context, env *runEnv, a applyArgs) error {
 		return exit(ExitError)
 	}
 	return nil
-}
-
-// fingerprint identifies the state's binding records, to tell whether an
-// apply without file changes still has something new to record.
-func fingerprint(st *state.State) string {
-	var b strings.Builder
-	for _, id := range st.IDs() {
-		r := st.Bindings[id]
-		fmt.Fprintf(&b, "%s\x00%s\x00%s\x00%s\x00%s\x00%s\n", id, r.Target, r.SHA256, r.Check, r.Reload, r.Error)
-	}
-	return b.String()
 }
 
 // errNoInput is a prompt with nothing to read.

@@ -244,7 +244,7 @@ func runKVWatch(c *cli.Context, env *runEnv, key string, recursive, asJSON bool)
 	spans := snapshot.Cover([]snapshot.Selector{{Key: key, Recursive: recursive}})
 	sel := snapshot.Selector{Key: key, Recursive: recursive}
 	w := env.io.Stdout
-	for b := range cli.Watch(ctx, spans, 0) {
+	for b := range cli.Watch(ctx, spans) {
 		if b.Err != nil {
 			return b.Err
 		}

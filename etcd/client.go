@@ -112,12 +112,16 @@ func (c *Client) waitReady(ctx context.Context) error {
 func (c *Client) unreachable() error {
 	eps := strings.Join(c.cfg.Endpoints, ",")
 	msg := fmt.Sprintf("cannot reach etcd at %s within %s", eps, c.cfg.DialTimeout)
-	if why := probe(c.cfg.Endpoints, c.cfg.DialTimeout); why != "" {
+	hint := unreachableHint
+	if why, tlsTrouble := probe(c.cfg.Endpoints, c.cfg.DialTimeout, c.cfg.TLS); why != "" {
 		msg = fmt.Sprintf("cannot reach etcd at %s: %s", eps, why)
+		if tlsTrouble {
+			hint = tlsHint
+		}
 	} else if c.cfg.TLS == nil && anyHTTPS(c.cfg.Endpoints) {
 		msg += " (https endpoint without TLS settings)"
 	}
-	return &Error{Msg: msg, hint: unreachableHint}
+	return &Error{Msg: msg, hint: hint}
 }
 
 func anyHTTPS(eps []string) bool {

@@ -39,7 +39,7 @@ func Discover(ctx context.Context, r Resolver, domain string) ([]string, error) 
 	var errs []string
 	for _, s := range []struct{ service, scheme string }{{"etcd-client-ssl", "https"}, {"etcd-client", "http"}} {
 		_, addrs, err := r.LookupSRV(ctx, s.service, "tcp", domain)
-		if err != nil {
+		if err != nil || len(addrs) == 0 {
 			errs = append(errs, fmt.Sprintf("_%s._tcp.%s: %v", s.service, domain, dnsReason(err)))
 			continue
 		}

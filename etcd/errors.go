@@ -2,6 +2,7 @@ package etcd
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -77,23 +78,58 @@ func (c *Client) describe(what string, err error) error {
 
 const unreachableHint = "check --endpoints and that etcd is running; `reconfig dev` starts a local one"
 
+const tlsHint = "check --cacert (the CA that signed etcd's certificate) and --cert/--key (a client certificate etcd trusts)"
+
 // probe dials the endpoints' TCP addresses to tell why a connection failed:
-// "connection refused" is more use to an operator than a timeout.
-func probe(endpoints []string, timeout time.Duration) string {
+// "connection refused" is more use to an operator than a timeout. With
+// TLS settings, it also shakes hands with https endpoints, so that a
+// certificate problem is named as one (tlsTrouble) and not as an etcd
+// that is down.
+func probe(endpoints []string, timeout time.Duration, tlsCfg *tls.Config) (why string, tlsTrouble bool) {
 	for _, ep := range endpoints {
-		host := ep
+		host, secure := ep, false
 		if u, err := url.Parse(ep); err == nil && u.Host != "" {
-			host = u.Host
+			host, secure = u.Host, u.Scheme == "https"
 		}
 		conn, err := net.DialTimeout("tcp", host, timeout)
 		if err != nil {
 			var op *net.OpError
 			if errors.As(err, &op) && op.Err != nil {
-				return strings.TrimPrefix(op.Err.Error(), "connect: ")
+				return strings.TrimPrefix(op.Err.Error(), "connect: "), false
 			}
-			return err.Error()
+			return err.Error(), false
+		}
+		if secure && tlsCfg != nil {
+			if why := probeTLS(conn, host, tlsCfg, timeout); why != "" {
+				return why, true
+			}
+			continue
 		}
 		conn.Close()
+	}
+	return "", false
+}
+
+// probeTLS shakes hands on conn and says what went wrong, or "".
+func probeTLS(conn net.Conn, host string, cfg *tls.Config, timeout time.Duration) string {
+	defer conn.Close()
+	cfg = cfg.Clone()
+	if cfg.ServerName == "" {
+		cfg.ServerName, _, _ = net.SplitHostPort(host)
+	}
+	tc := tls.Client(conn, cfg)
+	tc.SetDeadline(time.Now().Add(timeout))
+	if err := tc.Handshake(); err != nil {
+		return "TLS handshake failed: " + err.Error()
+	}
+	// A TLS 1.3 server refuses a missing or unknown client certificate
+	// only after the client finished its handshake: an alert, or the
+	// server closing, is the answer to the first read.
+	tc.SetReadDeadline(time.Now().Add(min(timeout, 500*time.Millisecond)))
+	_, err := tc.Read(make([]byte, 1))
+	var ne net.Error
+	if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+		return "the TLS connection was refused: " + err.Error()
 	}
 	return ""
 }

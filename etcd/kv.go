@@ -101,8 +101,10 @@ func (c *Client) Delete(ctx context.Context, key string, recursive bool) (int64,
 	sel := snapshot.Selector{Key: key, Recursive: true}
 	prefix := sel.Prefix()
 	ops := []clientv3.Op{clientv3.OpDelete(prefix, clientv3.WithPrefix())}
-	if prefix != key {
-		ops = append(ops, clientv3.OpDelete(strings.TrimSuffix(key, "/")))
+	// The key itself, also when given as "/app/" (the prefix op already
+	// covers "/").
+	if prefix != "/" {
+		ops = append(ops, clientv3.OpDelete(strings.TrimSuffix(prefix, "/")))
 	}
 	resp, err := c.kv.Txn(rctx).Then(ops...).Commit()
 	if err != nil {
@@ -176,4 +178,12 @@ func (c *Client) Status(ctx context.Context) ([]MemberStatus, []Member, error) {
 			ClientURLs: m.ClientURLs, IsLearner: m.IsLearner})
 	}
 	return out, members, nil
+}
+
+// Compact compacts etcd's history up to rev.
+func (c *Client) Compact(ctx context.Context, rev int64) error {
+	rctx, cancel := c.requestCtx(ctx)
+	defer cancel()
+	_, err := c.cli.Compact(rctx, rev, clientv3.WithCompactPhysical())
+	return c.describe(fmt.Sprintf("compact to revision %d", rev), err)
 }

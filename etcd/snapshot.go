@@ -71,6 +71,7 @@ func (c *Client) readSnapshot(ctx context.Context, sels []snapshot.Selector, sta
 			return nil, err
 		}
 		snap.Revision, snap.ClusterID = resp.Header.Revision, clusterID(resp.Header.ClusterId)
+		snap.Stamp()
 		return snap, nil
 	}
 	for len(todo) > 0 {
@@ -115,6 +116,7 @@ func (c *Client) readSnapshot(ctx context.Context, sels []snapshot.Selector, sta
 		}
 		todo = append(more, todo[n:]...)
 	}
+	snap.Stamp()
 	return snap, nil
 }
 

@@ -99,12 +99,26 @@ func decryptKeyPEM(data []byte, passphrase string) ([]byte, error) {
 			return nil, errors.New("the key is encrypted and no passphrase was given")
 		}
 		der, err := x509.DecryptPEMBlock(block, []byte(passphrase)) //nolint:staticcheck
-		if err != nil {
+		// A wrong passphrase leaves valid padding about once in 256
+		// tries; only parsing the result tells.
+		if err != nil || !isPrivateKey(der) {
 			return nil, errors.New("wrong passphrase, or the key is damaged")
 		}
 		return pem.EncodeToMemory(&pem.Block{Type: block.Type, Bytes: der}), nil
 	}
 	return data, nil
+}
+
+// isPrivateKey reports whether der is a PKCS#1, SEC 1 or PKCS#8 private key.
+func isPrivateKey(der []byte) bool {
+	if _, err := x509.ParsePKCS1PrivateKey(der); err == nil {
+		return true
+	}
+	if _, err := x509.ParseECPrivateKey(der); err == nil {
+		return true
+	}
+	_, err := x509.ParsePKCS8PrivateKey(der)
+	return err == nil
 }
 
 var (

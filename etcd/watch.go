@@ -26,21 +26,27 @@ type Batch struct {
 	CompactRevision int64
 }
 
-// Watch watches every span of snapshot.Cover(sels) from revision fromRev,
-// on one gRPC stream (one context), requiring a leader and asking for
-// progress notifications. Batches of all spans arrive on one channel; it
-// is closed when ctx ends or after a batch with Err.
-func (c *Client) Watch(ctx context.Context, spans []snapshot.Span, fromRev int64) <-chan Batch {
+// Watch watches every span, each from the revision after its Rev (from
+// the current revision when Rev is 0), on one gRPC stream (one context),
+// requiring a leader and asking for progress notifications. Batches of
+// all spans arrive on one channel; it is closed when ctx ends or after a
+// batch with Err.
+func (c *Client) Watch(ctx context.Context, spans []snapshot.Span) <-chan Batch {
 	out := make(chan Batch)
 	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	var wg sync.WaitGroup
 	var once sync.Once
 	for i, sp := range spans {
-		wch := c.watcher.Watch(ctx, sp.Start, clientv3.WithRange(sp.End), clientv3.WithRev(fromRev),
-			clientv3.WithProgressNotify())
+		opts := []clientv3.OpOption{clientv3.WithRange(sp.End), clientv3.WithProgressNotify()}
+		if sp.Rev > 0 {
+			opts = append(opts, clientv3.WithRev(sp.Rev+1))
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// Watch blocks until etcd registers the watch: keep that off
+			// the caller, whose liveness check must go on.
+			wch := c.watcher.Watch(ctx, sp.Start, opts...)
 			for resp := range wch {
 				b := Batch{Span: i, Revision: resp.Header.Revision}
 				if err := resp.Err(); err != nil {

@@ -250,12 +250,15 @@ func seq(first, last int) ([]int, error) {
 	if last < first {
 		return []int{}, nil
 	}
-	if last-first >= maxSeq {
+	// n < 0: last-first overflowed, so the range is huge too.
+	n := last - first
+	if n < 0 || n >= maxSeq {
 		return nil, fmt.Errorf("seq: %d..%d has more than %d numbers", first, last, maxSeq)
 	}
-	out := make([]int, 0, last-first+1)
-	for i := first; i <= last; i++ {
-		out = append(out, i)
+	// Count rather than compare with last, which may be the largest int.
+	out := make([]int, 0, n+1)
+	for i := 0; i <= n; i++ {
+		out = append(out, first+i)
 	}
 	return out, nil
 }

@@ -145,7 +145,7 @@ func (t *Template) Execute(in *Input) ([]byte, error) {
 	if err := checkText(out.Bytes()); err != nil {
 		e := &Error{Binding: b.ID, Template: b.SourcePath,
 			Msg: "rendered output " + err.Error() + "; config files must be text (use base64Encode to embed binary values)"}
-		if k := binaryKey(in.store.kvs); k != "" {
+		if k := binaryKey(in.store.kvs, out.Bytes()); k != "" {
 			e.Key = k
 			e.Msg = fmt.Sprintf("key %s holds binary data: %s", k, e.Msg)
 		}
@@ -171,9 +171,11 @@ func checkText(b []byte) error {
 	return nil
 }
 
-func binaryKey(kvs []snapshot.KV) string {
+// binaryKey returns the key whose binary value appears in the output, or
+// "" when none does (the template made the bytes, say with base64Decode).
+func binaryKey(kvs []snapshot.KV, out []byte) string {
 	for _, kv := range kvs {
-		if strings.IndexByte(kv.Value, 0) >= 0 || !utf8.ValidString(kv.Value) {
+		if (strings.IndexByte(kv.Value, 0) >= 0 || !utf8.ValidString(kv.Value)) && bytes.Contains(out, []byte(kv.Value)) {
 			return kv.Key
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"unicode/utf8"
@@ -72,6 +73,9 @@ func Unmarshal(name string, data []byte) (*Snapshot, error) {
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("snapshot file %s: %w", name, err)
 	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("snapshot file %s: unexpected data after the JSON document", name)
+	}
 	if f.FormatVersion != FormatVersion {
 		return nil, fmt.Errorf("snapshot file %s: format_version %d is not supported (want %d)", name, f.FormatVersion, FormatVersion)
 	}
@@ -114,7 +118,14 @@ func Unmarshal(name string, data []byte) (*Snapshot, error) {
 	for i := range s.Spans {
 		kvs := s.Spans[i].KVs
 		sort.Slice(kvs, func(a, b int) bool { return kvs[a].Key < kvs[b].Key })
+		for j := 1; j < len(kvs); j++ {
+			if kvs[j].Key == kvs[j-1].Key {
+				return nil, fmt.Errorf("snapshot file %s: key %s appears twice (in data and data_base64)", name, kvs[j].Key)
+			}
+		}
 	}
+	// Every range of the file is current at its revision.
+	s.Stamp()
 	return s, nil
 }
 

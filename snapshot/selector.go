@@ -60,6 +60,10 @@ type Span struct {
 	Start string
 	End   string
 	KVs   []KV
+	// Rev is the revision the span is known to be current at: the
+	// snapshot's revision, then the newest event or progress notification
+	// of its watch. A watch of the span resumes at Rev + 1.
+	Rev int64
 }
 
 // KV is one etcd key and its value.

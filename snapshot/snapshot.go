@@ -150,7 +150,8 @@ func (s *Snapshot) Clone() *Snapshot {
 	c := *s
 	c.Spans = make([]Span, len(s.Spans))
 	for i, sp := range s.Spans {
-		c.Spans[i] = Span{Start: sp.Start, End: sp.End, KVs: append([]KV(nil), sp.KVs...)}
+		c.Spans[i] = sp // every field, Rev included
+		c.Spans[i].KVs = append([]KV(nil), sp.KVs...)
 	}
 	return &c
 }

@@ -71,6 +71,17 @@ func (s *State) IDs() []string {
 	return ids
 }
 
+// Fingerprint identifies the binding records, to tell whether an apply
+// that changed no file still has something new to record.
+func (s *State) Fingerprint() string {
+	var b strings.Builder
+	for _, id := range s.IDs() {
+		r := s.Bindings[id]
+		fmt.Fprintf(&b, "%s\x00%s\x00%s\x00%s\x00%s\x00%s\n", id, r.Target, r.SHA256, r.Check, r.Reload, r.Error)
+	}
+	return b.String()
+}
+
 // Error is a state file that cannot be used.
 type Error struct {
 	Path string

@@ -4,6 +4,7 @@
 package etcdtest
 
 import (
+	"net"
 	"path/filepath"
 
 	"github.com/reconfig/reconfig/embedded"
@@ -35,4 +36,14 @@ func Start(t TB, opts ...embedded.Options) *embedded.Server {
 	}
 	t.Cleanup(s.Close)
 	return s
+}
+
+// FreeAddr returns a loopback host:port that was free a moment ago.
+func FreeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }

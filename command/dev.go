@@ -1,0 +1,132 @@
+package command
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"go.uber.org/zap"
+
+	"github.com/reconfig/reconfig/embedded"
+	"github.com/reconfig/reconfig/testfixtures"
+)
+
+type devArgs struct {
+	data   string
+	listen string
+	wait   string
+}
+
+func devCommand(env *runEnv) *cli.Command {
+	return &cli.Command{
+		Name:  "dev",
+		Usage: "try reconfig locally: an embedded etcd with demo data, watched live",
+		UsageText: `reconfig dev [--data FILE] [--cfgdir DIR] [--listen ADDR]
+
+Starts an etcd inside this process on loopback (a free port unless --listen),
+in a temporary data directory removed on exit, loads --data (a JSON object of
+key → value; default: the demo's haproxy backends), prints the endpoint, and
+runs watch against it. Without --cfgdir it uses the demo bindings, writing
+under a temporary directory. Ctrl-C stops both.
+
+Example:
+   reconfig dev
+   # in another terminal, with the endpoint it printed:
+   reconfig --endpoints http://127.0.0.1:PORT kv set /services/web/web-3 10.0.0.13:8080`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "data", Usage: "seed etcd from `FILE`, a JSON object of key → value"},
+			&cli.StringFlag{Name: "listen", Usage: "client `ADDR` of the embedded etcd, like 127.0.0.1:2379"},
+			&cli.StringFlag{Name: "wait", Usage: "quiescence of the watch, `MIN[:MAX]`"},
+		},
+		Action: func(c *cli.Context) error {
+			return runDev(c, env, devArgs{data: c.String("data"), listen: c.String("listen"), wait: c.String("wait")})
+		},
+	}
+}
+
+func runDev(c *cli.Context, env *runEnv, a devArgs) error {
+	g, err := env.globals(c)
+	if err != nil {
+		return err
+	}
+	var data map[string]string
+	raw, err := readDevData(a.data)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(raw, &data); err != nil {
+		return &hinted{err: fmt.Errorf("--data %s: not a JSON object of key → value: %v", a.data, err),
+			hint: `write it like {"/services/web/web-1": "10.0.0.11:8080"}`}
+	}
+	for k := range data {
+		if !strings.HasPrefix(k, "/") {
+			return fmt.Errorf("--data %s: key %q must start with \"/\"", a.data, k)
+		}
+	}
+	tmp, err := os.MkdirTemp("", "reconfig-dev-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+
+	cfgSet := gIsSet(c, "cfgdir")
+	if !cfgSet {
+		g.cfgDir = filepath.Join(tmp, "cfg")
+		if err := testfixtures.WriteDemo(g.cfgDir, filepath.Join(tmp, "out")); err != nil {
+			return err
+		}
+		if !gIsSet(c, "state") {
+			g.statePath = filepath.Join(g.cfgDir, "state.json")
+		}
+	}
+	opts := embedded.Options{Dir: filepath.Join(tmp, "etcd"), Fast: true}
+	if a.listen != "" {
+		opts.ClientURL = "http://" + a.listen
+	}
+	if g.debug {
+		lg, _ := zap.NewDevelopment()
+		opts.Logger = lg
+	}
+	srv, err := embedded.Start(opts)
+	if err != nil {
+		return &hinted{err: err, hint: "pick another --listen address, or leave it out for a free port"}
+	}
+	defer srv.Close()
+	if _, err := srv.Load(c.Context, data); err != nil {
+		return fmt.Errorf("load --data: %w", err)
+	}
+	g.endpoints = []string{srv.ClientURL}
+	g.prefix = ""
+
+	w := env.io.Stdout
+	s := env.style
+	fmt.Fprintf(w, "%s etcd is listening on %s with %d keys (data dir %s, removed on exit).\n", s.Bold.Sprint("reconfig dev:"), srv.ClientURL, len(data), opts.Dir)
+	fmt.Fprintf(w, "Bindings: %s/conf.d", g.cfgDir)
+	if !cfgSet {
+		fmt.Fprintf(w, " (the demo; targets under %s/out)", tmp)
+	}
+	fmt.Fprintf(w, "\nIn another terminal, change a key and watch the target follow:\n")
+	fmt.Fprintf(w, "    reconfig --endpoints %s kv set /services/web/web-3 10.0.0.13:8080\n", srv.ClientURL)
+	fmt.Fprintf(w, "    reconfig --endpoints %s kv del /services/web/web-1\n", srv.ClientURL)
+	if !cfgSet {
+		fmt.Fprintf(w, "    cat %s/out/haproxy/haproxy.cfg\n", tmp)
+	}
+	fmt.Fprintf(w, "Ctrl-C stops both.\n\n")
+
+	return runWatchWith(c, env, g, watchArgs{wait: a.wait, resync: 10 * time.Minute, progress: 30 * time.Second})
+}
+
+func readDevData(path string) ([]byte, error) {
+	if path == "" {
+		return testfixtures.Demo.ReadFile("demo/data.json")
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--data: %w", err)
+	}
+	return raw, nil
+}

@@ -1,0 +1,517 @@
+package etcd_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/reconfig/reconfig/etcd"
+	"github.com/reconfig/reconfig/snapshot"
+	"github.com/reconfig/reconfig/testfixtures/etcdtest"
+)
+
+// write is one change a test made to etcd, with the revision etcd gave it.
+type write struct {
+	rev    int64
+	key    string
+	value  string
+	delete bool
+}
+
+// writeLog records writes made from several goroutines.
+type writeLog struct {
+	mu     sync.Mutex
+	writes []write
+}
+
+func (l *writeLog) add(w write) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.writes = append(l.writes, w)
+}
+
+// stateAt is the data etcd held at rev: seed plus every logged write up to
+// rev, in revision order.
+func (l *writeLog) stateAt(seed map[string]string, rev int64) map[string]string {
+	l.mu.Lock()
+	ws := append([]write(nil), l.writes...)
+	l.mu.Unlock()
+	sort.SliceStable(ws, func(i, j int) bool { return ws[i].rev < ws[j].rev })
+	out := make(map[string]string, len(seed))
+	for k, v := range seed {
+		out[k] = v
+	}
+	for _, w := range ws {
+		if w.rev > rev {
+			break
+		}
+		if w.delete {
+			delete(out, w.key)
+		} else {
+			out[w.key] = w.value
+		}
+	}
+	return out
+}
+
+func (l *writeLog) after(rev int64) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, w := range l.writes {
+		if w.rev > rev {
+			n++
+		}
+	}
+	return n
+}
+
+// TestSnapshotOneRevision reads thousands of keys across many prefixes —
+// several transactions, several pages of the biggest prefix — while
+// another goroutine keeps writing into the ranges being read, and while
+// the test itself writes between the pages at exact points. The snapshot
+// must be exactly etcd's data as of snapshot.Revision: nothing newer,
+// nothing missing.
+func TestSnapshotOneRevision(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	srv, hook := startHooked(t)
+	c := connect(t, srv, etcd.Config{})
+
+	// 100 recursive prefixes of 30 keys, one of them with 3,000 more (paged),
+	// and 20 single keys: 120 ranges, so at least two batches.
+	seed := map[string]string{}
+	var sels []snapshot.Selector
+	for p := range 100 {
+		prefix := fmt.Sprintf("/w%02d", p)
+		sels = append(sels, snapshot.Selector{Key: prefix, Recursive: true})
+		n := 30
+		if p == 7 {
+			n = 3030
+		}
+		for k := range n {
+			seed[fmt.Sprintf("%s/k%04d", prefix, k)] = "seed"
+		}
+	}
+	for i := range 20 {
+		key := fmt.Sprintf("/single/%02d", i)
+		sels = append(sels, snapshot.Selector{Key: key})
+		seed[key] = "seed"
+	}
+	// Neighbours that no selector reads but that share a range.
+	seed["/w05-old"] = "seed"
+	seed["/w05-old/x"] = "seed"
+	load(t, srv, seed)
+
+	var log writeLog
+	put := func(key, value string) {
+		rev, err := srv.Put(ctx, key, value)
+		if err != nil {
+			t.Errorf("put %s: %v", key, err)
+			return
+		}
+		log.add(write{rev: rev, key: key, value: value})
+	}
+	del := func(key string) {
+		rev, err := srv.Delete(ctx, key, false)
+		if err != nil {
+			t.Errorf("delete %s: %v", key, err)
+			return
+		}
+		log.add(write{rev: rev, key: key, delete: true})
+	}
+
+	// Before every pinned read, change keys already read, keys not read
+	// yet, and add keys to the end of the paged prefix.
+	hook.set(func(ctx context.Context, rev int64, n int) {
+		put("/w00/k0000", fmt.Sprintf("between-pages-%d", n)) // read in the first batch
+		put("/w99/k0001", fmt.Sprintf("between-pages-%d", n)) // read in a later batch
+		del("/w98/k0002")
+		put("/w07/k3029", fmt.Sprintf("between-pages-%d", n)) // last page of /w07
+		put(fmt.Sprintf("/w07/zz%d", n), "new")               // sorts after every /w07 key
+		put("/single/19", fmt.Sprintf("between-pages-%d", n))
+	})
+
+	// A writer that never stops while the snapshot is read: every value
+	// says when it was written.
+	stop := make(chan struct{})
+	wrote := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r := rand.New(rand.NewPCG(7, 7))
+		for seq := 0; ; seq++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			key := fmt.Sprintf("/w%02d/k%04d", r.IntN(100), r.IntN(40))
+			switch {
+			case seq%5 == 4:
+				del(key)
+			case seq%7 == 3:
+				put(fmt.Sprintf("/single/%02d", r.IntN(20)), fmt.Sprintf("w%d", seq))
+			default:
+				put(key, fmt.Sprintf("w%d", seq))
+			}
+			if seq == 50 {
+				close(wrote)
+			}
+		}
+	}()
+	select {
+	case <-wrote:
+	case <-ctx.Done():
+		t.Fatal("the writer did not get going")
+	}
+
+	start := time.Now()
+	snap, stats, err := c.Snapshot(ctx, sels)
+	elapsed := time.Since(start)
+	unpinned, pinned := hook.counts()
+	close(stop)
+	<-done
+	hook.set(nil)
+	if err != nil {
+		t.Fatalf("Snapshot: %v", err)
+	}
+	t.Logf("snapshot of %d keys in %d ranges: %d round trips (%d unpinned, %d pinned), %d writes after its revision, %v",
+		stats.Keys, stats.Ranges, stats.RoundTrips, unpinned, pinned, log.after(snap.Revision), elapsed)
+
+	if pinned < 2 {
+		t.Fatalf("only %d pinned reads: the test did not read across several transactions", pinned)
+	}
+	if unpinned != 1 {
+		t.Errorf("%d reads were not pinned to a revision, want only the first", unpinned)
+	}
+	if log.after(snap.Revision) < 6*pinned {
+		t.Fatalf("only %d writes landed after the snapshot revision; the read did not race with writes", log.after(snap.Revision))
+	}
+	want := inSpans(log.stateAt(seed, snap.Revision), snap.Spans)
+	got := snapshotKVs(t, snap)
+	if d := diffMaps(got, want); len(d) > 0 {
+		t.Fatalf("snapshot at revision %d is not etcd's data at that revision:\n%s", snap.Revision, strings.Join(d, "\n"))
+	}
+	if stats.Keys != len(got) {
+		t.Errorf("ReadStats.Keys = %d, snapshot holds %d", stats.Keys, len(got))
+	}
+	for _, sel := range sels {
+		kvs, err := snap.Select(sel)
+		if err != nil {
+			t.Fatalf("Select(%+v): %v", sel, err)
+		}
+		for _, kv := range kvs {
+			if !sel.Match(kv.Key) {
+				t.Errorf("Select(%+v) returned %s", sel, kv.Key)
+			}
+		}
+	}
+	// /w05-old shares the range of /w05, so it is read, but a binding of
+	// /w05 never sees it.
+	if _, ok := got["/w05-old"]; !ok {
+		t.Errorf("the range of /w05 was read without /w05-old")
+	}
+	if kvs, _ := snap.Select(snapshot.Selector{Key: "/w05", Recursive: true}); len(kvs) == 0 || kvMap(t, kvs)["/w05-old"] != "" || kvMap(t, kvs)["/w05-old/x"] != "" {
+		t.Errorf("Select of /w05 = %d keys %q; want its own keys and not /w05-old", len(kvs), kvs)
+	}
+
+	// The model of what etcd holds is right: a fresh read after the writers
+	// stopped equals every write applied.
+	after, _, err := c.Snapshot(ctx, sels)
+	if err != nil {
+		t.Fatalf("second Snapshot: %v", err)
+	}
+	if d := diffMaps(snapshotKVs(t, after), inSpans(log.stateAt(seed, after.Revision), after.Spans)); len(d) > 0 {
+		t.Fatalf("second snapshot differs from the writes:\n%s", strings.Join(d, "\n"))
+	}
+	if after.Revision <= snap.Revision {
+		t.Errorf("second snapshot at %d, not after the first at %d", after.Revision, snap.Revision)
+	}
+}
+
+// TestSnapshotRoundTrips checks the cost of a snapshot in round trips:
+// the reads of many bindings are batched, and a big prefix is paged and
+// read in full.
+func TestSnapshotRoundTrips(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name          string
+		prefixes      int
+		keysPerPrefix int
+		minTrips      int
+		maxTrips      int
+	}{
+		{name: "200 recursive bindings, 10,000 keys", prefixes: 200, keysPerPrefix: 50, minTrips: 1, maxTrips: 10},
+		{name: "one prefix of 50,000 keys is paged", prefixes: 1, keysPerPrefix: 50000, minTrips: 2, maxTrips: 10},
+	}
+	srv := etcdtest.Start(t)
+	c := connect(t, srv, etcd.Config{})
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			seed := map[string]string{}
+			var sels []snapshot.Selector
+			for p := range tt.prefixes {
+				prefix := fmt.Sprintf("/t%d/svc%03d", i, p)
+				sels = append(sels, snapshot.Selector{Key: prefix, Recursive: true})
+				for k := range tt.keysPerPrefix {
+					key := fmt.Sprintf("%s/k%05d", prefix, k)
+					seed[key] = "v-" + key
+				}
+			}
+			// A key that sorts inside the last range but is not read.
+			seed[fmt.Sprintf("/t%d/svc%03d-old", i, tt.prefixes-1)] = "not read"
+			start := time.Now()
+			load(t, srv, seed)
+			loaded := time.Since(start)
+
+			start = time.Now()
+			snap, stats, err := c.Snapshot(ctx, sels)
+			if err != nil {
+				t.Fatalf("Snapshot: %v", err)
+			}
+			t.Logf("%d keys in %d ranges: %d round trips, read in %v (seeded in %v)",
+				stats.Keys, stats.Ranges, stats.RoundTrips, time.Since(start), loaded)
+			total := tt.prefixes * tt.keysPerPrefix
+			if stats.RoundTrips < tt.minTrips || stats.RoundTrips > tt.maxTrips {
+				t.Errorf("%d round trips, want %d..%d", stats.RoundTrips, tt.minTrips, tt.maxTrips)
+			}
+			if stats.Ranges != tt.prefixes {
+				t.Errorf("ReadStats.Ranges = %d, want %d", stats.Ranges, tt.prefixes)
+			}
+			// Every key read once; the -old neighbour shares the last
+			// range, so it is read too but never selected.
+			if stats.Keys != total+1 || snap.Len() != total+1 {
+				t.Errorf("read %d keys, snapshot holds %d, want %d", stats.Keys, snap.Len(), total+1)
+			}
+			var selected []snapshot.KV
+			for _, sel := range sels {
+				kvs, err := snap.Select(sel)
+				if err != nil {
+					t.Fatalf("Select(%+v): %v", sel, err)
+				}
+				if len(kvs) != tt.keysPerPrefix {
+					t.Errorf("Select(%s) = %d keys, want %d", sel.Key, len(kvs), tt.keysPerPrefix)
+				}
+				selected = append(selected, kvs...)
+			}
+			got := kvMap(t, selected)
+			delete(seed, fmt.Sprintf("/t%d/svc%03d-old", i, tt.prefixes-1))
+			if d := diffMaps(got, seed); len(d) > 0 {
+				t.Fatalf("snapshot differs from the data:\n%s", strings.Join(d, "\n"))
+			}
+		})
+	}
+}
+
+// TestSnapshotRestartsAfterCompaction compacts etcd past the snapshot's
+// revision between its first and second transaction: the pinned read
+// fails with ErrCompacted and the snapshot starts over at a newer
+// revision, returning data of that revision.
+func TestSnapshotRestartsAfterCompaction(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	srv, hook := startHooked(t)
+	c := connect(t, srv, etcd.Config{})
+	seed := map[string]string{}
+	var sels []snapshot.Selector
+	for i := range 70 { // more ranges than one transaction holds
+		key := fmt.Sprintf("/s%03d", i)
+		sels = append(sels, snapshot.Selector{Key: key, Recursive: true})
+		seed[key+"/k"] = "before"
+	}
+	load(t, srv, seed)
+
+	tests := []struct {
+		name string
+		// compactions is how many pinned reads find their revision compacted.
+		compactions int
+		wantErr     bool
+		wantTrips   int
+	}{
+		{name: "one compaction mid-read: restart and succeed", compactions: 1, wantTrips: 4},
+		{name: "compacted on every attempt: give up with ErrCompacted", compactions: 1000, wantErr: true, wantTrips: 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var compactedAt int64
+			hook.set(func(ctx context.Context, rev int64, n int) {
+				if n > tt.compactions {
+					return
+				}
+				// A write the restarted snapshot must see, then a
+				// compaction past the pinned revision.
+				r, err := srv.Put(ctx, "/s000/k", fmt.Sprintf("after-compaction-%d", n))
+				if err != nil {
+					t.Errorf("put: %v", err)
+					return
+				}
+				if err := srv.Compact(ctx, r); err != nil {
+					t.Errorf("compact at %d: %v", r, err)
+				}
+				compactedAt = r
+			})
+			defer hook.set(nil)
+			snap, stats, err := c.Snapshot(ctx, sels)
+			unpinned, pinned := hook.counts()
+			t.Logf("%d round trips, %d attempts, %d pinned reads, err %v", stats.RoundTrips, unpinned, pinned, err)
+			if stats.RoundTrips != tt.wantTrips {
+				t.Errorf("%d round trips, want %d", stats.RoundTrips, tt.wantTrips)
+			}
+			if tt.wantErr {
+				var e *etcd.Error
+				if !errors.As(err, &e) || !errors.Is(err, etcd.ErrCompacted) {
+					t.Fatalf("Snapshot error = %#v, want an *etcd.Error wrapping ErrCompacted", err)
+				}
+				if want := "read snapshot: the revision was compacted"; err.Error() != want {
+					t.Errorf("error %q, want %q", err, want)
+				}
+				if unpinned != 5 {
+					t.Errorf("%d attempts, want 5", unpinned)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Snapshot: %v", err)
+			}
+			if unpinned != 2 {
+				t.Errorf("%d attempts, want 2 (one restart)", unpinned)
+			}
+			if snap.Revision < compactedAt {
+				t.Errorf("snapshot revision %d is below the compaction at %d", snap.Revision, compactedAt)
+			}
+			if v, ok, err := snap.Get("/s000/k"); err != nil || !ok || v != "after-compaction-1" {
+				t.Errorf("/s000/k = %q %v %v, want the value written before the compaction", v, ok, err)
+			}
+			if snap.Len() != 70 {
+				t.Errorf("snapshot holds %d keys, want 70 (no key twice from the failed attempt)", snap.Len())
+			}
+		})
+	}
+}
+
+func TestSnapshotOfNothing(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	srv := etcdtest.Start(t)
+	c := connect(t, srv, etcd.Config{})
+	rev := load(t, srv, map[string]string{"/a": "1", "/b": "2"})
+	snap, stats, err := c.Snapshot(ctx, nil)
+	if err != nil {
+		t.Fatalf("Snapshot(nil): %v", err)
+	}
+	if snap.Revision != rev || snap.Len() != 0 || len(snap.Spans) != 0 {
+		t.Errorf("Snapshot(nil) = revision %d, %d keys, %d spans; want revision %d and nothing else", snap.Revision, snap.Len(), len(snap.Spans), rev)
+	}
+	if len(snap.ClusterID) != 16 || strings.Trim(snap.ClusterID, "0") == "" {
+		t.Errorf("ClusterID = %q, want 16 hex digits", snap.ClusterID)
+	}
+	if stats.RoundTrips != 1 {
+		t.Errorf("%d round trips, want 1", stats.RoundTrips)
+	}
+}
+
+// TestPrefix checks --prefix: keys under /p are read, written, deleted and
+// watched without the prefix, and keys outside it are invisible.
+func TestPrefix(t *testing.T) {
+	t.Parallel()
+	srv := etcdtest.Start(t)
+	plain := connect(t, srv, etcd.Config{})
+	rev := load(t, srv, map[string]string{
+		"/p/app/a":      "in-a",
+		"/p/app/b/c":    "in-c",
+		"/p/db":         "in-db",
+		"/app/x":        "outside",
+		"/app/a":        "outside",
+		"/pother/app/a": "outside",
+		"/db":           "outside",
+	})
+	for _, prefix := range []string{"/p", "/p/"} {
+		t.Run(prefix, func(t *testing.T) {
+			ctx := testCtx(t)
+			c := connect(t, srv, etcd.Config{Prefix: prefix})
+			if c.Prefix() != "/p" {
+				t.Errorf("Prefix() = %q, want /p", c.Prefix())
+			}
+			sels := []snapshot.Selector{{Key: "/app", Recursive: true}, {Key: "/db"}}
+			snap, _, err := c.Snapshot(ctx, sels)
+			if err != nil {
+				t.Fatalf("Snapshot: %v", err)
+			}
+			want := map[string]string{"/app/a": "in-a", "/app/b/c": "in-c", "/db": "in-db"}
+			if d := diffMaps(snapshotKVs(t, snap), want); len(d) > 0 {
+				t.Errorf("snapshot under /p:\n%s", strings.Join(d, "\n"))
+			}
+			if snap.Prefix != "/p" || snap.Describe("/db") != "/p/db" {
+				t.Errorf("snapshot Prefix %q, Describe(/db) %q; want /p and /p/db", snap.Prefix, snap.Describe("/db"))
+			}
+			if snap.Revision < rev {
+				t.Errorf("revision %d, want at least %d", snap.Revision, rev)
+			}
+
+			var nf *etcd.NotFoundError
+			if _, err := c.Get(ctx, "/app/x"); !errors.As(err, &nf) || err.Error() != "key not found: /app/x" {
+				t.Errorf("Get(/app/x) under /p = %v, want key not found: /app/x", err)
+			}
+			if v, err := c.Get(ctx, "/db"); err != nil || v != "in-db" {
+				t.Errorf("Get(/db) under /p = %q, %v; want in-db", v, err)
+			}
+			if kids, err := c.Children(ctx, "/app"); err != nil || strings.Join(kids, " ") != "/app/a /app/b" {
+				t.Errorf("Children(/app) under /p = %q, %v", kids, err)
+			}
+
+			// Writes land under the prefix.
+			key := "/new" + strings.ReplaceAll(prefix, "/", "_")
+			if _, err := c.Put(ctx, key, "v", 0); err != nil {
+				t.Fatalf("Put: %v", err)
+			}
+			if v, err := plain.Get(ctx, "/p"+key); err != nil || v != "v" {
+				t.Errorf("Put(%s) under /p: plain Get(/p%s) = %q, %v", key, key, v, err)
+			}
+			if _, err := plain.Get(ctx, key); err == nil {
+				t.Errorf("Put(%s) under /p also wrote %s outside the prefix", key, key)
+			}
+			if n, err := c.Delete(ctx, key, false); err != nil || n != 1 {
+				t.Errorf("Delete(%s) under /p = %d, %v; want 1", key, n, err)
+			}
+
+			// Watch: events of /p/app/... arrive as /app/..., and the same
+			// key outside the prefix is not seen.
+			wctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			ch := c.Watch(wctx, snap.Spans)
+			if _, err := srv.Put(ctx, "/app/w", "outside"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := srv.Put(ctx, "/p/app/w", "inside"+prefix); err != nil {
+				t.Fatal(err)
+			}
+			evs := collectEvents(t, ch, func(evs []snapshot.Event) bool {
+				for _, ev := range evs {
+					if ev.Key == "/app/w" {
+						return true
+					}
+				}
+				return false
+			})
+			for _, ev := range evs {
+				if ev.Key == "/app/w" && ev.Value != "inside"+prefix {
+					t.Errorf("watch under /p saw /app/w = %q, want inside%s", ev.Value, prefix)
+				}
+				if strings.HasPrefix(ev.Key, "/p/") {
+					t.Errorf("watch event key %q keeps the prefix", ev.Key)
+				}
+			}
+			if _, err := srv.Delete(ctx, "/p/app/w", false); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

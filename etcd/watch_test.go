@@ -1,0 +1,371 @@
+package etcd_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/reconfig/reconfig/etcd"
+	"github.com/reconfig/reconfig/snapshot"
+	"github.com/reconfig/reconfig/testfixtures/etcdtest"
+)
+
+// collectBatches reads batches until done says so, failing the test on a
+// batch with Err, a closed channel or a 15s deadline.
+func collectBatches(t *testing.T, ch <-chan etcd.Batch, done func([]etcd.Batch) bool) []etcd.Batch {
+	t.Helper()
+	deadline := time.NewTimer(15 * time.Second)
+	defer deadline.Stop()
+	var got []etcd.Batch
+	for !done(got) {
+		select {
+		case b, ok := <-ch:
+			if !ok {
+				t.Fatalf("watch channel closed after %d batches", len(got))
+			}
+			if b.Err != nil {
+				t.Fatalf("watch batch with error: %v", b.Err)
+			}
+			got = append(got, b)
+		case <-deadline.C:
+			t.Fatalf("watch: still waiting after 15s; got %+v", got)
+		}
+	}
+	return got
+}
+
+// collectEvents is collectBatches for the events alone, in arrival order.
+func collectEvents(t *testing.T, ch <-chan etcd.Batch, done func([]snapshot.Event) bool) []snapshot.Event {
+	t.Helper()
+	var evs []snapshot.Event
+	collectBatches(t, ch, func(bs []etcd.Batch) bool {
+		evs = evs[:0]
+		for _, b := range bs {
+			evs = append(evs, b.Events...)
+		}
+		return done(evs)
+	})
+	return evs
+}
+
+// waitClosed waits for the watch channel to close, returning what came
+// before.
+func waitClosed(t *testing.T, ch <-chan etcd.Batch) []etcd.Batch {
+	t.Helper()
+	deadline := time.NewTimer(15 * time.Second)
+	defer deadline.Stop()
+	var got []etcd.Batch
+	for {
+		select {
+		case b, ok := <-ch:
+			if !ok {
+				return got
+			}
+			got = append(got, b)
+		case <-deadline.C:
+			t.Fatalf("watch channel still open after 15s; got %+v", got)
+		}
+	}
+}
+
+// TestWatch opens a watch at snapshot revision + 1 after some changes were
+// already made: it must deliver those and the later ones, puts and deletes,
+// in revision order per span, only for keys of the spans; and the snapshot
+// updated with them must equal a fresh read.
+func TestWatch(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	srv := etcdtest.Start(t)
+	c := connect(t, srv, etcd.Config{})
+	load(t, srv, map[string]string{"/app/a": "0", "/app/b": "0", "/db": "0", "/apple": "0"})
+	sels := []snapshot.Selector{{Key: "/app", Recursive: true}, {Key: "/db"}}
+	snap, _, err := c.Snapshot(ctx, sels)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	want := map[int][]snapshot.Event{} // per span index
+	spanOf := func(key string) int {
+		for i, sp := range snap.Spans {
+			if sp.Start <= key && key < sp.End {
+				return i
+			}
+		}
+		return -1
+	}
+	put := func(key, value string) {
+		t.Helper()
+		rev, err := srv.Put(ctx, key, value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i := spanOf(key); i >= 0 {
+			want[i] = append(want[i], snapshot.Event{Revision: rev, Key: key, Value: value})
+		}
+	}
+	del := func(key string) {
+		t.Helper()
+		rev, err := srv.Delete(ctx, key, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i := spanOf(key); i >= 0 {
+			want[i] = append(want[i], snapshot.Event{Revision: rev, Key: key, Delete: true})
+		}
+	}
+
+	// Before the watch opens.
+	put("/app/a", "1")
+	put("/apple", "outside")
+	del("/app/b")
+	put("/db", "1")
+	put("/db/x", "outside: /db is read alone")
+	put("/app-old", "shares the range of /app")
+	rev, err := srv.Load(ctx, map[string]string{"/app/c": "txn", "/app/d": "txn"}) // one revision, two events
+	if err != nil {
+		t.Fatal(err)
+	}
+	want[0] = append(want[0], snapshot.Event{Revision: rev, Key: "/app/c", Value: "txn"}, snapshot.Event{Revision: rev, Key: "/app/d", Value: "txn"})
+
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch := c.Watch(wctx, snap.Spans) // spans are stamped with the snapshot revision
+
+	// After it opened.
+	put("/app/e", "2")
+	del("/db")
+	put("/app/a", "3")
+	put("/zzz", "outside")
+	put("/app/last", "end")
+
+	got := map[int][]snapshot.Event{}
+	batches := collectBatches(t, ch, func(bs []etcd.Batch) bool {
+		n := 0
+		for _, b := range bs {
+			n += len(b.Events)
+		}
+		return n >= len(want[0])+len(want[1])
+	})
+	for _, b := range batches {
+		if len(b.Events) > 0 && b.Revision < b.Events[len(b.Events)-1].Revision {
+			t.Errorf("batch revision %d is below its last event's %d", b.Revision, b.Events[len(b.Events)-1].Revision)
+		}
+		got[b.Span] = append(got[b.Span], b.Events...)
+	}
+	for i := range 2 {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Errorf("span %d (%s) events:\n got %+v\nwant %+v", i, snap.Spans[i].Start, got[i], want[i])
+		}
+	}
+
+	// The snapshot kept current from the events equals a fresh read. All
+	// events are applied at once: batches of different spans are not
+	// ordered by revision among themselves.
+	var all []snapshot.Event
+	for _, b := range batches {
+		all = append(all, b.Events...)
+	}
+	live := snap.Clone()
+	if !live.Apply(all) {
+		t.Errorf("Apply reported no change")
+	}
+	fresh, _, err := c.Snapshot(ctx, sels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := diffMaps(snapshotKVs(t, live), snapshotKVs(t, fresh)); len(d) > 0 {
+		t.Errorf("snapshot + events differs from a fresh read:\n%s", strings.Join(d, "\n"))
+	}
+	// /app/last was the newest write, so both are at its revision.
+	if live.Revision != fresh.Revision {
+		t.Errorf("snapshot + events at revision %d, fresh read at %d", live.Revision, fresh.Revision)
+	}
+}
+
+// TestWatchBatchByBatch applies the batches one at a time, as a daemon
+// that re-renders on every batch does, while changes alternate between two
+// spans. The result must still equal a fresh read: an event must not be
+// dropped because another span's batch with a newer revision came first.
+func TestWatchBatchByBatch(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	srv := etcdtest.Start(t)
+	c := connect(t, srv, etcd.Config{})
+	sels := []snapshot.Selector{{Key: "/a", Recursive: true}, {Key: "/b", Recursive: true}}
+	load(t, srv, map[string]string{"/a/0": "seed", "/b/0": "seed"})
+	snap, _, err := c.Snapshot(ctx, sels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// History the watch catches up on, alternating spans.
+	var last int64
+	for i := range 10 {
+		for _, p := range []string{"/a", "/b"} {
+			if last, err = srv.Put(ctx, fmt.Sprintf("%s/%d", p, i), fmt.Sprintf("v%d", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch := c.Watch(wctx, snap.Spans) // spans are stamped with the snapshot revision
+	live := snap.Clone()
+	collectBatches(t, ch, func(bs []etcd.Batch) bool {
+		if len(bs) > 0 {
+			b := bs[len(bs)-1]
+			live.ApplySpan(b.Span, b.Events)
+		}
+		return live.Revision >= last && countEvents(bs) >= 20
+	})
+	fresh, _, err := c.Snapshot(ctx, sels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := diffMaps(snapshotKVs(t, live), snapshotKVs(t, fresh)); len(d) > 0 {
+		t.Errorf("snapshot updated batch by batch differs from a fresh read at %d:\n%s", fresh.Revision, strings.Join(d, "\n"))
+	}
+}
+
+func countEvents(bs []etcd.Batch) int {
+	n := 0
+	for _, b := range bs {
+		n += len(b.Events)
+	}
+	return n
+}
+
+// TestWatchCompacted opens a watch at a revision etcd has compacted: the
+// first batch carries ErrCompacted and the compaction revision (so the
+// daemon knows to take a fresh snapshot), and the channel closes.
+func TestWatchCompacted(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	srv := etcdtest.Start(t)
+	c := connect(t, srv, etcd.Config{})
+	from := load(t, srv, map[string]string{"/app/a": "1", "/db": "1"}) + 1
+	for i := range 5 {
+		if _, err := srv.Put(ctx, "/app/a", fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	compactAt, err := srv.Put(ctx, "/db", "2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Compact(ctx, compactAt); err != nil {
+		t.Fatal(err)
+	}
+	spans := snapshot.Cover([]snapshot.Selector{{Key: "/app", Recursive: true}, {Key: "/db"}})
+	for i := range spans {
+		spans[i].Rev = from - 1
+	}
+	batches := waitClosed(t, c.Watch(ctx, spans))
+	if len(batches) == 0 {
+		t.Fatal("the watch closed without a batch")
+	}
+	var withErr []etcd.Batch
+	for _, b := range batches {
+		if len(b.Events) > 0 {
+			t.Errorf("compacted watch delivered events %+v", b.Events)
+		}
+		if b.Err != nil {
+			withErr = append(withErr, b)
+		}
+	}
+	// Every span may report the compaction before the watch winds down;
+	// the first batch with an error is the one a daemon acts on.
+	if len(withErr) == 0 || len(withErr) > len(spans) {
+		t.Fatalf("%d batches with an error, want 1..%d: %+v", len(withErr), len(spans), batches)
+	}
+	for _, b := range withErr {
+		if !errors.Is(b.Err, etcd.ErrCompacted) {
+			t.Errorf("batch error %v does not wrap ErrCompacted", b.Err)
+		}
+		var e *etcd.Error
+		if !errors.As(b.Err, &e) || e.Error() != "watch: the revision was compacted" {
+			t.Errorf("batch error %#v, want an *etcd.Error in reconfig's words", b.Err)
+		}
+		if b.CompactRevision != compactAt {
+			t.Errorf("CompactRevision = %d, want %d", b.CompactRevision, compactAt)
+		}
+	}
+}
+
+// TestWatchProgress asks for a progress notification on a quiet watch: it
+// arrives as a batch without events whose revision is etcd's current one,
+// for every span of the stream.
+func TestWatchProgress(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	srv := etcdtest.Start(t)
+	c := connect(t, srv, etcd.Config{})
+	rev := load(t, srv, map[string]string{"/app/a": "1", "/db": "1"})
+	spans := snapshot.Cover([]snapshot.Selector{{Key: "/app", Recursive: true}, {Key: "/db"}})
+	for i := range spans {
+		spans[i].Rev = rev
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch := c.Watch(wctx, spans)
+	// etcd answers progress requests only once the store has reached the
+	// watch's start revision, so make one change and wait for it.
+	now, err := srv.Put(ctx, "/app/a", "2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	collectEvents(t, ch, func(evs []snapshot.Event) bool { return len(evs) == 1 })
+
+	if err := c.RequestProgress(wctx); err != nil {
+		t.Fatalf("RequestProgress: %v", err)
+	}
+	got := collectBatches(t, ch, func(bs []etcd.Batch) bool { return len(bs) == len(spans) })
+	seen := map[int]bool{}
+	for _, b := range got {
+		if len(b.Events) != 0 || b.Err != nil {
+			t.Errorf("progress batch has events %+v / error %v", b.Events, b.Err)
+		}
+		if b.Revision != now {
+			t.Errorf("progress batch at revision %d, want %d", b.Revision, now)
+		}
+		seen[b.Span] = true
+	}
+	if len(seen) != len(spans) {
+		t.Errorf("progress reached spans %v, want all %d", seen, len(spans))
+	}
+}
+
+// TestWatchEnds checks that the channel closes when the context ends, and
+// that a closed client ends the watch with an error instead of silence.
+func TestWatchEnds(t *testing.T) {
+	t.Parallel()
+	srv := etcdtest.Start(t)
+	spans := snapshot.Cover([]snapshot.Selector{{Key: "/app", Recursive: true}, {Key: "/db"}})
+	t.Run("context canceled", func(t *testing.T) {
+		c := connect(t, srv, etcd.Config{})
+		ctx, cancel := context.WithCancel(testCtx(t))
+		ch := c.Watch(ctx, spans)
+		cancel()
+		for _, b := range waitClosed(t, ch) {
+			if b.Err != nil {
+				t.Errorf("canceled watch sent an error batch: %v", b.Err)
+			}
+		}
+	})
+	t.Run("client closed", func(t *testing.T) {
+		c, err := etcd.Connect(testCtx(t), etcd.Config{Endpoints: []string{srv.ClientURL}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch := c.Watch(testCtx(t), spans)
+		c.Close()
+		got := waitClosed(t, ch)
+		if len(got) == 0 || got[len(got)-1].Err == nil {
+			t.Fatalf("watch of a closed client ended with %+v, want a batch with an error", got)
+		}
+		t.Logf("closed client: %v", got[len(got)-1].Err)
+	})
+}

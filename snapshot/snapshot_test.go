@@ -1,0 +1,372 @@
+package snapshot_test
+
+import (
+	"errors"
+	"reflect"
+	"sort"
+	"testing"
+
+	"github.com/reconfig/reconfig/snapshot"
+)
+
+// build makes the snapshot etcd would give for sels when it holds data:
+// the covered keys of data, sorted, in their spans.
+func build(t *testing.T, rev int64, sels []snapshot.Selector, data map[string]string) *snapshot.Snapshot {
+	t.Helper()
+	s := &snapshot.Snapshot{Revision: rev, Spans: snapshot.Cover(sels)}
+	keys := make([]string, 0, len(data))
+	for k := range data {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		placed := false
+		for i := range s.Spans {
+			if s.Spans[i].Start <= k && k < s.Spans[i].End {
+				s.Spans[i].KVs = append(s.Spans[i].KVs, snapshot.KV{Key: k, Value: data[k]})
+				placed = true
+			}
+		}
+		if !placed {
+			t.Fatalf("test data key %q lies outside the spans", k)
+		}
+	}
+	return s
+}
+
+// all returns every key/value of the snapshot in span order, and fails the
+// test if the promises (spans sorted and disjoint, keys sorted, unique and
+// inside their span) do not hold.
+func all(t *testing.T, s *snapshot.Snapshot) []snapshot.KV {
+	t.Helper()
+	var out []snapshot.KV
+	for i, sp := range s.Spans {
+		if i > 0 && s.Spans[i-1].End > sp.Start {
+			t.Fatalf("spans %d and %d overlap", i-1, i)
+		}
+		for j, kv := range sp.KVs {
+			if kv.Key < sp.Start || kv.Key >= sp.End {
+				t.Fatalf("key %q lies outside its span [%q, %q)", kv.Key, sp.Start, sp.End)
+			}
+			if j > 0 && sp.KVs[j-1].Key >= kv.Key {
+				t.Fatalf("keys %q and %q are not sorted and unique", sp.KVs[j-1].Key, kv.Key)
+			}
+		}
+		out = append(out, sp.KVs...)
+	}
+	return out
+}
+
+var (
+	appSels = []snapshot.Selector{{Key: "/app", Recursive: true}, {Key: "/db"}}
+	appData = map[string]string{
+		"/app":       "root",
+		"/app-old":   "stale",
+		"/app/a":     "1",
+		"/app/b/c":   "2",
+		"/app/b/d":   "3",
+		"/app/empty": "",
+		"/db":        "pg",
+	}
+)
+
+func TestSelect(t *testing.T) {
+	s := build(t, 7, appSels, appData)
+	tests := []struct {
+		name    string
+		sel     snapshot.Selector
+		want    []snapshot.KV
+		wantErr string
+	}{
+		{
+			name: "recursive read leaves out /app-old, which shares the range",
+			sel:  snapshot.Selector{Key: "/app", Recursive: true},
+			want: []snapshot.KV{{"/app", "root"}, {"/app/a", "1"}, {"/app/b/c", "2"}, {"/app/b/d", "3"}, {"/app/empty", ""}},
+		},
+		{
+			name: "trailing slash reads the same",
+			sel:  snapshot.Selector{Key: "/app/", Recursive: true},
+			want: []snapshot.KV{{"/app", "root"}, {"/app/a", "1"}, {"/app/b/c", "2"}, {"/app/b/d", "3"}, {"/app/empty", ""}},
+		},
+		{
+			name: "nested recursive read inside a covered span",
+			sel:  snapshot.Selector{Key: "/app/b", Recursive: true},
+			want: []snapshot.KV{{"/app/b/c", "2"}, {"/app/b/d", "3"}},
+		},
+		{
+			name: "a key that shares the range is readable on its own",
+			sel:  snapshot.Selector{Key: "/app-old"},
+			want: []snapshot.KV{{"/app-old", "stale"}},
+		},
+		{
+			name: "single key",
+			sel:  snapshot.Selector{Key: "/app/a"},
+			want: []snapshot.KV{{"/app/a", "1"}},
+		},
+		{
+			name: "empty value is present, not absent",
+			sel:  snapshot.Selector{Key: "/app/empty"},
+			want: []snapshot.KV{{"/app/empty", ""}},
+		},
+		{
+			name: "covered but absent key gives no key/values and no error",
+			sel:  snapshot.Selector{Key: "/app/zzz"},
+			want: []snapshot.KV{},
+		},
+		{
+			name: "covered but empty recursive read",
+			sel:  snapshot.Selector{Key: "/app/none", Recursive: true},
+			want: []snapshot.KV{},
+		},
+		{
+			name: "non-recursive key",
+			sel:  snapshot.Selector{Key: "/db"},
+			want: []snapshot.KV{{"/db", "pg"}},
+		},
+		{
+			name:    "recursive read of a key read only alone is not covered",
+			sel:     snapshot.Selector{Key: "/db", Recursive: true},
+			wantErr: "the snapshot does not contain key /db",
+		},
+		{
+			name:    "key outside every span",
+			sel:     snapshot.Selector{Key: "/apple"},
+			wantErr: "the snapshot does not contain key /apple",
+		},
+		{
+			name:    "root",
+			sel:     snapshot.Selector{Key: "/", Recursive: true},
+			wantErr: "the snapshot does not contain key /",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.Select(tt.sel)
+			if tt.wantErr != "" {
+				var nc *snapshot.ErrNotCovered
+				if !errors.As(err, &nc) || err.Error() != tt.wantErr || nc.Key != tt.sel.Key {
+					t.Fatalf("Select(%+v) error = %v, want *ErrNotCovered %q", tt.sel, err, tt.wantErr)
+				}
+				if s.Covers(tt.sel) {
+					t.Errorf("Covers(%+v) = true for a selector Select refuses", tt.sel)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Select(%+v): %v", tt.sel, err)
+			}
+			if len(got) != len(tt.want) || (len(got) > 0 && !reflect.DeepEqual(got, tt.want)) {
+				t.Fatalf("Select(%+v) = %q, want %q", tt.sel, got, tt.want)
+			}
+			if !s.Covers(tt.sel) {
+				t.Errorf("Covers(%+v) = false for a selector Select answers", tt.sel)
+			}
+		})
+	}
+}
+
+func TestGet(t *testing.T) {
+	s := build(t, 7, appSels, appData)
+	tests := []struct {
+		name       string
+		key        string
+		wantValue  string
+		wantOK     bool
+		notCovered bool
+	}{
+		{name: "present", key: "/app/b/c", wantValue: "2", wantOK: true},
+		{name: "present and empty", key: "/app/empty", wantValue: "", wantOK: true},
+		{name: "the key of a recursive read", key: "/app", wantValue: "root", wantOK: true},
+		{name: "covered and absent", key: "/app/b", wantOK: false},
+		{name: "not covered", key: "/dbx", notCovered: true},
+		{name: "not covered, sorts before every span", key: "/", notCovered: true},
+		{name: "not covered, sorts after every span", key: "/zzz", notCovered: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, ok, err := s.Get(tt.key)
+			if tt.notCovered {
+				var nc *snapshot.ErrNotCovered
+				if !errors.As(err, &nc) || nc.Key != tt.key {
+					t.Fatalf("Get(%q) error = %v, want ErrNotCovered for the key", tt.key, err)
+				}
+				if ok {
+					t.Errorf("Get(%q) ok = true with an error", tt.key)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Get(%q): %v", tt.key, err)
+			}
+			if v != tt.wantValue || ok != tt.wantOK {
+				t.Fatalf("Get(%q) = %q, %v; want %q, %v", tt.key, v, ok, tt.wantValue, tt.wantOK)
+			}
+		})
+	}
+}
+
+func TestCovers(t *testing.T) {
+	s := build(t, 1, []snapshot.Selector{{Key: "/app", Recursive: true}, {Key: "/db"}, {Key: "/m", Recursive: true}}, nil)
+	tests := []struct {
+		name string
+		sel  snapshot.Selector
+		want bool
+	}{
+		{"recursive read itself", snapshot.Selector{Key: "/app", Recursive: true}, true},
+		{"nested recursive read", snapshot.Selector{Key: "/app/web", Recursive: true}, true},
+		{"key inside", snapshot.Selector{Key: "/app/web/port"}, true},
+		{"single key itself", snapshot.Selector{Key: "/db"}, true},
+		{"under a single key", snapshot.Selector{Key: "/db/x"}, false},
+		{"recursive over a single key", snapshot.Selector{Key: "/db", Recursive: true}, false},
+		{"between spans", snapshot.Selector{Key: "/b"}, false},
+		{"sibling after the range", snapshot.Selector{Key: "/apple"}, false},
+		{"straddles two spans", snapshot.Selector{Key: "/", Recursive: true}, false},
+		{"after the last span", snapshot.Selector{Key: "/z"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := s.Covers(tt.sel); got != tt.want {
+				t.Fatalf("Covers(%+v) = %v, want %v", tt.sel, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestApply(t *testing.T) {
+	put := func(rev int64, k, v string) snapshot.Event { return snapshot.Event{Revision: rev, Key: k, Value: v} }
+	del := func(rev int64, k string) snapshot.Event { return snapshot.Event{Revision: rev, Key: k, Delete: true} }
+	base := map[string]string{"/app/b": "b", "/app/d": "d", "/db": "pg"}
+	tests := []struct {
+		name        string
+		events      []snapshot.Event
+		wantChanged bool
+		wantRev     int64
+		want        map[string]string
+	}{
+		{
+			name:        "insert in the middle, at the front and at the end stays sorted",
+			events:      []snapshot.Event{put(11, "/app/c", "c"), put(12, "/app", "root"), put(13, "/app/z", "z")},
+			wantChanged: true,
+			wantRev:     13,
+			want:        map[string]string{"/app": "root", "/app/b": "b", "/app/c": "c", "/app/d": "d", "/app/z": "z", "/db": "pg"},
+		},
+		{
+			name:        "update an existing key",
+			events:      []snapshot.Event{put(11, "/app/b", "B")},
+			wantChanged: true,
+			wantRev:     11,
+			want:        map[string]string{"/app/b": "B", "/app/d": "d", "/db": "pg"},
+		},
+		{
+			name:        "delete an existing key",
+			events:      []snapshot.Event{del(11, "/app/b"), del(12, "/db")},
+			wantChanged: true,
+			wantRev:     12,
+			want:        map[string]string{"/app/d": "d"},
+		},
+		{
+			name:        "delete of an absent key changes nothing but the revision",
+			events:      []snapshot.Event{del(11, "/app/nope")},
+			wantChanged: false,
+			wantRev:     11,
+			want:        base,
+		},
+		{
+			name:        "events outside the spans are not stored",
+			events:      []snapshot.Event{put(11, "/apple", "x"), put(12, "/db/x", "y"), put(13, "/", "z")},
+			wantChanged: false,
+			wantRev:     13,
+			want:        base,
+		},
+		{
+			name:        "events at or below the revision are ignored",
+			events:      []snapshot.Event{put(10, "/app/b", "old"), del(9, "/app/d"), put(3, "/app/new", "x")},
+			wantChanged: false,
+			wantRev:     10,
+			want:        base,
+		},
+		{
+			name: "every event of one transaction (one revision) is applied",
+			events: []snapshot.Event{
+				put(11, "/app/a", "a"), put(11, "/app/e", "e"), del(11, "/app/b"),
+				put(12, "/app/d", "D"), put(12, "/app/f", "f"),
+			},
+			wantChanged: true,
+			wantRev:     12,
+			want:        map[string]string{"/app/a": "a", "/app/d": "D", "/app/e": "e", "/app/f": "f", "/db": "pg"},
+		},
+		{
+			name:        "put then delete then put again of one key",
+			events:      []snapshot.Event{put(11, "/app/x", "1"), del(12, "/app/x"), put(13, "/app/x", "3")},
+			wantChanged: true,
+			wantRev:     13,
+			want:        map[string]string{"/app/b": "b", "/app/d": "d", "/app/x": "3", "/db": "pg"},
+		},
+		{
+			name:        "a key that shares the range (/app-old) is kept like etcd holds it",
+			events:      []snapshot.Event{put(11, "/app-old", "o")},
+			wantChanged: true,
+			wantRev:     11,
+			want:        map[string]string{"/app-old": "o", "/app/b": "b", "/app/d": "d", "/db": "pg"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := build(t, 10, appSels, base)
+			orig := s.Clone()
+			if got := s.Apply(tt.events); got != tt.wantChanged {
+				t.Errorf("Apply() = %v, want %v", got, tt.wantChanged)
+			}
+			if s.Revision != tt.wantRev {
+				t.Errorf("Revision = %d, want %d", s.Revision, tt.wantRev)
+			}
+			// The result must be what a fresh read of etcd would give.
+			want := build(t, tt.wantRev, appSels, tt.want)
+			if got, w := all(t, s), all(t, want); !reflect.DeepEqual(got, w) {
+				t.Errorf("after Apply:\n got %q\nwant %q", got, w)
+			}
+			if s.Len() != len(tt.want) {
+				t.Errorf("Len() = %d, want %d", s.Len(), len(tt.want))
+			}
+			// A clone taken before is untouched.
+			if got, w := all(t, orig), all(t, build(t, 10, appSels, base)); !reflect.DeepEqual(got, w) || orig.Revision != 10 {
+				t.Errorf("Apply changed a clone taken before it: %q at %d", got, orig.Revision)
+			}
+		})
+	}
+}
+
+func TestCloneIsDeep(t *testing.T) {
+	s := build(t, 5, appSels, appData)
+	c := s.Clone()
+	c.Apply([]snapshot.Event{{Revision: 6, Key: "/app/a", Value: "changed"}, {Revision: 6, Key: "/app/b/c", Delete: true}})
+	c.Spans[0].KVs[0].Value = "scribbled"
+	if v, _, _ := s.Get("/app/a"); v != "1" {
+		t.Errorf("original /app/a = %q after changing the clone, want 1", v)
+	}
+	if _, ok, _ := s.Get("/app/b/c"); !ok {
+		t.Errorf("original lost /app/b/c when the clone deleted it")
+	}
+	if v, _, _ := s.Get("/app"); v != "root" {
+		t.Errorf("original /app = %q after changing the clone, want root", v)
+	}
+	if s.Revision != 5 || c.Revision != 6 {
+		t.Errorf("revisions: original %d clone %d, want 5 and 6", s.Revision, c.Revision)
+	}
+}
+
+func TestDescribe(t *testing.T) {
+	tests := []struct {
+		prefix, key, want string
+	}{
+		{"", "/app", "/app"},
+		{"/p", "/app", "/p/app"},
+		{"/p/", "/app/x", "/p/app/x"},
+	}
+	for _, tt := range tests {
+		s := &snapshot.Snapshot{Prefix: tt.prefix}
+		if got := s.Describe(tt.key); got != tt.want {
+			t.Errorf("prefix %q: Describe(%q) = %q, want %q", tt.prefix, tt.key, got, tt.want)
+		}
+	}
+}

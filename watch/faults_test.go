@@ -1,0 +1,135 @@
+package watch_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/reconfig/reconfig/embedded"
+	"github.com/reconfig/reconfig/etcd"
+	"github.com/reconfig/reconfig/testfixtures/etcdtest"
+	"github.com/reconfig/reconfig/watch"
+)
+
+var oneBinding = map[string]string{
+	"templates/kv.tmpl": kvTemplate,
+	"conf.d/app":        `{"id": "app", "key": "/app", "recursive": true, "source": "kv.tmpl", "target": "$OUT/app.conf"}`,
+}
+
+// etcd killed -9 and restarted (a new process on the same data dir): the
+// daemon converges to changes made while it could not see them, and with
+// a compaction past its revision it takes a new snapshot.
+func TestEtcdRestartWithChangesAndCompaction(t *testing.T) {
+	for _, compact := range []bool{false, true} {
+		t.Run(fmt.Sprintf("compact=%v", compact), func(t *testing.T) {
+			peer := "http://" + etcdtest.FreeAddr()
+			clientURL := "http://" + etcdtest.FreeAddr()
+			dir := t.TempDir() + "/etcd"
+			p := etcdtest.StartProcess(t, embedded.Options{Dir: dir, ClientURL: clientURL, PeerURL: peer})
+			c := connect(t, clientURL)
+			put(t, c, "/app/a", "1")
+			c.Close()
+
+			h := newHarness(t, oneBinding)
+			h.start([]string{clientURL}, nil)
+			h.awaitContent("app.conf", "a=1\n", 10*time.Second)
+
+			// Down, then up where the daemon cannot see it: changes there.
+			p.Kill()
+			hidden := "http://" + etcdtest.FreeAddr()
+			q := etcdtest.StartProcess(t, embedded.Options{Dir: dir, ClientURL: hidden, PeerURL: peer})
+			hc := connect(t, hidden)
+			put(t, hc, "/app/a", "2")
+			var last int64
+			for i := range 20 {
+				last = put(t, hc, fmt.Sprintf("/other/%d", i), "x")
+			}
+			if compact {
+				if err := hc.Compact(context.Background(), last); err != nil {
+					t.Fatal(err)
+				}
+			}
+			hc.Close()
+			q.Kill()
+
+			// Back where the daemon looks.
+			etcdtest.StartProcess(t, embedded.Options{Dir: dir, ClientURL: clientURL, PeerURL: peer})
+			h.awaitContent("app.conf", "a=2\n", 30*time.Second)
+			if compact && !strings.Contains(h.logs.String(), "revision compacted") {
+				t.Fatalf("no resync after the compaction was logged:\n%s", h.logs.String())
+			}
+			c2 := connect(t, clientURL)
+			put(t, c2, "/app/b", "3")
+			h.awaitContent("app.conf", "a=2\nb=3\n", 10*time.Second)
+		})
+	}
+}
+
+// etcd stopped (SIGSTOP) for longer than the stream's liveness check, then
+// resumed: the daemon converges without a restart.
+func TestEtcdFrozenThenResumed(t *testing.T) {
+	p := etcdtest.StartProcess(t, embedded.Options{})
+	c := connect(t, p.ClientURL)
+	put(t, c, "/app/a", "1")
+	h := newHarness(t, oneBinding)
+	h.start([]string{p.ClientURL}, func(o *watch.Options) {
+		o.ProgressInterval, o.ProgressTimeout = 200*time.Millisecond, 200*time.Millisecond
+	})
+	h.awaitContent("app.conf", "a=1\n", 10*time.Second)
+	p.Signal(syscall.SIGSTOP)
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(h.logs.String(), "lost etcd; reconnecting") {
+		if time.Now().After(deadline) {
+			p.Signal(syscall.SIGCONT)
+			t.Fatalf("the frozen stream was not noticed:\n%s", h.logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.Signal(syscall.SIGCONT)
+	put(t, c, "/app/a", "2")
+	h.awaitContent("app.conf", "a=2\n", 30*time.Second)
+}
+
+// Three members; the leader closed, then a follower: the daemon keeps
+// converging on the quorum that is left.
+func TestLeaderLoss(t *testing.T) {
+	servers := etcdtest.StartCluster(t, 3)
+	eps := []string{servers[0].ClientURL, servers[1].ClientURL, servers[2].ClientURL}
+	cli, err := etcd.Connect(context.Background(), etcd.Config{Endpoints: eps, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	put(t, cli, "/app/a", "1")
+	h := newHarness(t, oneBinding)
+	h.start(eps, nil)
+	h.awaitContent("app.conf", "a=1\n", 10*time.Second)
+
+	leader := etcdtest.Leader(servers)
+	if leader < 0 {
+		t.Fatal("no leader")
+	}
+	servers[leader].Close()
+	putEventually(t, cli, "/app/a", "2")
+	h.awaitContent("app.conf", "a=2\n", 30*time.Second)
+}
+
+// putEventually retries a put while the cluster elects a new leader.
+func putEventually(t *testing.T, c *etcd.Client, key, value string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := c.Put(ctx, key, value, 0)
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("put %s: %v", key, err)
+		}
+	}
+}
