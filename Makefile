@@ -33,5 +33,19 @@ bench: deps
 vet:
 	$(GO) vet ./...
 
+# The man page, made from the command definitions.
+man: build
+	mkdir -p dist
+	$(BIN) man > dist/reconfig.1
+	@echo "wrote dist/reconfig.1 (view: man -l dist/reconfig.1)"
+
+# Static release binaries with the version and commit stamped in.
+release: deps
+	mkdir -p dist
+	for arch in amd64 arm64; do \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/reconfig-linux-$$arch . || exit 1; \
+	done
+	cd dist && sha256sum reconfig-linux-amd64 reconfig-linux-arm64 | tee SHA256SUMS
+
 clean:
 	rm -rf bin dist

@@ -70,6 +70,7 @@ func setupScript(env *testscript.Env) error {
 	env.Setenv("RECONFIG_TEST_STATUS_FILE", filepath.Join(env.WorkDir, ".status"))
 	env.Setenv("RECONFIG_DIAL_TIMEOUT", "2s")
 	env.Setenv("METRICS_ADDR", freeAddr())
+	env.Setenv("DEV_ADDR", freeAddr())
 	env.Setenv("NO_COLOR", "")
 	env.Setenv("HOME", env.WorkDir)
 	wd, err := os.Getwd()

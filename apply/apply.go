@@ -102,6 +102,12 @@ func (r *Result) Failed() bool { return r.Summary().Failed > 0 }
 // stageWorkers bounds concurrent staging; fsync is I/O, not CPU, bound.
 const stageWorkers = 16
 
+// swept records the targets whose directories this process already rid of
+// files staged by a process that died before renaming them. Once per
+// target is enough: while a process holds the state lock no other
+// reconfig stages, and its own staged files never outlive a cycle.
+var swept sync.Map
+
 // Execute applies the plan. ctx cancels commands in flight; files already
 // renamed stay (each is whole and checked or restored).
 func Execute(ctx context.Context, p *plan.Plan) *Result {
@@ -201,9 +207,12 @@ func Execute(ctx context.Context, p *plan.Plan) *Result {
 // directory must exist, and the new content is staged beside it.
 func stage(o *Outcome) {
 	ch := o.change
-	if err := atomicfile.RemoveStale(ch.Target); err != nil {
-		o.Err = fmt.Errorf("remove stale temporary files of %s: %w", ch.Target, err)
-		return
+	if _, done := swept.Load(ch.Target); !done {
+		if err := atomicfile.RemoveStale(ch.Target); err != nil {
+			o.Err = fmt.Errorf("remove stale temporary files of %s: %w", ch.Target, err)
+			return
+		}
+		swept.Store(ch.Target, true)
 	}
 	prev, err := readPrevious(ch.Target)
 	if err != nil {

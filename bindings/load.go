@@ -163,6 +163,12 @@ func loadFile(confd, path, templatesDir string) (*Binding, Errors) {
 		line, col := lineCol(data, off+1)
 		return nil, fail(line, col, "invalid JSON: unexpected text after the object; a binding file holds one JSON object")
 	}
+	// encoding/json matches field names without regard to case and keeps
+	// the last of repeated names; a binding file must spell each field
+	// exactly, once.
+	if line, col, msg := checkFieldNames(data); msg != "" {
+		return nil, fail(line, col, "%s", msg)
+	}
 
 	rel, _ := filepath.Rel(confd, path)
 	b := &Binding{File: path, ID: filepath.ToSlash(rel)}
@@ -455,4 +461,44 @@ func (es Errors) Unwrap() []error {
 		out[i] = e
 	}
 	return out
+}
+
+// knownFields are the binding file's field names.
+var knownFields = map[string]bool{
+	"id": true, "key": true, "recursive": true, "source": true, "target": true, "pattern": true,
+	"altkeys": true, "checkcmd": true, "reloadcmd": true, "mode": true, "owner": true, "group": true,
+	"sensitive": true, "allow_empty": true, "command_timeout": true,
+}
+
+// checkFieldNames finds a top-level field named with the wrong case or
+// given twice. data is known to hold one valid JSON object.
+func checkFieldNames(data []byte) (line, col int, msg string) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if _, err := dec.Token(); err != nil { // {
+		return 0, 0, ""
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		start := dec.InputOffset()
+		tok, err := dec.Token()
+		if err != nil {
+			return 0, 0, ""
+		}
+		name, _ := tok.(string)
+		off := int(start) + bytes.IndexByte(data[start:], '"') + 1
+		switch {
+		case !knownFields[name] && knownFields[strings.ToLower(name)]:
+			line, col = lineCol(data, off)
+			return line, col, fmt.Sprintf("unknown field %q; field names are lowercase: %q", name, strings.ToLower(name))
+		case seen[name]:
+			line, col = lineCol(data, off)
+			return line, col, fmt.Sprintf("field %q is given twice", name)
+		}
+		seen[name] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return 0, 0, ""
+		}
+	}
+	return 0, 0, ""
 }

@@ -850,3 +850,26 @@ func TestLoadOriginalExamples(t *testing.T) {
 		}
 	}
 }
+
+// Field names are exact: encoding/json would take "Key" for "key" and keep
+// the last of two "target" fields.
+func TestLoadFieldNamesExact(t *testing.T) {
+	for _, tc := range []struct {
+		name, content, want string
+	}{
+		{"wrong case", `{"Key": "/app", "source": "t.tmpl", "target": "/tmp/x"}`, `:1:2: unknown field "Key"; field names are lowercase: "key"`},
+		{"twice", "{\"key\": \"/app\",\n \"source\": \"t.tmpl\", \"target\": \"/tmp/x\",\n \"target\": \"/tmp/y\"}", `:3:2: field "target" is given twice`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			os.MkdirAll(filepath.Join(dir, "conf.d"), 0o755)
+			os.MkdirAll(filepath.Join(dir, "templates"), 0o755)
+			os.WriteFile(filepath.Join(dir, "templates", "t.tmpl"), []byte("x"), 0o644)
+			os.WriteFile(filepath.Join(dir, "conf.d", "b"), []byte(tc.content), 0o644)
+			_, err := bindings.Load(dir)
+			if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "conf.d", "b")+tc.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -99,6 +99,8 @@ Examples:
 			snapshotCommand(env),
 			kvCommand(env),
 			devCommand(env),
+			completionCommand(env),
+			manCommand(env),
 			versionCommand(env),
 		},
 	}
@@ -161,7 +163,7 @@ func isTerminal(w any) bool {
 // arguments, so that `reconfig kv set KEY VALUE --ttl 5` parses (urfave/cli
 // stops at the first positional argument).
 func reorderArgs(app *cli.App, args []string) []string {
-	if len(args) < 2 {
+	if len(args) < 2 || args[len(args)-1] == "--generate-bash-completion" {
 		return args
 	}
 	out := []string{args[0]}

@@ -118,7 +118,7 @@ func runApply(c *cli.Context, env *runEnv, a applyArgs) error {
 		if err != nil {
 			return err
 		}
-		snap, err := readSnapshot(c.Context, g, set, "", log)
+		snap, err := env.readSnapshot(c.Context, g, set, "", log)
 		if err != nil {
 			return err
 		}

@@ -85,6 +85,18 @@ func (h *hinted) Unwrap() error { return h.err }
 func (h *hinted) Hint() string  { return h.hint }
 
 // connect dials etcd with the global options.
+func (e *runEnv) connect(ctx context.Context, g *globals) (*etcd.Client, error) {
+	if g.user != "" && g.password == "" && !g.askedPassword {
+		pw, asked, err := askPassword(e.io.Stdin, e.io.Stderr, g.user)
+		if err != nil {
+			return nil, err
+		}
+		g.password, g.askedPassword = pw, asked
+	}
+	return connect(ctx, g)
+}
+
+// connect dials etcd with the global options.
 func connect(ctx context.Context, g *globals) (*etcd.Client, error) {
 	cfg := etcd.Config{
 		Endpoints:      g.endpoints,
@@ -107,11 +119,11 @@ func connect(ctx context.Context, g *globals) (*etcd.Client, error) {
 
 // readSnapshot takes the snapshot of every key the set reads, from etcd or
 // from a file written by `snapshot save`.
-func readSnapshot(ctx context.Context, g *globals, set *bindings.Set, file string, log *slog.Logger) (*snapshot.Snapshot, error) {
+func (e *runEnv) readSnapshot(ctx context.Context, g *globals, set *bindings.Set, file string, log *slog.Logger) (*snapshot.Snapshot, error) {
 	if file != "" {
 		return snapshot.ReadFile(file)
 	}
-	cli, err := connect(ctx, g)
+	cli, err := e.connect(ctx, g)
 	if err != nil {
 		return nil, err
 	}

@@ -28,6 +28,7 @@ type globals struct {
 	insecureSkipVerify               bool
 	tlsRequested                     bool
 	user, password                   string
+	askedPassword                    bool
 
 	color     string
 	logFormat string

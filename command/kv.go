@@ -28,7 +28,7 @@ func kvCommand(env *runEnv) *cli.Command {
 		UsageText: `reconfig kv get KEY [-r]
    reconfig kv set KEY VALUE [--ttl SECONDS]
    reconfig kv del KEY [-r]
-   reconfig kv watch KEY [-r] [--json]
+   reconfig kv watch KEY [-r] [--json] [--rev REV]
    reconfig kv status [--json]
 
 Keys are read and written under --prefix when it is given.`,
@@ -83,16 +83,20 @@ Examples:
 			{
 				Name:  "watch",
 				Usage: "print each change of a key (or, -r, of every key under it) until interrupted",
-				UsageText: `reconfig kv watch KEY [-r] [--json]
+				UsageText: `reconfig kv watch KEY [-r] [--json] [--rev REV]
 
-Prints one line per event: revision, PUT or DELETE, key, value.`,
-				Flags: []cli.Flag{recursive("watch every key under KEY too"), jsonFlag()},
+Prints one line per event: revision, PUT or DELETE, key, value (quoted).
+
+Example:
+   reconfig kv watch /services -r --rev 1     # every change since the start`,
+				Flags: []cli.Flag{recursive("watch every key under KEY too"), jsonFlag(),
+					&cli.Int64Flag{Name: "rev", Usage: "start at etcd revision `REV` (default: now), replaying the changes since"}},
 				Action: func(c *cli.Context) error {
 					key, err := oneKey(c, "kv watch")
 					if err != nil {
 						return err
 					}
-					return runKVWatch(c, env, key, c.Bool("recursive"), c.Bool("json"))
+					return runKVWatch(c, env, key, c.Bool("recursive"), c.Bool("json"), c.Int64("rev"))
 				},
 			},
 			{
@@ -122,7 +126,7 @@ func kvClient(c *cli.Context, env *runEnv) (*etcd.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return connect(c.Context, g)
+	return env.connect(c.Context, g)
 }
 
 func printJSON(w io.Writer, v any) error {
@@ -233,7 +237,7 @@ func runKVDel(c *cli.Context, env *runEnv, key string, recursive bool) error {
 	return nil
 }
 
-func runKVWatch(c *cli.Context, env *runEnv, key string, recursive, asJSON bool) error {
+func runKVWatch(c *cli.Context, env *runEnv, key string, recursive, asJSON bool, rev int64) error {
 	cli, err := kvClient(c, env)
 	if err != nil {
 		return err
@@ -241,8 +245,11 @@ func runKVWatch(c *cli.Context, env *runEnv, key string, recursive, asJSON bool)
 	defer cli.Close()
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	spans := snapshot.Cover([]snapshot.Selector{{Key: key, Recursive: recursive}})
 	sel := snapshot.Selector{Key: key, Recursive: recursive}
+	spans := snapshot.Cover([]snapshot.Selector{sel})
+	for i := range spans {
+		spans[i].Rev = rev
+	}
 	w := env.io.Stdout
 	for b := range cli.Watch(ctx, spans) {
 		if b.Err != nil {

@@ -74,7 +74,7 @@ func runPlan(c *cli.Context, env *runEnv, a planArgs) error {
 	if err != nil {
 		return err
 	}
-	snap, err := readSnapshot(c.Context, g, set, a.snapshotFile, log)
+	snap, err := env.readSnapshot(c.Context, g, set, a.snapshotFile, log)
 	if err != nil {
 		return err
 	}

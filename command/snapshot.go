@@ -39,7 +39,7 @@ func runSnapshotSave(c *cli.Context, env *runEnv, file string) error {
 	if err != nil {
 		return err
 	}
-	snap, err := readSnapshot(c.Context, g, cfg.set, "", newLogger(g, env.io.Stderr))
+	snap, err := env.readSnapshot(c.Context, g, cfg.set, "", newLogger(g, env.io.Stderr))
 	if err != nil {
 		return err
 	}

@@ -104,6 +104,13 @@ func runWatchWith(c *cli.Context, env *runEnv, g *globals, a watchArgs) error {
 	if _, err := tlsConfig(g, g.endpoints); err != nil {
 		return err
 	}
+	if g.user != "" && g.password == "" {
+		pw, asked, err := askPassword(env.io.Stdin, env.io.Stderr, g.user)
+		if err != nil {
+			return err
+		}
+		g.password, g.askedPassword = pw, asked
+	}
 
 	ctx, cancel := context.WithCancel(c.Context)
 	defer cancel()

@@ -71,8 +71,11 @@ func (c *Client) describe(what string, err error) error {
 	}
 	msg := err.Error()
 	if s, ok := status.FromError(err); ok {
-		msg = strings.TrimPrefix(s.Message(), "etcdserver: ")
+		msg = s.Message()
 	}
+	// The client turns known server errors into rpctypes errors, which
+	// are not gRPC statuses but carry the same "etcdserver: " text.
+	msg = strings.TrimPrefix(msg, "etcdserver: ")
 	return &Error{Msg: fmt.Sprintf("%s: %s", what, msg), Err: err}
 }
 

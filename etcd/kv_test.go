@@ -19,6 +19,7 @@ var treeData = map[string]string{
 	"/dir":       "the dir key itself",
 	"/dir/a/x":   "ax",
 	"/dir/a/y":   "ay",
+	"/dir/a-b":   "sorts before /dir/a/x, but its name after a",
 	"/dir/b":     "b",
 	"/dir/c/d/e": "cde",
 	"/dir/empty": "",
@@ -73,8 +74,8 @@ func TestChildren(t *testing.T) {
 		key  string
 		want []string
 	}{
-		{name: "direct children only, each once", key: "/dir", want: []string{"/dir/a", "/dir/b", "/dir/c", "/dir/empty"}},
-		{name: "trailing slash", key: "/dir/", want: []string{"/dir/a", "/dir/b", "/dir/c", "/dir/empty"}},
+		{name: "direct children only, each once, sorted", key: "/dir", want: []string{"/dir/a", "/dir/a-b", "/dir/b", "/dir/c", "/dir/empty"}},
+		{name: "trailing slash", key: "/dir/", want: []string{"/dir/a", "/dir/a-b", "/dir/b", "/dir/c", "/dir/empty"}},
 		{name: "one level down", key: "/dir/a", want: []string{"/dir/a/x", "/dir/a/y"}},
 		{name: "deep chain", key: "/dir/c", want: []string{"/dir/c/d"}},
 		{name: "root", key: "/", want: []string{"/dir", "/dir-old", "/dirx"}},
@@ -107,7 +108,7 @@ func TestGetTree(t *testing.T) {
 		{
 			name: "recursive: the key and everything under it, not its siblings",
 			sel:  snapshot.Selector{Key: "/dir", Recursive: true},
-			want: []snapshot.KV{kv("/dir", "the dir key itself"), kv("/dir/a/x", "ax"), kv("/dir/a/y", "ay"), kv("/dir/b", "b"), kv("/dir/c/d/e", "cde"), kv("/dir/empty", "")},
+			want: []snapshot.KV{kv("/dir", "the dir key itself"), kv("/dir/a-b", "sorts before /dir/a/x, but its name after a"), kv("/dir/a/x", "ax"), kv("/dir/a/y", "ay"), kv("/dir/b", "b"), kv("/dir/c/d/e", "cde"), kv("/dir/empty", "")},
 		},
 		{
 			name: "recursive below",
@@ -284,5 +285,45 @@ func TestStatus(t *testing.T) {
 	}
 	if !reflect.DeepEqual(m.ClientURLs, []string{srv.ClientURL}) || !reflect.DeepEqual(m.PeerURLs, []string{srv.PeerURL}) {
 		t.Errorf("member URLs client %q peer %q, want %q and %q", m.ClientURLs, m.PeerURLs, srv.ClientURL, srv.PeerURL)
+	}
+}
+
+func TestCompact(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	srv := etcdtest.Start(t)
+	c := connect(t, srv, etcd.Config{})
+	first := load(t, srv, map[string]string{"/app/a": "1"})
+	var rev int64
+	for i := range 3 {
+		var err error
+		if rev, err = c.Put(ctx, "/app/a", fmt.Sprint(i), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Compact(ctx, rev); err != nil {
+		t.Fatalf("Compact(%d): %v", rev, err)
+	}
+	// History before rev is gone: a watch from there is told so.
+	spans := snapshot.Cover([]snapshot.Selector{{Key: "/app", Recursive: true}})
+	spans[0].Rev = first
+	batches := waitClosed(t, c.Watch(ctx, spans))
+	if len(batches) == 0 || !errors.Is(batches[0].Err, etcd.ErrCompacted) || batches[0].CompactRevision != rev {
+		t.Fatalf("watch from %d after Compact(%d) = %+v, want ErrCompacted at %d", first+1, rev, batches, rev)
+	}
+	// The data itself is kept.
+	if v, err := c.Get(ctx, "/app/a"); err != nil || v != "2" {
+		t.Errorf("Get after Compact = %q, %v; want 2", v, err)
+	}
+	// Compacting again at the same revision, or past the store, is an
+	// error in reconfig's words.
+	for _, bad := range []int64{rev, rev + 100} {
+		err := c.Compact(ctx, bad)
+		var e *etcd.Error
+		if !errors.As(err, &e) || !strings.Contains(e.Error(), fmt.Sprintf("compact to revision %d", bad)) || strings.Contains(e.Error(), "rpc error") || strings.Contains(e.Error(), "etcdserver:") {
+			t.Errorf("Compact(%d) = %v, want an *etcd.Error naming the revision", bad, err)
+		} else {
+			t.Logf("Compact(%d): %v", bad, e)
+		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -104,7 +106,9 @@ func TestSnapshotOneRevision(t *testing.T) {
 		sels = append(sels, snapshot.Selector{Key: key})
 		seed[key] = "seed"
 	}
-	// Neighbours that no selector reads but that share a range.
+	// The own key of a recursive read, and neighbours that no selector
+	// reads and that sort between /w05 and /w05/.
+	seed["/w05"] = "seed"
 	seed["/w05-old"] = "seed"
 	seed["/w05-old/x"] = "seed"
 	load(t, srv, seed)
@@ -213,13 +217,15 @@ func TestSnapshotOneRevision(t *testing.T) {
 			}
 		}
 	}
-	// /w05-old shares the range of /w05, so it is read, but a binding of
-	// /w05 never sees it.
-	if _, ok := got["/w05-old"]; !ok {
-		t.Errorf("the range of /w05 was read without /w05-old")
+	// /w05-old lies outside the ranges of /w05: it is not even read, while
+	// /w05 itself is.
+	for _, k := range []string{"/w05-old", "/w05-old/x"} {
+		if _, ok := got[k]; ok {
+			t.Errorf("the snapshot read %s, which no selector reads", k)
+		}
 	}
-	if kvs, _ := snap.Select(snapshot.Selector{Key: "/w05", Recursive: true}); len(kvs) == 0 || kvMap(t, kvs)["/w05-old"] != "" || kvMap(t, kvs)["/w05-old/x"] != "" {
-		t.Errorf("Select of /w05 = %d keys %q; want its own keys and not /w05-old", len(kvs), kvs)
+	if kvs, _ := snap.Select(snapshot.Selector{Key: "/w05", Recursive: true}); len(kvs) < 31 || kvs[0].Key != "/w05" {
+		t.Errorf("Select of /w05 = %d keys %q; want /w05 itself, then its 30 keys", len(kvs), kvs)
 	}
 
 	// The model of what etcd holds is right: a fresh read after the writers
@@ -266,7 +272,8 @@ func TestSnapshotRoundTrips(t *testing.T) {
 					seed[key] = "v-" + key
 				}
 			}
-			// A key that sorts inside the last range but is not read.
+			// A key that sorts between the last prefix and its keys
+			// ('-' before '/'): outside its ranges, so never read.
 			seed[fmt.Sprintf("/t%d/svc%03d-old", i, tt.prefixes-1)] = "not read"
 			start := time.Now()
 			load(t, srv, seed)
@@ -283,13 +290,14 @@ func TestSnapshotRoundTrips(t *testing.T) {
 			if stats.RoundTrips < tt.minTrips || stats.RoundTrips > tt.maxTrips {
 				t.Errorf("%d round trips, want %d..%d", stats.RoundTrips, tt.minTrips, tt.maxTrips)
 			}
-			if stats.Ranges != tt.prefixes {
-				t.Errorf("ReadStats.Ranges = %d, want %d", stats.Ranges, tt.prefixes)
+			// Two ranges per recursive read: its own key, and the keys
+			// under it.
+			if stats.Ranges != 2*tt.prefixes {
+				t.Errorf("ReadStats.Ranges = %d, want %d", stats.Ranges, 2*tt.prefixes)
 			}
-			// Every key read once; the -old neighbour shares the last
-			// range, so it is read too but never selected.
-			if stats.Keys != total+1 || snap.Len() != total+1 {
-				t.Errorf("read %d keys, snapshot holds %d, want %d", stats.Keys, snap.Len(), total+1)
+			// Every key read once, and the -old neighbour not at all.
+			if stats.Keys != total || snap.Len() != total {
+				t.Errorf("read %d keys, snapshot holds %d, want %d", stats.Keys, snap.Len(), total)
 			}
 			var selected []snapshot.KV
 			for _, sel := range sels {
@@ -322,7 +330,7 @@ func TestSnapshotRestartsAfterCompaction(t *testing.T) {
 	c := connect(t, srv, etcd.Config{})
 	seed := map[string]string{}
 	var sels []snapshot.Selector
-	for i := range 70 { // more ranges than one transaction holds
+	for i := range 70 { // 140 ranges: three transactions of up to 64
 		key := fmt.Sprintf("/s%03d", i)
 		sels = append(sels, snapshot.Selector{Key: key, Recursive: true})
 		seed[key+"/k"] = "before"
@@ -336,7 +344,9 @@ func TestSnapshotRestartsAfterCompaction(t *testing.T) {
 		wantErr     bool
 		wantTrips   int
 	}{
-		{name: "one compaction mid-read: restart and succeed", compactions: 1, wantTrips: 4},
+		// The first attempt fails at its second transaction (2 round
+		// trips), the second reads all three (3).
+		{name: "one compaction mid-read: restart and succeed", compactions: 1, wantTrips: 5},
 		{name: "compacted on every attempt: give up with ErrCompacted", compactions: 1000, wantErr: true, wantTrips: 10},
 	}
 	for _, tt := range tests {
@@ -394,6 +404,77 @@ func TestSnapshotRestartsAfterCompaction(t *testing.T) {
 				t.Errorf("snapshot holds %d keys, want 70 (no key twice from the failed attempt)", snap.Len())
 			}
 		})
+	}
+}
+
+// TestSnapshotRecursiveSiblings: a recursive /app reads /app itself and
+// the keys under /app/, in key order, and nothing else — not /app-old,
+// /app.d or /app\x00x, which sort between /app and /app/, nor /apple and
+// /app0 after them — even when etcd holds them. They are not read at all,
+// so they cost nothing and cannot leak into a binding.
+func TestSnapshotRecursiveSiblings(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	srv := etcdtest.Start(t)
+	c := connect(t, srv, etcd.Config{})
+	load(t, srv, map[string]string{
+		"/ap":        "sibling",
+		"/app":       "own key",
+		"/app\x00x":  "sibling",
+		"/app-old":   "sibling",
+		"/app-old/x": "sibling",
+		"/app.d/x":   "sibling",
+		"/app/":      "empty name",
+		"/app/a":     "a",
+		"/app/b/c":   "bc",
+		"/app/z":     "z",
+		"/app0":      "sibling",
+		"/apple":     "sibling",
+		"/apple/x":   "sibling",
+		"/db":        "db",
+		"/db-old":    "sibling",
+	})
+	want := []snapshot.KV{{Key: "/app", Value: "own key"}, {Key: "/app/", Value: "empty name"}, {Key: "/app/a", Value: "a"}, {Key: "/app/b/c", Value: "bc"}, {Key: "/app/z", Value: "z"}}
+	for _, key := range []string{"/app", "/app/"} {
+		t.Run(key, func(t *testing.T) {
+			sel := snapshot.Selector{Key: key, Recursive: true}
+			snap, stats, err := c.Snapshot(ctx, []snapshot.Selector{sel, {Key: "/db"}})
+			if err != nil {
+				t.Fatalf("Snapshot: %v", err)
+			}
+			got, err := snap.Select(sel)
+			if err != nil {
+				t.Fatalf("Select: %v", err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("Select(%+v) = %q, want %q", sel, got, want)
+			}
+			if stats.Keys != len(want)+1 || snap.Len() != len(want)+1 {
+				t.Errorf("read %d keys, snapshot holds %d; want %d: /app's, /db and no sibling", stats.Keys, snap.Len(), len(want)+1)
+			}
+			for k := range snapshotKVs(t, snap) {
+				if !sel.Match(k) && k != "/db" {
+					t.Errorf("the snapshot read %q", k)
+				}
+			}
+			var nc *snapshot.ErrNotCovered
+			if _, _, err := snap.Get("/app-old"); !errors.As(err, &nc) {
+				t.Errorf("Get(/app-old) = %v, want ErrNotCovered", err)
+			}
+		})
+	}
+	// Without its own key, a recursive read still holds only the keys
+	// under it.
+	if _, err := srv.Delete(ctx, "/app", false); err != nil {
+		t.Fatal(err)
+	}
+	sel := snapshot.Selector{Key: "/app", Recursive: true}
+	snap, _, err := c.Snapshot(ctx, []snapshot.Selector{sel})
+	if err != nil {
+		t.Fatalf("Snapshot: %v", err)
+	}
+	if got, err := snap.Select(sel); err != nil || !reflect.DeepEqual(got, want[1:]) {
+		t.Errorf("Select(%+v) without /app = %q, %v; want %q", sel, got, err, want[1:])
 	}
 }
 
@@ -490,20 +571,21 @@ func TestPrefix(t *testing.T) {
 			if _, err := srv.Put(ctx, "/app/w", "outside"); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := srv.Put(ctx, "/p/app/w", "inside"+prefix); err != nil {
+			wrote, err := srv.Put(ctx, "/p/app/w", "inside"+prefix)
+			if err != nil {
 				t.Fatal(err)
 			}
 			evs := collectEvents(t, ch, func(evs []snapshot.Event) bool {
-				for _, ev := range evs {
-					if ev.Key == "/app/w" {
-						return true
-					}
-				}
-				return false
+				return slices.ContainsFunc(evs, func(ev snapshot.Event) bool { return ev.Revision == wrote })
 			})
 			for _, ev := range evs {
-				if ev.Key == "/app/w" && ev.Value != "inside"+prefix {
-					t.Errorf("watch under /p saw /app/w = %q, want inside%s", ev.Value, prefix)
+				// The watch starts at the snapshot revision, whose event
+				// (the previous run's delete of /p/app/w) may come too.
+				if ev.Revision < snap.Revision {
+					t.Errorf("watch from %d delivered an older event %+v", snap.Revision, ev)
+				}
+				if ev.Revision > snap.Revision && (ev.Key != "/app/w" || ev.Value != "inside"+prefix) {
+					t.Errorf("watch under /p saw %s = %q, want only /app/w = inside%s", ev.Key, ev.Value, prefix)
 				}
 				if strings.HasPrefix(ev.Key, "/p/") {
 					t.Errorf("watch event key %q keeps the prefix", ev.Key)

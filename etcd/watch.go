@@ -26,8 +26,8 @@ type Batch struct {
 	CompactRevision int64
 }
 
-// Watch watches every span, each from the revision after its Rev (from
-// the current revision when Rev is 0), on one gRPC stream (one context),
+// Watch watches every span, each from its Rev (from the current revision
+// when Rev is 0), on one gRPC stream (one context),
 // requiring a leader and asking for progress notifications. Batches of
 // all spans arrive on one channel; it is closed when ctx ends or after a
 // batch with Err.
@@ -39,7 +39,12 @@ func (c *Client) Watch(ctx context.Context, spans []snapshot.Span) <-chan Batch 
 	for i, sp := range spans {
 		opts := []clientv3.OpOption{clientv3.WithRange(sp.End), clientv3.WithProgressNotify()}
 		if sp.Rev > 0 {
-			opts = append(opts, clientv3.WithRev(sp.Rev+1))
+			// From Rev itself, not Rev + 1: etcd answers a progress
+			// request only for watches whose start revision the store has
+			// reached, so on an idle cluster a watch from Rev + 1 could
+			// not prove the stream alive. An event at Rev is already in
+			// the span, and ApplySpan drops it.
+			opts = append(opts, clientv3.WithRev(sp.Rev))
 		}
 		wg.Add(1)
 		go func() {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -72,20 +74,27 @@ func waitClosed(t *testing.T, ch <-chan etcd.Batch) []etcd.Batch {
 	}
 }
 
-// TestWatch opens a watch at snapshot revision + 1 after some changes were
-// already made: it must deliver those and the later ones, puts and deletes,
-// in revision order per span, only for keys of the spans; and the snapshot
-// updated with them must equal a fresh read.
+// TestWatch opens a watch of a snapshot's spans after some changes were
+// already made: it must deliver, per span and in revision order, every
+// event from the span's Rev (the snapshot revision) on, puts and deletes,
+// only for keys of the span — the own key of /app in its span, never the
+// siblings /app-old and /apple. The snapshot updated with the events must
+// equal a fresh read, whether the events are applied batch by batch as
+// the daemon does, or all at once.
 func TestWatch(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	srv := etcdtest.Start(t)
 	c := connect(t, srv, etcd.Config{})
-	load(t, srv, map[string]string{"/app/a": "0", "/app/b": "0", "/db": "0", "/apple": "0"})
+	seed := map[string]string{"/app": "0", "/app/a": "0", "/app/b": "0", "/db": "0", "/apple": "0", "/app-old": "0"}
+	seedRev := load(t, srv, seed)
 	sels := []snapshot.Selector{{Key: "/app", Recursive: true}, {Key: "/db"}}
 	snap, _, err := c.Snapshot(ctx, sels)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if snap.Revision != seedRev || len(snap.Spans) != 3 {
+		t.Fatalf("snapshot at %d with spans %#v, want revision %d and 3 spans (/app, /app/..., /db)", snap.Revision, snap.Spans, seedRev)
 	}
 
 	want := map[int][]snapshot.Event{} // per span index
@@ -97,15 +106,24 @@ func TestWatch(t *testing.T) {
 		}
 		return -1
 	}
+	expect := func(ev snapshot.Event) {
+		if i := spanOf(ev.Key); i >= 0 {
+			want[i] = append(want[i], ev)
+		}
+	}
+	// The watch starts at each span's Rev, the snapshot revision: the
+	// seed's events are the first it delivers (the snapshot holds them
+	// already; ApplySpan drops them).
+	for k, v := range seed {
+		expect(snapshot.Event{Revision: seedRev, Key: k, Value: v})
+	}
 	put := func(key, value string) {
 		t.Helper()
 		rev, err := srv.Put(ctx, key, value)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if i := spanOf(key); i >= 0 {
-			want[i] = append(want[i], snapshot.Event{Revision: rev, Key: key, Value: value})
-		}
+		expect(snapshot.Event{Revision: rev, Key: key, Value: value})
 	}
 	del := func(key string) {
 		t.Helper()
@@ -113,23 +131,23 @@ func TestWatch(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if i := spanOf(key); i >= 0 {
-			want[i] = append(want[i], snapshot.Event{Revision: rev, Key: key, Delete: true})
-		}
+		expect(snapshot.Event{Revision: rev, Key: key, Delete: true})
 	}
 
 	// Before the watch opens.
 	put("/app/a", "1")
-	put("/apple", "outside")
+	put("/apple", "outside: sorts after /app/")
 	del("/app/b")
 	put("/db", "1")
 	put("/db/x", "outside: /db is read alone")
-	put("/app-old", "shares the range of /app")
+	put("/app-old", "outside: sorts between /app and /app/")
+	put("/app", "1")
 	rev, err := srv.Load(ctx, map[string]string{"/app/c": "txn", "/app/d": "txn"}) // one revision, two events
 	if err != nil {
 		t.Fatal(err)
 	}
-	want[0] = append(want[0], snapshot.Event{Revision: rev, Key: "/app/c", Value: "txn"}, snapshot.Event{Revision: rev, Key: "/app/d", Value: "txn"})
+	expect(snapshot.Event{Revision: rev, Key: "/app/c", Value: "txn"})
+	expect(snapshot.Event{Revision: rev, Key: "/app/d", Value: "txn"})
 
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -140,15 +158,20 @@ func TestWatch(t *testing.T) {
 	del("/db")
 	put("/app/a", "3")
 	put("/zzz", "outside")
+	del("/app")
+	put("/app-old/x", "outside")
 	put("/app/last", "end")
 
+	if len(want[0]) < 3 || len(want[1]) < 8 || len(want[2]) < 3 {
+		t.Fatalf("the test writes too little into some span: %v", want)
+	}
 	got := map[int][]snapshot.Event{}
 	batches := collectBatches(t, ch, func(bs []etcd.Batch) bool {
 		n := 0
 		for _, b := range bs {
 			n += len(b.Events)
 		}
-		return n >= len(want[0])+len(want[1])
+		return n >= len(want[0])+len(want[1])+len(want[2])
 	})
 	for _, b := range batches {
 		if len(b.Events) > 0 && b.Revision < b.Events[len(b.Events)-1].Revision {
@@ -156,38 +179,63 @@ func TestWatch(t *testing.T) {
 		}
 		got[b.Span] = append(got[b.Span], b.Events...)
 	}
-	for i := range 2 {
+	for i := range snap.Spans {
+		for j := 1; j < len(got[i]); j++ {
+			if got[i][j].Revision < got[i][j-1].Revision {
+				t.Errorf("span %d: event at %d after one at %d", i, got[i][j].Revision, got[i][j-1].Revision)
+			}
+		}
+		// Within one revision (one transaction) events come in the
+		// transaction's order, which embedded.Load does not fix.
+		for _, evs := range [][]snapshot.Event{got[i], want[i]} {
+			sort.SliceStable(evs, func(a, b int) bool {
+				return evs[a].Revision < evs[b].Revision || evs[a].Revision == evs[b].Revision && evs[a].Key < evs[b].Key
+			})
+		}
 		if !reflect.DeepEqual(got[i], want[i]) {
-			t.Errorf("span %d (%s) events:\n got %+v\nwant %+v", i, snap.Spans[i].Start, got[i], want[i])
+			t.Errorf("span %d [%q, %q) events:\n got %+v\nwant %+v", i, snap.Spans[i].Start, snap.Spans[i].End, got[i], want[i])
 		}
 	}
 
-	// The snapshot kept current from the events equals a fresh read. All
-	// events are applied at once: batches of different spans are not
-	// ordered by revision among themselves.
-	var all []snapshot.Event
-	for _, b := range batches {
-		all = append(all, b.Events...)
-	}
-	live := snap.Clone()
-	if !live.Apply(all) {
-		t.Errorf("Apply reported no change")
-	}
 	fresh, _, err := c.Snapshot(ctx, sels)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := diffMaps(snapshotKVs(t, live), snapshotKVs(t, fresh)); len(d) > 0 {
-		t.Errorf("snapshot + events differs from a fresh read:\n%s", strings.Join(d, "\n"))
+	// The daemon's way: each batch to its span, in arrival order.
+	bySpan := snap.Clone()
+	changed := 0
+	for _, b := range batches {
+		changed += len(bySpan.ApplySpan(b.Span, b.Events))
 	}
-	// /app/last was the newest write, so both are at its revision.
-	if live.Revision != fresh.Revision {
-		t.Errorf("snapshot + events at revision %d, fresh read at %d", live.Revision, fresh.Revision)
+	if changed == 0 {
+		t.Errorf("ApplySpan reported no change")
+	}
+	// All events at once: batches of different spans are not ordered by
+	// revision among themselves, and Apply routes them.
+	var all []snapshot.Event
+	for _, b := range batches {
+		all = append(all, b.Events...)
+	}
+	atOnce := snap.Clone()
+	if !atOnce.Apply(all) {
+		t.Errorf("Apply reported no change")
+	}
+	for name, live := range map[string]*snapshot.Snapshot{"batch by batch": bySpan, "at once": atOnce} {
+		if d := diffMaps(snapshotKVs(t, live), snapshotKVs(t, fresh)); len(d) > 0 {
+			t.Errorf("snapshot + events (%s) differs from a fresh read:\n%s", name, strings.Join(d, "\n"))
+		}
+		// /app/last was the newest write, so both are at its revision.
+		if live.Revision != fresh.Revision {
+			t.Errorf("snapshot + events (%s) at revision %d, fresh read at %d", name, live.Revision, fresh.Revision)
+		}
+	}
+	if _, ok := snapshotKVs(t, fresh)["/app"]; ok {
+		t.Errorf("fresh read holds /app, which the test deleted: the comparison proves nothing")
 	}
 }
 
 // TestWatchBatchByBatch applies the batches one at a time, as a daemon
-// that re-renders on every batch does, while changes alternate between two
+// that re-renders on every batch does, while changes alternate between
 // spans. The result must still equal a fresh read: an event must not be
 // dropped because another span's batch with a newer revision came first.
 func TestWatchBatchByBatch(t *testing.T) {
@@ -201,12 +249,21 @@ func TestWatchBatchByBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// History the watch catches up on, alternating spans.
-	var last int64
+	// History the watch catches up on, alternating spans (the own keys /a
+	// and /b are spans of their own). last is each span's newest write.
+	last := make([]int64, len(snap.Spans))
 	for i := range 10 {
 		for _, p := range []string{"/a", "/b"} {
-			if last, err = srv.Put(ctx, fmt.Sprintf("%s/%d", p, i), fmt.Sprintf("v%d", i)); err != nil {
-				t.Fatal(err)
+			for _, key := range []string{fmt.Sprintf("%s/%d", p, i), p} {
+				rev, err := srv.Put(ctx, key, fmt.Sprintf("v%d", i))
+				if err != nil {
+					t.Fatal(err)
+				}
+				j := slices.IndexFunc(snap.Spans, func(sp snapshot.Span) bool { return sp.Start <= key && key < sp.End })
+				if j < 0 {
+					t.Fatalf("%s lies outside the spans %#v", key, snap.Spans)
+				}
+				last[j] = rev
 			}
 		}
 	}
@@ -219,7 +276,12 @@ func TestWatchBatchByBatch(t *testing.T) {
 			b := bs[len(bs)-1]
 			live.ApplySpan(b.Span, b.Events)
 		}
-		return live.Revision >= last && countEvents(bs) >= 20
+		for j := range live.Spans {
+			if live.Spans[j].Rev < last[j] {
+				return false
+			}
+		}
+		return true
 	})
 	fresh, _, err := c.Snapshot(ctx, sels)
 	if err != nil {
@@ -228,14 +290,9 @@ func TestWatchBatchByBatch(t *testing.T) {
 	if d := diffMaps(snapshotKVs(t, live), snapshotKVs(t, fresh)); len(d) > 0 {
 		t.Errorf("snapshot updated batch by batch differs from a fresh read at %d:\n%s", fresh.Revision, strings.Join(d, "\n"))
 	}
-}
-
-func countEvents(bs []etcd.Batch) int {
-	n := 0
-	for _, b := range bs {
-		n += len(b.Events)
+	if live.Revision != fresh.Revision {
+		t.Errorf("snapshot updated batch by batch at %d, fresh read at %d", live.Revision, fresh.Revision)
 	}
-	return n
 }
 
 // TestWatchCompacted opens a watch at a revision etcd has compacted: the
@@ -295,9 +352,12 @@ func TestWatchCompacted(t *testing.T) {
 	}
 }
 
-// TestWatchProgress asks for a progress notification on a quiet watch: it
-// arrives as a batch without events whose revision is etcd's current one,
-// for every span of the stream.
+// TestWatchProgress asks for a progress notification on an idle watch:
+// it arrives as a batch without events whose revision is etcd's current
+// one, for every span of the stream. The watch starts at the spans' Rev,
+// a revision the store has reached, so etcd answers the request without
+// any new write (it answers only once the store reaches a watch's start
+// revision).
 func TestWatchProgress(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
@@ -311,13 +371,13 @@ func TestWatchProgress(t *testing.T) {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ch := c.Watch(wctx, spans)
-	// etcd answers progress requests only once the store has reached the
-	// watch's start revision, so make one change and wait for it.
-	now, err := srv.Put(ctx, "/app/a", "2")
-	if err != nil {
-		t.Fatal(err)
+	// The events at Rev come first: the seed of /app/a and /db.
+	evs := collectEvents(t, ch, func(evs []snapshot.Event) bool { return len(evs) == 2 })
+	for _, ev := range evs {
+		if ev.Revision != rev {
+			t.Errorf("event %+v, want only the seed's at %d", ev, rev)
+		}
 	}
-	collectEvents(t, ch, func(evs []snapshot.Event) bool { return len(evs) == 1 })
 
 	if err := c.RequestProgress(wctx); err != nil {
 		t.Fatalf("RequestProgress: %v", err)
@@ -328,8 +388,8 @@ func TestWatchProgress(t *testing.T) {
 		if len(b.Events) != 0 || b.Err != nil {
 			t.Errorf("progress batch has events %+v / error %v", b.Events, b.Err)
 		}
-		if b.Revision != now {
-			t.Errorf("progress batch at revision %d, want %d", b.Revision, now)
+		if b.Revision != rev {
+			t.Errorf("progress batch at revision %d, want %d", b.Revision, rev)
 		}
 		seen[b.Span] = true
 	}

@@ -31,7 +31,12 @@ type Error struct {
 	Line     int    // 0 when unknown
 	Key      string // the etcd key involved, if any
 	Msg      string
+	// Err is the underlying error (a *KeyError for a missing key).
+	Err error
 }
+
+// Unwrap returns the underlying error.
+func (e *Error) Unwrap() error { return e.Err }
 
 func (e *Error) Error() string {
 	var b strings.Builder
@@ -214,7 +219,7 @@ func parseError(b *bindings.Binding, err error) error {
 }
 
 func execError(b *bindings.Binding, err error) error {
-	e := &Error{Binding: b.ID, Template: b.SourcePath, Msg: err.Error()}
+	e := &Error{Binding: b.ID, Template: b.SourcePath, Msg: err.Error(), Err: err}
 	var ke *KeyError
 	if errors.As(err, &ke) {
 		e.Key = ke.Key

@@ -46,7 +46,9 @@ func newSnapshot(t testing.TB, rev int64, sels []snapshot.Selector, data map[str
 	for _, k := range keys {
 		i := sort.Search(len(s.Spans), func(i int) bool { return s.Spans[i].End > k })
 		if i == len(s.Spans) || k < s.Spans[i].Start {
-			t.Fatalf("test data key %s lies outside the snapshot's spans %+v", k, s.Spans)
+			// etcd holds it, but no binding reads it (like /app-old next to
+			// a recursive /app): a snapshot does not contain it.
+			continue
 		}
 		s.Spans[i].KVs = append(s.Spans[i].KVs, snapshot.KV{Key: k, Value: data[k]})
 	}

@@ -10,15 +10,18 @@ func (s *Snapshot) Stamp() {
 	}
 }
 
-// SpanOf returns the index of the span that holds every key sel can
-// match, or -1.
-func (s *Snapshot) SpanOf(sel Selector) int {
-	a, b := sel.Range()
-	i := sort.Search(len(s.Spans), func(i int) bool { return s.Spans[i].End > a })
-	if i < len(s.Spans) && s.Spans[i].contains(a, b) {
-		return i
+// SpansOf returns the indexes of the spans that hold the keys sel can
+// match (none when the snapshot does not cover it).
+func (s *Snapshot) SpansOf(sel Selector) []int {
+	var out []int
+	for _, r := range sel.Ranges() {
+		i := sort.Search(len(s.Spans), func(i int) bool { return s.Spans[i].End > r.Start })
+		if i == len(s.Spans) || !s.Spans[i].contains(r.Start, r.End) {
+			return nil
+		}
+		out = append(out, i)
 	}
-	return -1
+	return out
 }
 
 // ApplySpan updates span i with events from its watch and returns the keys
@@ -29,9 +32,14 @@ func (s *Snapshot) SpanOf(sel Selector) int {
 func (s *Snapshot) ApplySpan(i int, events []Event) []string {
 	sp := &s.Spans[i]
 	var changed []string
-	newest := sp.Rev
+	floor := sp.Rev
+	if floor == 0 {
+		// Never stamped: as current as the snapshot.
+		floor = s.Revision
+	}
+	newest := floor
 	for _, ev := range events {
-		if ev.Revision <= sp.Rev {
+		if ev.Revision <= floor {
 			continue
 		}
 		if ev.Key >= sp.Start && ev.Key < sp.End && s.applyTo(sp, ev) {
@@ -40,7 +48,16 @@ func (s *Snapshot) ApplySpan(i int, events []Event) []string {
 		newest = max(newest, ev.Revision)
 	}
 	sp.Rev = newest
-	s.Revision = max(s.Revision, newest)
+	if newest > s.Revision {
+		// Spans never stamped were current at the old revision: pin them
+		// there before it moves, or their own older events would be lost.
+		for j := range s.Spans {
+			if s.Spans[j].Rev == 0 {
+				s.Spans[j].Rev = s.Revision
+			}
+		}
+		s.Revision = newest
+	}
 	return changed
 }
 
@@ -71,4 +88,33 @@ func (s *Snapshot) applyTo(sp *Span, ev Event) bool {
 		sp.KVs[i] = KV{Key: ev.Key, Value: ev.Value}
 	}
 	return true
+}
+
+// Apply routes events to the spans that hold their keys (ApplySpan) and
+// reports whether any stored value changed. Events outside every span only
+// move the snapshot's revision.
+func (s *Snapshot) Apply(events []Event) bool {
+	groups := map[int][]Event{}
+	var order []int
+	for _, ev := range events {
+		i := sort.Search(len(s.Spans), func(i int) bool { return s.Spans[i].End > ev.Key })
+		if i < len(s.Spans) && s.Spans[i].Start <= ev.Key {
+			if _, ok := groups[i]; !ok {
+				order = append(order, i)
+			}
+			groups[i] = append(groups[i], ev)
+		}
+	}
+	newest := s.Revision
+	for _, ev := range events {
+		newest = max(newest, ev.Revision)
+	}
+	changed := false
+	for _, i := range order {
+		if len(s.ApplySpan(i, groups[i])) > 0 {
+			changed = true
+		}
+	}
+	s.Revision = newest
+	return changed
 }

@@ -28,8 +28,9 @@ type fileSnapshot struct {
 }
 
 type fileRange struct {
-	Start string `json:"start"`
-	End   string `json:"end"`
+	Start    string `json:"start"`
+	End      string `json:"end"`
+	Optional bool   `json:"optional,omitempty"`
 }
 
 // Marshal encodes the snapshot as the JSON of `reconfig snapshot save`.
@@ -43,7 +44,7 @@ func (s *Snapshot) Marshal() ([]byte, error) {
 		Data:          make(map[string]string, s.Len()),
 	}
 	for _, sp := range s.Spans {
-		f.Ranges = append(f.Ranges, fileRange{Start: sp.Start, End: sp.End})
+		f.Ranges = append(f.Ranges, fileRange{Start: sp.Start, End: sp.End, Optional: sp.Optional})
 		for _, kv := range sp.KVs {
 			if utf8.ValidString(kv.Value) && utf8.ValidString(kv.Key) {
 				f.Data[kv.Key] = kv.Value
@@ -84,7 +85,7 @@ func Unmarshal(name string, data []byte) (*Snapshot, error) {
 		if r.Start >= r.End {
 			return nil, fmt.Errorf("snapshot file %s: range %q..%q is empty", name, r.Start, r.End)
 		}
-		s.Spans = append(s.Spans, Span{Start: r.Start, End: r.End})
+		s.Spans = append(s.Spans, Span{Start: r.Start, End: r.End, Optional: r.Optional})
 	}
 	sort.Slice(s.Spans, func(i, j int) bool { return s.Spans[i].Start < s.Spans[j].Start })
 	for i := 1; i < len(s.Spans); i++ {

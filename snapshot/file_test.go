@@ -58,6 +58,23 @@ func TestMarshalRoundTrip(t *testing.T) {
 	if !strings.Contains(string(raw), `<a href=\"x\">&</a>`) {
 		t.Errorf("HTML in values is escaped; the file should show it as it is:\n%s", raw)
 	}
+	// Ranges are written as they are, and "optional" only on the own keys
+	// of recursive reads, so that files of single keys stay as they were.
+	ranges, _ := doc["ranges"].([]any)
+	if len(ranges) != len(orig.Spans) {
+		t.Fatalf("file has %d ranges, want %d: %v", len(ranges), len(orig.Spans), doc["ranges"])
+	}
+	for i, r := range ranges {
+		m, _ := r.(map[string]any)
+		sp := orig.Spans[i]
+		opt, has := m["optional"]
+		if m["start"] != sp.Start || m["end"] != sp.End || has != sp.Optional || (has && opt != true) {
+			t.Errorf("range %d in the file = %v, want start %q end %q optional %v", i, m, sp.Start, sp.End, sp.Optional)
+		}
+	}
+	if !orig.Spans[0].Optional || orig.Spans[len(orig.Spans)-1].Optional {
+		t.Errorf("spans %#v: want the own key of /app optional and /k not", orig.Spans)
+	}
 	bin, _ := doc["data_base64"].(map[string]any)
 	b64 := base64.StdEncoding.EncodeToString
 	if bin[b64([]byte("/bin/value"))] != b64([]byte("\xff\x00\xfe binary")) {

@@ -30,19 +30,29 @@ func (s Selector) Prefix() string {
 	return b + "/"
 }
 
-// Range is the half-open key range [start, end) that holds every key the
-// selector matches. A recursive range may also hold keys the selector does
-// not match (for /app: /app-old), which Match filters out.
-func (s Selector) Range() (start, end string) {
+// Range is a half-open key range [Start, End) that a selector reads.
+type Range struct {
+	Start, End string
+	// Optional marks the read of a recursive selector's own key: a role
+	// allowed to read only under key/ may not read key itself, and then
+	// the key counts as absent.
+	Optional bool
+}
+
+// Ranges are the key ranges that hold exactly the keys the selector
+// matches: the key itself, and for a recursive selector every key under
+// key/ — two ranges, so /app never reads /app-old or /apple.
+func (s Selector) Ranges() []Range {
 	b := s.base()
 	if !s.Recursive {
-		return s.Key, s.Key + "\x00"
+		return []Range{{Start: s.Key, End: s.Key + "\x00"}}
 	}
 	if b == "/" {
-		return "/", "0"
+		// "/" itself is the first key of the prefix "/".
+		return []Range{{Start: "/", End: "0"}}
 	}
 	// b + "0" is the first key after every b + "/..." ('0' follows '/').
-	return b, b + "0"
+	return []Range{{Start: b, End: b + "\x00", Optional: true}, {Start: b + "/", End: b + "0"}}
 }
 
 // Match reports whether key is one the selector reads.
@@ -62,8 +72,11 @@ type Span struct {
 	KVs   []KV
 	// Rev is the revision the span is known to be current at: the
 	// snapshot's revision, then the newest event or progress notification
-	// of its watch. A watch of the span resumes at Rev + 1.
+	// of its watch. A watch of the span resumes after Rev.
 	Rev int64
+	// Optional is set when the span only holds recursive selectors' own
+	// keys (see Range.Optional).
+	Optional bool
 }
 
 // KV is one etcd key and its value.
@@ -79,30 +92,29 @@ func (sp *Span) contains(start, end string) bool {
 
 // Cover merges the ranges of the selectors into the fewest disjoint spans,
 // sorted by start key, with no key/values yet. Nested and overlapping reads
-// (/app and /app/web, or two bindings reading one key) become one span, so a
-// key is read once however many bindings read it.
+// (/app and /app/web, or two bindings reading one key) become one span, so
+// a key is read once however many bindings read it.
 func Cover(sels []Selector) []Span {
-	type rng struct{ start, end string }
-	rs := make([]rng, 0, len(sels))
+	var rs []Range
 	for _, s := range sels {
-		a, b := s.Range()
-		rs = append(rs, rng{a, b})
+		rs = append(rs, s.Ranges()...)
 	}
 	sort.Slice(rs, func(i, j int) bool {
-		if rs[i].start != rs[j].start {
-			return rs[i].start < rs[j].start
+		if rs[i].Start != rs[j].Start {
+			return rs[i].Start < rs[j].Start
 		}
-		return rs[i].end > rs[j].end
+		return rs[i].End > rs[j].End
 	})
 	var out []Span
 	for _, r := range rs {
-		if n := len(out); n > 0 && r.start <= out[n-1].End {
-			if r.end > out[n-1].End {
-				out[n-1].End = r.end
+		if n := len(out); n > 0 && r.Start < out[n-1].End {
+			if r.End > out[n-1].End {
+				out[n-1].End = r.End
 			}
+			out[n-1].Optional = out[n-1].Optional && r.Optional
 			continue
 		}
-		out = append(out, Span{Start: r.start, End: r.end})
+		out = append(out, Span{Start: r.Start, End: r.End, Optional: r.Optional})
 	}
 	return out
 }

@@ -32,8 +32,12 @@ func (s *Snapshot) span(start, end string) *Span {
 // Covers reports whether the snapshot holds every key sel can match, so
 // that a key missing from it is truly absent from etcd.
 func (s *Snapshot) Covers(sel Selector) bool {
-	a, b := sel.Range()
-	return s.span(a, b) != nil
+	for _, r := range sel.Ranges() {
+		if s.span(r.Start, r.End) == nil {
+			return false
+		}
+	}
+	return true
 }
 
 // ErrNotCovered is returned for a read of keys the snapshot was not taken
@@ -47,31 +51,24 @@ func (e *ErrNotCovered) Error() string {
 // Select returns the key/values sel matches, sorted by key. The slice must
 // not be modified.
 func (s *Snapshot) Select(sel Selector) ([]KV, error) {
-	a, b := sel.Range()
-	sp := s.span(a, b)
-	if sp == nil {
-		return nil, &ErrNotCovered{Key: sel.Key}
-	}
-	lo := sort.Search(len(sp.KVs), func(i int) bool { return sp.KVs[i].Key >= a })
-	hi := lo + sort.Search(len(sp.KVs)-lo, func(i int) bool { return sp.KVs[lo+i].Key >= b })
-	kvs := sp.KVs[lo:hi]
-	if !sel.Recursive {
-		return kvs, nil
-	}
-	// Drop the keys of the range that the selector does not match
-	// (/app-old in the range of /app). Copy only when there are any.
-	for i, kv := range kvs {
-		if !sel.Match(kv.Key) {
-			out := append([]KV(nil), kvs[:i]...)
-			for _, kv := range kvs[i+1:] {
-				if sel.Match(kv.Key) {
-					out = append(out, kv)
-				}
-			}
-			return out, nil
+	rs := sel.Ranges()
+	var out []KV
+	for _, r := range rs {
+		sp := s.span(r.Start, r.End)
+		if sp == nil {
+			return nil, &ErrNotCovered{Key: sel.Key}
 		}
+		lo := sort.Search(len(sp.KVs), func(i int) bool { return sp.KVs[i].Key >= r.Start })
+		hi := lo + sort.Search(len(sp.KVs)-lo, func(i int) bool { return sp.KVs[lo+i].Key >= r.End })
+		kvs := sp.KVs[lo:hi]
+		if len(out) == 0 {
+			out = kvs
+			continue
+		}
+		// Ranges are ordered and disjoint: appending keeps keys sorted.
+		out = append(out[:len(out):len(out)], kvs...)
 	}
-	return kvs, nil
+	return out, nil
 }
 
 // Get returns the value of one key. ok is false when the key is absent; err
@@ -99,50 +96,6 @@ type Event struct {
 	Key      string
 	Value    string
 	Delete   bool
-}
-
-// Apply updates the snapshot with events and reports whether any of them
-// fell inside its spans. Events at or below the snapshot's revision are
-// ignored (the snapshot already holds them). The revision moves to the
-// newest event.
-func (s *Snapshot) Apply(events []Event) bool {
-	changed := false
-	for _, ev := range events {
-		if ev.Revision <= s.Revision {
-			continue
-		}
-		if s.apply(ev) {
-			changed = true
-		}
-	}
-	for _, ev := range events {
-		if ev.Revision > s.Revision {
-			s.Revision = ev.Revision
-		}
-	}
-	return changed
-}
-
-func (s *Snapshot) apply(ev Event) bool {
-	sp := s.span(ev.Key, ev.Key+"\x00")
-	if sp == nil {
-		return false
-	}
-	i := sort.Search(len(sp.KVs), func(i int) bool { return sp.KVs[i].Key >= ev.Key })
-	found := i < len(sp.KVs) && sp.KVs[i].Key == ev.Key
-	switch {
-	case ev.Delete && found:
-		sp.KVs = append(sp.KVs[:i], sp.KVs[i+1:]...)
-	case ev.Delete:
-		return false
-	case found:
-		sp.KVs[i].Value = ev.Value
-	default:
-		sp.KVs = append(sp.KVs, KV{})
-		copy(sp.KVs[i+1:], sp.KVs[i:])
-		sp.KVs[i] = KV{Key: ev.Key, Value: ev.Value}
-	}
-	return true
 }
 
 // Clone returns a deep copy whose spans can be changed without touching s.

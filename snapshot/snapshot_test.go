@@ -58,10 +58,11 @@ func all(t *testing.T, s *snapshot.Snapshot) []snapshot.KV {
 }
 
 var (
+	// appSels cover three spans: [/app, /app\x00) (optional), [/app/,
+	// /app0) and [/db, /db\x00). /app-old and /apple lie outside them.
 	appSels = []snapshot.Selector{{Key: "/app", Recursive: true}, {Key: "/db"}}
 	appData = map[string]string{
 		"/app":       "root",
-		"/app-old":   "stale",
 		"/app/a":     "1",
 		"/app/b/c":   "2",
 		"/app/b/d":   "3",
@@ -71,7 +72,18 @@ var (
 )
 
 func TestSelect(t *testing.T) {
-	s := build(t, 7, appSels, appData)
+	// Another binding reads /app-old and /apple on their own, so the
+	// snapshot holds them, in spans of their own: /app-old between /app
+	// and /app/ ('-' sorts before '/'), /apple after /app/.
+	sels := append([]snapshot.Selector{{Key: "/app-old"}, {Key: "/apple", Recursive: true}}, appSels...)
+	data := map[string]string{"/app-old": "stale", "/apple": "fruit", "/apple/x": "x"}
+	for k, v := range appData {
+		data[k] = v
+	}
+	s := build(t, 7, sels, data)
+	if len(s.Spans) != 6 {
+		t.Fatalf("spans %#v, want 6: the sibling keys must have spans of their own", s.Spans)
+	}
 	tests := []struct {
 		name    string
 		sel     snapshot.Selector
@@ -79,7 +91,7 @@ func TestSelect(t *testing.T) {
 		wantErr string
 	}{
 		{
-			name: "recursive read leaves out /app-old, which shares the range",
+			name: "recursive read: its own key, then the keys under it, never the siblings in between",
 			sel:  snapshot.Selector{Key: "/app", Recursive: true},
 			want: []snapshot.KV{{"/app", "root"}, {"/app/a", "1"}, {"/app/b/c", "2"}, {"/app/b/d", "3"}, {"/app/empty", ""}},
 		},
@@ -94,9 +106,19 @@ func TestSelect(t *testing.T) {
 			want: []snapshot.KV{{"/app/b/c", "2"}, {"/app/b/d", "3"}},
 		},
 		{
-			name: "a key that shares the range is readable on its own",
+			name: "a sibling read on its own",
 			sel:  snapshot.Selector{Key: "/app-old"},
 			want: []snapshot.KV{{"/app-old", "stale"}},
+		},
+		{
+			name: "a recursive sibling after the tree",
+			sel:  snapshot.Selector{Key: "/apple", Recursive: true},
+			want: []snapshot.KV{{"/apple", "fruit"}, {"/apple/x", "x"}},
+		},
+		{
+			name: "the own key of a recursive read, read alone",
+			sel:  snapshot.Selector{Key: "/app"},
+			want: []snapshot.KV{{"/app", "root"}},
 		},
 		{
 			name: "single key",
@@ -130,8 +152,13 @@ func TestSelect(t *testing.T) {
 		},
 		{
 			name:    "key outside every span",
-			sel:     snapshot.Selector{Key: "/apple"},
-			wantErr: "the snapshot does not contain key /apple",
+			sel:     snapshot.Selector{Key: "/b"},
+			wantErr: "the snapshot does not contain key /b",
+		},
+		{
+			name:    "recursive read of a sibling read only alone is not covered",
+			sel:     snapshot.Selector{Key: "/app-old", Recursive: true},
+			wantErr: "the snapshot does not contain key /app-old",
 		},
 		{
 			name:    "root",
@@ -179,6 +206,8 @@ func TestGet(t *testing.T) {
 		{name: "the key of a recursive read", key: "/app", wantValue: "root", wantOK: true},
 		{name: "covered and absent", key: "/app/b", wantOK: false},
 		{name: "not covered", key: "/dbx", notCovered: true},
+		{name: "a sibling between /app and /app/ is not covered", key: "/app-old", notCovered: true},
+		{name: "a sibling after /app/ is not covered", key: "/apple", notCovered: true},
 		{name: "not covered, sorts before every span", key: "/", notCovered: true},
 		{name: "not covered, sorts after every span", key: "/zzz", notCovered: true},
 	}
@@ -220,6 +249,9 @@ func TestCovers(t *testing.T) {
 		{"recursive over a single key", snapshot.Selector{Key: "/db", Recursive: true}, false},
 		{"between spans", snapshot.Selector{Key: "/b"}, false},
 		{"sibling after the range", snapshot.Selector{Key: "/apple"}, false},
+		{"sibling between the key and its tree", snapshot.Selector{Key: "/app-old"}, false},
+		{"the key of a recursive read alone", snapshot.Selector{Key: "/app"}, true},
+		{"recursive over a sibling", snapshot.Selector{Key: "/app-old", Recursive: true}, false},
 		{"straddles two spans", snapshot.Selector{Key: "/", Recursive: true}, false},
 		{"after the last span", snapshot.Selector{Key: "/z"}, false},
 	}
@@ -232,9 +264,15 @@ func TestCovers(t *testing.T) {
 	}
 }
 
+// TestApply: Apply routes each event to the span that holds its key, so
+// the result of one call with the events of every span, in any order
+// across spans, is what a fresh read of etcd would give. It must hold for
+// a snapshot as read (stamped) and for one never stamped (Rev 0: as
+// current as the snapshot).
 func TestApply(t *testing.T) {
 	put := func(rev int64, k, v string) snapshot.Event { return snapshot.Event{Revision: rev, Key: k, Value: v} }
 	del := func(rev int64, k string) snapshot.Event { return snapshot.Event{Revision: rev, Key: k, Delete: true} }
+	// Spans: 0 [/app, /app\x00), 1 [/app/, /app0), 2 [/db, /db\x00).
 	base := map[string]string{"/app/b": "b", "/app/d": "d", "/db": "pg"}
 	tests := []struct {
 		name        string
@@ -249,6 +287,13 @@ func TestApply(t *testing.T) {
 			wantChanged: true,
 			wantRev:     13,
 			want:        map[string]string{"/app": "root", "/app/b": "b", "/app/c": "c", "/app/d": "d", "/app/z": "z", "/db": "pg"},
+		},
+		{
+			name:        "events of different spans in any revision order are all applied",
+			events:      []snapshot.Event{put(14, "/db", "v14"), put(12, "/app/c", "c"), put(11, "/app", "root"), del(13, "/app/b")},
+			wantChanged: true,
+			wantRev:     14,
+			want:        map[string]string{"/app": "root", "/app/c": "c", "/app/d": "d", "/db": "v14"},
 		},
 		{
 			name:        "update an existing key",
@@ -272,15 +317,22 @@ func TestApply(t *testing.T) {
 			want:        base,
 		},
 		{
-			name:        "events outside the spans are not stored",
-			events:      []snapshot.Event{put(11, "/apple", "x"), put(12, "/db/x", "y"), put(13, "/", "z")},
+			name:        "a put of the value a key has changes nothing but the revision",
+			events:      []snapshot.Event{put(11, "/app/b", "b"), put(12, "/db", "pg")},
 			wantChanged: false,
-			wantRev:     13,
+			wantRev:     12,
+			want:        base,
+		},
+		{
+			name:        "events outside the spans are not stored",
+			events:      []snapshot.Event{put(11, "/apple", "x"), put(12, "/db/x", "y"), put(13, "/", "z"), put(14, "/app\x00x", "between")},
+			wantChanged: false,
+			wantRev:     14,
 			want:        base,
 		},
 		{
 			name:        "events at or below the revision are ignored",
-			events:      []snapshot.Event{put(10, "/app/b", "old"), del(9, "/app/d"), put(3, "/app/new", "x")},
+			events:      []snapshot.Event{put(10, "/app/b", "old"), del(9, "/app/d"), put(3, "/app/new", "x"), put(10, "/app", "old")},
 			wantChanged: false,
 			wantRev:     10,
 			want:        base,
@@ -288,12 +340,12 @@ func TestApply(t *testing.T) {
 		{
 			name: "every event of one transaction (one revision) is applied",
 			events: []snapshot.Event{
-				put(11, "/app/a", "a"), put(11, "/app/e", "e"), del(11, "/app/b"),
+				put(11, "/app/a", "a"), put(11, "/app/e", "e"), del(11, "/app/b"), put(11, "/app", "r"),
 				put(12, "/app/d", "D"), put(12, "/app/f", "f"),
 			},
 			wantChanged: true,
 			wantRev:     12,
-			want:        map[string]string{"/app/a": "a", "/app/d": "D", "/app/e": "e", "/app/f": "f", "/db": "pg"},
+			want:        map[string]string{"/app": "r", "/app/a": "a", "/app/d": "D", "/app/e": "e", "/app/f": "f", "/db": "pg"},
 		},
 		{
 			name:        "put then delete then put again of one key",
@@ -303,36 +355,45 @@ func TestApply(t *testing.T) {
 			want:        map[string]string{"/app/b": "b", "/app/d": "d", "/app/x": "3", "/db": "pg"},
 		},
 		{
-			name:        "a key that shares the range (/app-old) is kept like etcd holds it",
+			name:        "a sibling key (/app-old) lies outside the ranges of /app and is not stored",
 			events:      []snapshot.Event{put(11, "/app-old", "o")},
-			wantChanged: true,
+			wantChanged: false,
 			wantRev:     11,
-			want:        map[string]string{"/app-old": "o", "/app/b": "b", "/app/d": "d", "/db": "pg"},
+			want:        base,
 		},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := build(t, 10, appSels, base)
-			orig := s.Clone()
-			if got := s.Apply(tt.events); got != tt.wantChanged {
-				t.Errorf("Apply() = %v, want %v", got, tt.wantChanged)
+		for _, stamped := range []bool{true, false} {
+			name := tt.name + "/stamped"
+			if !stamped {
+				name = tt.name + "/never stamped"
 			}
-			if s.Revision != tt.wantRev {
-				t.Errorf("Revision = %d, want %d", s.Revision, tt.wantRev)
-			}
-			// The result must be what a fresh read of etcd would give.
-			want := build(t, tt.wantRev, appSels, tt.want)
-			if got, w := all(t, s), all(t, want); !reflect.DeepEqual(got, w) {
-				t.Errorf("after Apply:\n got %q\nwant %q", got, w)
-			}
-			if s.Len() != len(tt.want) {
-				t.Errorf("Len() = %d, want %d", s.Len(), len(tt.want))
-			}
-			// A clone taken before is untouched.
-			if got, w := all(t, orig), all(t, build(t, 10, appSels, base)); !reflect.DeepEqual(got, w) || orig.Revision != 10 {
-				t.Errorf("Apply changed a clone taken before it: %q at %d", got, orig.Revision)
-			}
-		})
+			t.Run(name, func(t *testing.T) {
+				s := build(t, 10, appSels, base)
+				if stamped {
+					s.Stamp()
+				}
+				orig := s.Clone()
+				if got := s.Apply(tt.events); got != tt.wantChanged {
+					t.Errorf("Apply() = %v, want %v", got, tt.wantChanged)
+				}
+				if s.Revision != tt.wantRev {
+					t.Errorf("Revision = %d, want %d", s.Revision, tt.wantRev)
+				}
+				// The result must be what a fresh read of etcd would give.
+				want := build(t, tt.wantRev, appSels, tt.want)
+				if got, w := all(t, s), all(t, want); !reflect.DeepEqual(got, w) {
+					t.Errorf("after Apply:\n got %q\nwant %q", got, w)
+				}
+				if s.Len() != len(tt.want) {
+					t.Errorf("Len() = %d, want %d", s.Len(), len(tt.want))
+				}
+				// A clone taken before is untouched.
+				if got, w := all(t, orig), all(t, build(t, 10, appSels, base)); !reflect.DeepEqual(got, w) || orig.Revision != 10 {
+					t.Errorf("Apply changed a clone taken before it: %q at %d", got, orig.Revision)
+				}
+			})
+		}
 	}
 }
 

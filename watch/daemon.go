@@ -105,6 +105,8 @@ type daemon struct {
 	readers [][]*bindings.Binding
 	// failed holds the bindings whose last cycle failed, to retry.
 	failed map[string]bool
+	// states caches the state between cycles.
+	states state.Cache
 }
 
 // Run runs the daemon until ctx ends. It returns an error only when the
@@ -198,9 +200,10 @@ func (d *daemon) setSnapshot(s *snapshot.Snapshot) {
 	d.readers = make([][]*bindings.Binding, len(s.Spans))
 	for _, b := range d.cfg.Set.Bindings {
 		for _, sel := range b.Selectors() {
-			i := s.SpanOf(sel)
-			if i >= 0 && !slices.Contains(d.readers[i], b) {
-				d.readers[i] = append(d.readers[i], b)
+			for _, i := range s.SpansOf(sel) {
+				if !slices.Contains(d.readers[i], b) {
+					d.readers[i] = append(d.readers[i], b)
+				}
 			}
 		}
 	}
@@ -273,6 +276,7 @@ func (d *daemon) watch(ctx context.Context, cli *etcd.Client) (stop, error) {
 			return stopRewatch, b.Err, false
 		}
 		if len(b.Events) == 0 {
+			d.log.Debug("watch progress", "span", b.Span, "revision", b.Revision)
 			d.snap.Progress(b.Span, b.Revision)
 			return 0, nil, true
 		}
@@ -407,7 +411,7 @@ func (d *daemon) cycle(parent context.Context, ids map[string]bool) bool {
 		return false
 	}
 	defer lock.Release()
-	st, err := state.Load(o.StatePath)
+	st, err := d.states.Load(o.StatePath)
 	if err == nil {
 		err = st.CheckCluster(o.StatePath, d.snap.ClusterID, o.Force)
 	}
@@ -424,8 +428,12 @@ func (d *daemon) cycle(parent context.Context, ids map[string]bool) bool {
 	before := st.Fingerprint()
 	res.Record(st, p, time.Now().UTC())
 	var saveErr error
-	if p.HasChanges() || !st.Exists() || st.Fingerprint() != before {
-		saveErr = st.Save(o.StatePath)
+	switch {
+	case p.HasChanges() || !st.Exists() || st.Fingerprint() != before:
+		saveErr = d.states.Save(st, o.StatePath)
+	case st.Revision != p.Revision:
+		// Recorded in memory only: not the file's content any more.
+		d.states.Forget()
 	}
 	applied := time.Since(start) - planned
 

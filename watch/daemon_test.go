@@ -45,7 +45,7 @@ func (b *syncBuffer) String() string {
 
 // harness runs the daemon in-process against real etcd servers.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	cfg    string
 	out    string
 	cycles chan watch.Cycle
@@ -59,6 +59,10 @@ type harness struct {
 // files maps paths under the cfgdir to contents; "$OUT" in them is the
 // directory targets go to.
 func newHarness(t *testing.T, files map[string]string) *harness {
+	return newBenchHarness(t, files)
+}
+
+func newBenchHarness(t testing.TB, files map[string]string) *harness {
 	t.Helper()
 	h := &harness{t: t, cfg: t.TempDir(), out: t.TempDir(), cycles: make(chan watch.Cycle, 1000),
 		logs: &syncBuffer{}, reload: make(chan struct{}, 1)}

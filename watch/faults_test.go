@@ -133,3 +133,26 @@ func putEventually(t *testing.T, c *etcd.Client, key, value string) {
 		}
 	}
 }
+
+// An idle cluster is not a dead stream: the daemon's progress requests are
+// answered and it never reconnects while nothing changes.
+func TestIdleStreamStaysConnected(t *testing.T) {
+	srv := etcdtest.Start(t)
+	c := connect(t, srv.ClientURL)
+	put(t, c, "/app/a", "1")
+	h := newHarness(t, oneBinding)
+	h.start([]string{srv.ClientURL}, func(o *watch.Options) {
+		o.ProgressInterval, o.ProgressTimeout = 50*time.Millisecond, 200*time.Millisecond
+	})
+	h.awaitContent("app.conf", "a=1\n", 10*time.Second)
+	deadline := time.Now().Add(20 * time.Second)
+	for strings.Count(h.logs.String(), `msg="watch progress"`) < 5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no progress answers on an idle cluster:\n%s", h.logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if strings.Contains(h.logs.String(), "lost etcd") {
+		t.Fatalf("the daemon reconnected on an idle cluster:\n%s", h.logs.String())
+	}
+}

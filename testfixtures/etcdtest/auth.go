@@ -1,0 +1,58 @@
+package etcdtest
+
+import (
+	"context"
+
+	"go.etcd.io/etcd/api/v3/authpb"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+
+	"github.com/reconfig/reconfig/embedded"
+)
+
+// User is an etcd user to create; ReadPrefix, when set, is the only key
+// prefix its role may read.
+type User struct {
+	Name, Password string
+	ReadPrefix     string
+}
+
+// EnableAuth creates root (password rootPassword) and the users, then
+// turns authentication on. Put test data in before: afterwards the
+// server's direct API needs credentials too.
+func EnableAuth(t TB, s *embedded.Server, rootPassword string, users ...User) {
+	t.Helper()
+	ctx := context.Background()
+	es := s.Etcd.Server
+	must := func(_ any, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("set up etcd auth: %v", err)
+		}
+	}
+	must(es.UserAdd(ctx, &pb.AuthUserAddRequest{Name: "root", Password: rootPassword}))
+	must(es.RoleAdd(ctx, &pb.AuthRoleAddRequest{Name: "root"}))
+	must(es.UserGrantRole(ctx, &pb.AuthUserGrantRoleRequest{User: "root", Role: "root"}))
+	for _, u := range users {
+		must(es.UserAdd(ctx, &pb.AuthUserAddRequest{Name: u.Name, Password: u.Password}))
+		if u.ReadPrefix != "" {
+			role := u.Name + "-read"
+			must(es.RoleAdd(ctx, &pb.AuthRoleAddRequest{Name: role}))
+			must(es.RoleGrantPermission(ctx, &pb.AuthRoleGrantPermissionRequest{Name: role, Perm: &authpb.Permission{
+				PermType: authpb.Permission_READ, Key: []byte(u.ReadPrefix), RangeEnd: prefixEnd([]byte(u.ReadPrefix)),
+			}}))
+			must(es.UserGrantRole(ctx, &pb.AuthUserGrantRoleRequest{User: u.Name, Role: role}))
+		}
+	}
+	must(es.AuthEnable(ctx, &pb.AuthEnableRequest{}))
+}
+
+func prefixEnd(key []byte) []byte {
+	end := append([]byte(nil), key...)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return []byte{0}
+}
