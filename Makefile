@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X github.com/reconfig/reconfig/command.Version=$(VERSION) -X github.com/reconfig/reconfig/command.Commit=$(COMMIT)
 
-.PHONY: all build deps demo test test-long bench vet man release clean
+.PHONY: all build deps demo test test-long fuzz bench vet man release clean
 
 all: build
 
@@ -24,11 +24,32 @@ test: deps
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 15m ./...
 
+# The reliability suite at full size (RECONFIG_LONG: 200 kill -9 runs,
+# 10,000 watch-driven updates, 50 rounds of concurrent writers), then every
+# fuzzer for a bounded time.
 test-long: deps
 	RECONFIG_LONG=1 $(GO) test -count=1 -timeout 60m ./...
+	$(MAKE) fuzz
 
+# Each fuzzer (package:Fuzzer) for FUZZTIME, one `go test -fuzz` each. A
+# failing input is saved under the package's testdata/fuzz/ and replayed by
+# `make test` from then on.
+FUZZTIME ?= 25s
+FUZZERS  := bindings:FuzzLoad bindings:FuzzParsePattern render:FuzzTemplate render:FuzzValues \
+	snapshot:FuzzUnmarshal state:FuzzLoad apply:FuzzApplyHostileData
+
+fuzz: deps
+	@set -e; for f in $(FUZZERS); do \
+		echo "fuzz $$f for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${f#*:}\$$" -fuzztime $(FUZZTIME) ./$${f%%:*}; \
+	done
+
+# Benchmarks against real etcd (BENCHMARKS.md has the figures and how to
+# read them). Output is benchstat-compatible: make bench | tee new.txt
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 30m ./...
+	$(GO) test -run '^$$' -bench . -benchtime 20x ./plan
+	$(GO) test -run '^$$' -bench . -benchtime 2000x ./watch
+	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./bench
 
 vet:
 	$(GO) vet ./...

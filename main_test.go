@@ -22,6 +22,7 @@ import (
 
 	"github.com/reconfig/reconfig/embedded"
 	"github.com/reconfig/reconfig/state"
+	"github.com/reconfig/reconfig/testfixtures"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files of the scripts")
@@ -134,27 +135,9 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 			ts.Fatalf("usage: fixture NAME DIR")
 		}
 		src := filepath.Join(ts.Getenv("FIXTURES"), args[0])
-		dst := ts.MkAbs(args[1])
 		out := ts.MkAbs("out") + "/"
 		ts.Check(os.MkdirAll(out, 0o755))
-		err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(src, path)
-			target := filepath.Join(dst, rel)
-			if d.IsDir() {
-				return os.MkdirAll(target, 0o755)
-			}
-			data, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			if strings.Contains(rel, "conf.d") {
-				data = []byte(strings.ReplaceAll(string(data), "/tmp/", out))
-			}
-			return os.WriteFile(target, data, 0o644)
-		})
+		err := testfixtures.CopyConfig(src, ts.MkAbs(args[1]), "/tmp/", out)
 		ts.Check(err)
 	},
 	// work DIR: replace "$WORK" with the script's work directory in every

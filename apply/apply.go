@@ -130,6 +130,18 @@ func Execute(ctx context.Context, p *plan.Plan) *Result {
 		}
 	}
 
+	// Files staged by a process killed before it renamed them are swept
+	// for every target of the plan, not only those written now: a target
+	// that a killed apply had already installed is a no-op for the next
+	// one, but the other files that apply staged may still be there.
+	var targets []string
+	for _, o := range r.Outcomes {
+		if o.Action != plan.Orphan && o.Target != "" {
+			targets = append(targets, o.Target)
+		}
+	}
+	sweep(targets)
+
 	// Stage every write concurrently: temp file, write, fsync, attributes.
 	parallel(writes, stageWorkers, stage)
 
@@ -207,13 +219,6 @@ func Execute(ctx context.Context, p *plan.Plan) *Result {
 // directory must exist, and the new content is staged beside it.
 func stage(o *Outcome) {
 	ch := o.change
-	if _, done := swept.Load(ch.Target); !done {
-		if err := atomicfile.RemoveStale(ch.Target); err != nil {
-			o.Err = fmt.Errorf("remove stale temporary files of %s: %w", ch.Target, err)
-			return
-		}
-		swept.Store(ch.Target, true)
-	}
 	prev, err := readPrevious(ch.Target)
 	if err != nil {
 		o.Err = err
@@ -246,6 +251,31 @@ func stage(o *Outcome) {
 		return
 	}
 	o.staged = s
+}
+
+// sweep removes the staged files of the targets left by a dead process,
+// once per target and process, reading each directory once.
+func sweep(targets []string) {
+	byDir := map[string]map[string]bool{}
+	for _, t := range targets {
+		if _, done := swept.Load(t); done {
+			continue
+		}
+		dir, base := filepath.Split(t)
+		if byDir[dir] == nil {
+			byDir[dir] = map[string]bool{}
+		}
+		byDir[dir][base] = true
+	}
+	for dir, bases := range byDir {
+		if err := atomicfile.RemoveStaleIn(dir, bases); err != nil {
+			// Left for the next run; staging uses fresh names anyway.
+			continue
+		}
+		for base := range bases {
+			swept.Store(filepath.Join(dir, base), true)
+		}
+	}
 }
 
 func readPrevious(path string) (*previous, error) {

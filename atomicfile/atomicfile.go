@@ -150,6 +150,31 @@ func RemoveStale(path string) error {
 	return nil
 }
 
+// RemoveStaleIn deletes, with one read of dir, the staged files of every
+// target in dir whose base name is in bases.
+func RemoveStaleIn(dir string, bases map[string]bool) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	for _, e := range ents {
+		n := e.Name()
+		if !strings.HasPrefix(n, tempPrefix) || len(n) < len(tempPrefix)+12+2 || n[len(tempPrefix)+12] != '.' {
+			continue
+		}
+		if !bases[n[len(tempPrefix)+13:]] {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
 func unwrap(err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -262,11 +261,10 @@ func loadFile(confd, path, templatesDir string) (*Binding, Errors) {
 	}
 
 	if fb.Mode != nil {
-		m, err := strconv.ParseUint(*fb.Mode, 8, 32)
-		if err != nil || m > 0o7777 || *fb.Mode == "" {
-			bad(`"mode" %q is not an octal file mode like "0640"`, *fb.Mode)
+		if m, err := ParseMode(*fb.Mode); err != nil {
+			bad(`"mode" %s`, err)
 		} else {
-			b.Mode, b.HasMode = fs.FileMode(m)&fs.ModePerm|specialBits(m), true
+			b.Mode, b.HasMode = m, true
 		}
 	}
 	b.Owner, b.Group = fb.Owner, fb.Group
@@ -277,22 +275,6 @@ func loadFile(confd, path, templatesDir string) (*Binding, Errors) {
 		return nil, errs
 	}
 	return b, nil
-}
-
-// specialBits converts the setuid, setgid and sticky bits of an octal mode
-// to their fs.FileMode flags.
-func specialBits(m uint64) fs.FileMode {
-	var out fs.FileMode
-	if m&0o4000 != 0 {
-		out |= fs.ModeSetuid
-	}
-	if m&0o2000 != 0 {
-		out |= fs.ModeSetgid
-	}
-	if m&0o1000 != 0 {
-		out |= fs.ModeSticky
-	}
-	return out
 }
 
 // ParsePattern splits a pattern such as "#% %#" into its left and right

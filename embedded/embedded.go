@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -149,7 +150,7 @@ func (s *Server) Put(ctx context.Context, key, value string) (int64, error) {
 func (s *Server) Delete(ctx context.Context, key string, prefix bool) (int64, error) {
 	req := &pb.DeleteRangeRequest{Key: []byte(key)}
 	if prefix {
-		req.RangeEnd = prefixEnd([]byte(key))
+		req.RangeEnd = PrefixEnd([]byte(key))
 	}
 	resp, err := s.Etcd.Server.DeleteRange(ctx, req)
 	if err != nil {
@@ -184,6 +185,7 @@ func (s *Server) Load(ctx context.Context, data map[string]string) (int64, error
 	for k := range data {
 		keys = append(keys, k)
 	}
+	sort.Strings(keys)
 	// etcd limits a transaction's operations (--max-txn-ops, 128).
 	for start := 0; start < len(keys); start += 128 {
 		var ops []*pb.RequestOp
@@ -199,7 +201,8 @@ func (s *Server) Load(ctx context.Context, data map[string]string) (int64, error
 	return rev, nil
 }
 
-func prefixEnd(key []byte) []byte {
+// PrefixEnd is the end of the range of every key starting with key.
+func PrefixEnd(key []byte) []byte {
 	end := append([]byte(nil), key...)
 	for i := len(end) - 1; i >= 0; i-- {
 		if end[i] < 0xff {

@@ -12,9 +12,9 @@ import (
 )
 
 const (
-	// maxTxnOps keeps a batch of range reads under etcd's default
-	// --max-txn-ops (128).
-	maxTxnOps = 64
+	// maxTxnOps is etcd's default --max-txn-ops; a cluster configured
+	// lower makes the batches halve until they fit.
+	maxTxnOps = 128
 	// keysPerTxn is about how many keys one batch asks for; the page size
 	// of each range is this divided by the ranges in the batch.
 	keysPerTxn = 16384
@@ -88,22 +88,28 @@ func (c *Client) readSnapshot(ctx context.Context, sels []snapshot.Selector, sta
 		snap.Stamp()
 		return snap, nil
 	}
+	ops := maxTxnOps
 	for len(todo) > 0 {
-		n := min(len(todo), maxTxnOps)
+		n := min(len(todo), ops)
 		batch := todo[:n]
 		page := int64(max(keysPerTxn/n, minPage))
-		ops := make([]clientv3.Op, n)
+		gets := make([]clientv3.Op, n)
 		for i, p := range batch {
 			opts := []clientv3.OpOption{clientv3.WithRange(snap.Spans[p.span].End), clientv3.WithLimit(page)}
 			if snap.Revision > 0 {
 				opts = append(opts, clientv3.WithRev(snap.Revision))
 			}
-			ops[i] = clientv3.OpGet(p.from, opts...)
+			gets[i] = clientv3.OpGet(p.from, opts...)
 		}
 		rctx, cancel := c.requestCtx(ctx)
-		resp, err := c.kv.Txn(rctx).Then(ops...).Commit()
+		resp, err := c.kv.Txn(rctx).Then(gets...).Commit()
 		cancel()
 		stats.RoundTrips++
+		if errors.Is(err, rpctypes.ErrTooManyOps) && n > 1 {
+			// The cluster runs with a lower --max-txn-ops.
+			ops = n / 2
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -144,7 +150,7 @@ func clusterID(id uint64) string {
 // which then counts as absent. It is the slow path after a permission
 // error of the batched read.
 func (c *Client) readSpans(ctx context.Context, sels []snapshot.Selector, stats *ReadStats) (*snapshot.Snapshot, error) {
-	snap := &snapshot.Snapshot{Prefix: c.cfg.Prefix, Spans: snapshot.Cover(sels)}
+	snap := &snapshot.Snapshot{Prefix: c.cfg.Prefix, Spans: snapshot.CoverExact(sels)}
 	for i := range snap.Spans {
 		sp := &snap.Spans[i]
 		from := sp.Start

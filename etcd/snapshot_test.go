@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/server/v3/embed"
+
+	"github.com/reconfig/reconfig/embedded"
 	"github.com/reconfig/reconfig/etcd"
 	"github.com/reconfig/reconfig/snapshot"
 	"github.com/reconfig/reconfig/testfixtures/etcdtest"
@@ -86,12 +89,12 @@ func TestSnapshotOneRevision(t *testing.T) {
 	srv, hook := startHooked(t)
 	c := connect(t, srv, etcd.Config{})
 
-	// 100 recursive prefixes of 30 keys, one of them with 3,000 more (paged),
-	// and 20 single keys: 120 ranges, so at least two batches.
+	// 200 recursive prefixes of 30 keys, one of them with 3,000 more
+	// (paged), and 20 single keys: 220 ranges, so two batches of up to 128.
 	seed := map[string]string{}
 	var sels []snapshot.Selector
-	for p := range 100 {
-		prefix := fmt.Sprintf("/w%02d", p)
+	for p := range 200 {
+		prefix := fmt.Sprintf("/w%03d", p)
 		sels = append(sels, snapshot.Selector{Key: prefix, Recursive: true})
 		n := 30
 		if p == 7 {
@@ -107,10 +110,10 @@ func TestSnapshotOneRevision(t *testing.T) {
 		seed[key] = "seed"
 	}
 	// The own key of a recursive read, and neighbours that no selector
-	// reads and that sort between /w05 and /w05/.
-	seed["/w05"] = "seed"
-	seed["/w05-old"] = "seed"
-	seed["/w05-old/x"] = "seed"
+	// reads and that sort between /w005 and /w005/: inside its span.
+	seed["/w005"] = "seed"
+	seed["/w005-old"] = "seed"
+	seed["/w005-old/x"] = "seed"
 	load(t, srv, seed)
 
 	var log writeLog
@@ -134,11 +137,11 @@ func TestSnapshotOneRevision(t *testing.T) {
 	// Before every pinned read, change keys already read, keys not read
 	// yet, and add keys to the end of the paged prefix.
 	hook.set(func(ctx context.Context, rev int64, n int) {
-		put("/w00/k0000", fmt.Sprintf("between-pages-%d", n)) // read in the first batch
-		put("/w99/k0001", fmt.Sprintf("between-pages-%d", n)) // read in a later batch
-		del("/w98/k0002")
-		put("/w07/k3029", fmt.Sprintf("between-pages-%d", n)) // last page of /w07
-		put(fmt.Sprintf("/w07/zz%d", n), "new")               // sorts after every /w07 key
+		put("/w000/k0000", fmt.Sprintf("between-pages-%d", n)) // read in the first batch
+		put("/w199/k0001", fmt.Sprintf("between-pages-%d", n)) // read in a later batch
+		del("/w198/k0002")
+		put("/w007/k3029", fmt.Sprintf("between-pages-%d", n)) // last page of /w007
+		put(fmt.Sprintf("/w007/zz%d", n), "new")               // sorts after every /w007 key
 		put("/single/19", fmt.Sprintf("between-pages-%d", n))
 	})
 
@@ -156,7 +159,7 @@ func TestSnapshotOneRevision(t *testing.T) {
 				return
 			default:
 			}
-			key := fmt.Sprintf("/w%02d/k%04d", r.IntN(100), r.IntN(40))
+			key := fmt.Sprintf("/w%03d/k%04d", r.IntN(200), r.IntN(40))
 			switch {
 			case seq%5 == 4:
 				del(key)
@@ -217,15 +220,23 @@ func TestSnapshotOneRevision(t *testing.T) {
 			}
 		}
 	}
-	// /w05-old lies outside the ranges of /w05: it is not even read, while
-	// /w05 itself is.
-	for _, k := range []string{"/w05-old", "/w05-old/x"} {
-		if _, ok := got[k]; ok {
-			t.Errorf("the snapshot read %s, which no selector reads", k)
+	// /w005-old lies in the span of /w005, [/w005, /w0050): it is read
+	// and stored, but a binding of /w005 never sees it; /w005 itself it
+	// does, first.
+	for _, k := range []string{"/w005-old", "/w005-old/x"} {
+		if _, ok := got[k]; !ok {
+			t.Errorf("the span of /w005 was read without %s", k)
 		}
 	}
-	if kvs, _ := snap.Select(snapshot.Selector{Key: "/w05", Recursive: true}); len(kvs) < 31 || kvs[0].Key != "/w05" {
-		t.Errorf("Select of /w05 = %d keys %q; want /w05 itself, then its 30 keys", len(kvs), kvs)
+	w005 := snapshot.Selector{Key: "/w005", Recursive: true}
+	kvs, err := snap.Select(w005)
+	if err != nil || len(kvs) < 31 || kvs[0].Key != "/w005" {
+		t.Errorf("Select of /w005 = %d keys %q, %v; want /w005 itself, then its 30 keys", len(kvs), kvs, err)
+	}
+	for _, kv := range kvs {
+		if strings.HasPrefix(kv.Key, "/w005-old") {
+			t.Errorf("Select of /w005 returned the neighbour %s", kv.Key)
+		}
 	}
 
 	// The model of what etcd holds is right: a fresh read after the writers
@@ -251,11 +262,17 @@ func TestSnapshotRoundTrips(t *testing.T) {
 		name          string
 		prefixes      int
 		keysPerPrefix int
-		minTrips      int
-		maxTrips      int
+		// wantTrips is what the reads cost now; minTrips..maxTrips is the
+		// bound they must stay in whatever the batching.
+		wantTrips int
+		minTrips  int
+		maxTrips  int
 	}{
-		{name: "200 recursive bindings, 10,000 keys", prefixes: 200, keysPerPrefix: 50, minTrips: 1, maxTrips: 10},
-		{name: "one prefix of 50,000 keys is paged", prefixes: 1, keysPerPrefix: 50000, minTrips: 2, maxTrips: 10},
+		// 200 ranges (one per binding): a batch of 128, then one of 72,
+		// each range in one page of 512.
+		{name: "200 recursive bindings, 10,000 keys", prefixes: 200, keysPerPrefix: 50, wantTrips: 2, minTrips: 1, maxTrips: 10},
+		// One range, pages of 16,384: 50,001 keys (the neighbour too) in 4.
+		{name: "one prefix of 50,000 keys is paged", prefixes: 1, keysPerPrefix: 50000, wantTrips: 4, minTrips: 2, maxTrips: 10},
 	}
 	srv := etcdtest.Start(t)
 	c := connect(t, srv, etcd.Config{})
@@ -273,8 +290,9 @@ func TestSnapshotRoundTrips(t *testing.T) {
 				}
 			}
 			// A key that sorts between the last prefix and its keys
-			// ('-' before '/'): outside its ranges, so never read.
-			seed[fmt.Sprintf("/t%d/svc%03d-old", i, tt.prefixes-1)] = "not read"
+			// ('-' before '/'): inside its span, so read, never selected.
+			neighbour := fmt.Sprintf("/t%d/svc%03d-old", i, tt.prefixes-1)
+			seed[neighbour] = "read, not selected"
 			start := time.Now()
 			load(t, srv, seed)
 			loaded := time.Since(start)
@@ -290,14 +308,21 @@ func TestSnapshotRoundTrips(t *testing.T) {
 			if stats.RoundTrips < tt.minTrips || stats.RoundTrips > tt.maxTrips {
 				t.Errorf("%d round trips, want %d..%d", stats.RoundTrips, tt.minTrips, tt.maxTrips)
 			}
-			// Two ranges per recursive read: its own key, and the keys
-			// under it.
-			if stats.Ranges != 2*tt.prefixes {
-				t.Errorf("ReadStats.Ranges = %d, want %d", stats.Ranges, 2*tt.prefixes)
+			if stats.RoundTrips != tt.wantTrips {
+				t.Errorf("%d round trips, want %d", stats.RoundTrips, tt.wantTrips)
 			}
-			// Every key read once, and the -old neighbour not at all.
-			if stats.Keys != total || snap.Len() != total {
-				t.Errorf("read %d keys, snapshot holds %d, want %d", stats.Keys, snap.Len(), total)
+			// One range per recursive read: its own key and the keys
+			// under it together.
+			if stats.Ranges != tt.prefixes || len(snap.Spans) != tt.prefixes {
+				t.Errorf("ReadStats.Ranges = %d, %d spans; want %d", stats.Ranges, len(snap.Spans), tt.prefixes)
+			}
+			// Every key read once, the -old neighbour too: it shares the
+			// last range.
+			if stats.Keys != total+1 || snap.Len() != total+1 {
+				t.Errorf("read %d keys, snapshot holds %d, want %d", stats.Keys, snap.Len(), total+1)
+			}
+			if v, ok, err := snap.Get(neighbour); err != nil || !ok || v != seed[neighbour] {
+				t.Errorf("Get(%s) = %q %v %v, want the neighbour stored in the span", neighbour, v, ok, err)
 			}
 			var selected []snapshot.KV
 			for _, sel := range sels {
@@ -310,8 +335,10 @@ func TestSnapshotRoundTrips(t *testing.T) {
 				}
 				selected = append(selected, kvs...)
 			}
+			// Selected: every key of the bindings, once, and not the
+			// neighbour.
 			got := kvMap(t, selected)
-			delete(seed, fmt.Sprintf("/t%d/svc%03d-old", i, tt.prefixes-1))
+			delete(seed, neighbour)
 			if d := diffMaps(got, seed); len(d) > 0 {
 				t.Fatalf("snapshot differs from the data:\n%s", strings.Join(d, "\n"))
 			}
@@ -330,7 +357,7 @@ func TestSnapshotRestartsAfterCompaction(t *testing.T) {
 	c := connect(t, srv, etcd.Config{})
 	seed := map[string]string{}
 	var sels []snapshot.Selector
-	for i := range 70 { // 140 ranges: three transactions of up to 64
+	for i := range 140 { // 140 ranges: two transactions, of 128 and 12
 		key := fmt.Sprintf("/s%03d", i)
 		sels = append(sels, snapshot.Selector{Key: key, Recursive: true})
 		seed[key+"/k"] = "before"
@@ -345,8 +372,9 @@ func TestSnapshotRestartsAfterCompaction(t *testing.T) {
 		wantTrips   int
 	}{
 		// The first attempt fails at its second transaction (2 round
-		// trips), the second reads all three (3).
-		{name: "one compaction mid-read: restart and succeed", compactions: 1, wantTrips: 5},
+		// trips), the second reads both (2).
+		{name: "one compaction mid-read: restart and succeed", compactions: 1, wantTrips: 4},
+		// Five attempts, each failing at its second transaction.
 		{name: "compacted on every attempt: give up with ErrCompacted", compactions: 1000, wantErr: true, wantTrips: 10},
 	}
 	for _, tt := range tests {
@@ -400,41 +428,52 @@ func TestSnapshotRestartsAfterCompaction(t *testing.T) {
 			if v, ok, err := snap.Get("/s000/k"); err != nil || !ok || v != "after-compaction-1" {
 				t.Errorf("/s000/k = %q %v %v, want the value written before the compaction", v, ok, err)
 			}
-			if snap.Len() != 70 {
-				t.Errorf("snapshot holds %d keys, want 70 (no key twice from the failed attempt)", snap.Len())
+			if snap.Len() != 140 {
+				t.Errorf("snapshot holds %d keys, want 140 (no key twice from the failed attempt)", snap.Len())
 			}
 		})
 	}
 }
 
-// TestSnapshotRecursiveSiblings: a recursive /app reads /app itself and
+// TestSnapshotRecursiveSiblings: a recursive /app selects /app itself and
 // the keys under /app/, in key order, and nothing else — not /app-old,
 // /app.d or /app\x00x, which sort between /app and /app/, nor /apple and
-// /app0 after them — even when etcd holds them. They are not read at all,
-// so they cost nothing and cannot leak into a binding.
+// /app0 after them — even when etcd holds them. The neighbours between
+// /app and /app0 share its one range, so they are read and stored, but
+// never selected; the ones after it are not read at all.
 func TestSnapshotRecursiveSiblings(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	srv := etcdtest.Start(t)
 	c := connect(t, srv, etcd.Config{})
-	load(t, srv, map[string]string{
-		"/ap":        "sibling",
-		"/app":       "own key",
-		"/app\x00x":  "sibling",
-		"/app-old":   "sibling",
-		"/app-old/x": "sibling",
-		"/app.d/x":   "sibling",
-		"/app/":      "empty name",
-		"/app/a":     "a",
-		"/app/b/c":   "bc",
-		"/app/z":     "z",
-		"/app0":      "sibling",
-		"/apple":     "sibling",
-		"/apple/x":   "sibling",
-		"/db":        "db",
-		"/db-old":    "sibling",
-	})
+	// inSpan are the neighbours in [/app, /app0); the other siblings lie
+	// outside it.
+	inSpan := map[string]string{
+		"/app\x00x":  "neighbour",
+		"/app-old":   "neighbour",
+		"/app-old/x": "neighbour",
+		"/app.d/x":   "neighbour",
+	}
+	load(t, srv, with(inSpan, map[string]string{
+		"/ap":       "sibling",
+		"/app":      "own key",
+		"/app/":     "empty name",
+		"/app/a":    "a",
+		"/app/b/c":  "bc",
+		"/app/z":    "z",
+		"/app0":     "sibling",
+		"/apple":    "sibling",
+		"/apple/x":  "sibling",
+		"/db":       "db",
+		"/db-old":   "sibling",
+		"/db/under": "sibling",
+	}))
 	want := []snapshot.KV{{Key: "/app", Value: "own key"}, {Key: "/app/", Value: "empty name"}, {Key: "/app/a", Value: "a"}, {Key: "/app/b/c", Value: "bc"}, {Key: "/app/z", Value: "z"}}
+	// The snapshot holds exactly what its two ranges hold.
+	wantStored := with(inSpan, map[string]string{"/db": "db"})
+	for _, kv := range want {
+		wantStored[kv.Key] = kv.Value
+	}
 	for _, key := range []string{"/app", "/app/"} {
 		t.Run(key, func(t *testing.T) {
 			sel := snapshot.Selector{Key: key, Recursive: true}
@@ -449,21 +488,24 @@ func TestSnapshotRecursiveSiblings(t *testing.T) {
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("Select(%+v) = %q, want %q", sel, got, want)
 			}
-			if stats.Keys != len(want)+1 || snap.Len() != len(want)+1 {
-				t.Errorf("read %d keys, snapshot holds %d; want %d: /app's, /db and no sibling", stats.Keys, snap.Len(), len(want)+1)
+			if stats.Ranges != 2 || stats.Keys != len(wantStored) {
+				t.Errorf("read %d keys in %d ranges; want %d in 2: /app's span, neighbours included, and /db", stats.Keys, stats.Ranges, len(wantStored))
 			}
-			for k := range snapshotKVs(t, snap) {
-				if !sel.Match(k) && k != "/db" {
-					t.Errorf("the snapshot read %q", k)
-				}
+			if d := diffMaps(snapshotKVs(t, snap), wantStored); len(d) > 0 {
+				t.Errorf("the snapshot holds other keys than the ranges [/app, /app0) and /db:\n%s", strings.Join(d, "\n"))
+			}
+			// A neighbour is known to the snapshot (another binding could
+			// read it), a sibling after the span is not.
+			if v, ok, err := snap.Get("/app-old"); err != nil || !ok || v != "neighbour" {
+				t.Errorf("Get(/app-old) = %q %v %v, want the neighbour read with the span", v, ok, err)
 			}
 			var nc *snapshot.ErrNotCovered
-			if _, _, err := snap.Get("/app-old"); !errors.As(err, &nc) {
-				t.Errorf("Get(/app-old) = %v, want ErrNotCovered", err)
+			if _, _, err := snap.Get("/apple"); !errors.As(err, &nc) {
+				t.Errorf("Get(/apple) = %v, want ErrNotCovered", err)
 			}
 		})
 	}
-	// Without its own key, a recursive read still holds only the keys
+	// Without its own key, a recursive read still selects only the keys
 	// under it.
 	if _, err := srv.Delete(ctx, "/app", false); err != nil {
 		t.Fatal(err)
@@ -475,6 +517,50 @@ func TestSnapshotRecursiveSiblings(t *testing.T) {
 	}
 	if got, err := snap.Select(sel); err != nil || !reflect.DeepEqual(got, want[1:]) {
 		t.Errorf("Select(%+v) without /app = %q, %v; want %q", sel, got, err, want[1:])
+	}
+}
+
+// with returns a copy of data with more key/values.
+func with(data map[string]string, more map[string]string) map[string]string {
+	out := make(map[string]string, len(data)+len(more))
+	for k, v := range data {
+		out[k] = v
+	}
+	for k, v := range more {
+		out[k] = v
+	}
+	return out
+}
+
+// TestSnapshotTooManyOps: a cluster run with a --max-txn-ops below the 128
+// range reads of a batch refuses it; the snapshot halves the batch until
+// etcd takes it (128, 64 refused; 32 taken) and reads everything.
+func TestSnapshotTooManyOps(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	srv := etcdtest.Start(t, embedded.Options{ConfigHook: func(cfg *embed.Config) { cfg.MaxTxnOps = 40 }})
+	c := connect(t, srv, etcd.Config{})
+	seed := map[string]string{}
+	var sels []snapshot.Selector
+	for p := range 200 {
+		key := fmt.Sprintf("/m%03d", p)
+		sels = append(sels, snapshot.Selector{Key: key, Recursive: true})
+		seed[key+"/k"] = "v" + key
+	}
+	load(t, srv, seed)
+	snap, stats, err := c.Snapshot(ctx, sels)
+	if err != nil {
+		t.Fatalf("Snapshot: %v", err)
+	}
+	// Two refused batches, then 200 ranges in batches of 32: 7.
+	if stats.RoundTrips != 9 {
+		t.Errorf("%d round trips, want 9", stats.RoundTrips)
+	}
+	if d := diffMaps(snapshotKVs(t, snap), seed); len(d) > 0 {
+		t.Errorf("snapshot differs from the data:\n%s", strings.Join(d, "\n"))
+	}
+	if stats.Keys != len(seed) {
+		t.Errorf("read %d keys, want %d: none twice from a refused batch", stats.Keys, len(seed))
 	}
 }
 

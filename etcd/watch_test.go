@@ -77,10 +77,11 @@ func waitClosed(t *testing.T, ch <-chan etcd.Batch) []etcd.Batch {
 // TestWatch opens a watch of a snapshot's spans after some changes were
 // already made: it must deliver, per span and in revision order, every
 // event from the span's Rev (the snapshot revision) on, puts and deletes,
-// only for keys of the span — the own key of /app in its span, never the
-// siblings /app-old and /apple. The snapshot updated with the events must
-// equal a fresh read, whether the events are applied batch by batch as
-// the daemon does, or all at once.
+// only for keys of the span — the own key of /app and the neighbour
+// /app-old in the span [/app, /app0), never /apple after it. The snapshot
+// updated with the events must equal a fresh read, whether the events are
+// applied batch by batch as the daemon does, or all at once; and the
+// binding of /app never sees /app-old.
 func TestWatch(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
@@ -93,8 +94,8 @@ func TestWatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if snap.Revision != seedRev || len(snap.Spans) != 3 {
-		t.Fatalf("snapshot at %d with spans %#v, want revision %d and 3 spans (/app, /app/..., /db)", snap.Revision, snap.Spans, seedRev)
+	if snap.Revision != seedRev || len(snap.Spans) != 2 {
+		t.Fatalf("snapshot at %d with spans %#v, want revision %d and 2 spans ([/app, /app0), /db)", snap.Revision, snap.Spans, seedRev)
 	}
 
 	want := map[int][]snapshot.Event{} // per span index
@@ -140,7 +141,7 @@ func TestWatch(t *testing.T) {
 	del("/app/b")
 	put("/db", "1")
 	put("/db/x", "outside: /db is read alone")
-	put("/app-old", "outside: sorts between /app and /app/")
+	put("/app-old", "neighbour: sorts between /app and /app/, in its span")
 	put("/app", "1")
 	rev, err := srv.Load(ctx, map[string]string{"/app/c": "txn", "/app/d": "txn"}) // one revision, two events
 	if err != nil {
@@ -159,11 +160,14 @@ func TestWatch(t *testing.T) {
 	put("/app/a", "3")
 	put("/zzz", "outside")
 	del("/app")
-	put("/app-old/x", "outside")
+	put("/app-old/x", "neighbour")
 	put("/app/last", "end")
 
-	if len(want[0]) < 3 || len(want[1]) < 8 || len(want[2]) < 3 {
+	if len(want[0]) < 14 || len(want[1]) < 3 {
 		t.Fatalf("the test writes too little into some span: %v", want)
+	}
+	if !slices.ContainsFunc(want[0], func(ev snapshot.Event) bool { return ev.Key == "/app-old/x" }) {
+		t.Fatalf("the neighbour /app-old/x is not in the span of /app %#v: the test proves nothing about neighbours", snap.Spans[0])
 	}
 	got := map[int][]snapshot.Event{}
 	batches := collectBatches(t, ch, func(bs []etcd.Batch) bool {
@@ -171,7 +175,7 @@ func TestWatch(t *testing.T) {
 		for _, b := range bs {
 			n += len(b.Events)
 		}
-		return n >= len(want[0])+len(want[1])+len(want[2])
+		return n >= len(want[0])+len(want[1])
 	})
 	for _, b := range batches {
 		if len(b.Events) > 0 && b.Revision < b.Events[len(b.Events)-1].Revision {
@@ -232,6 +236,27 @@ func TestWatch(t *testing.T) {
 	if _, ok := snapshotKVs(t, fresh)["/app"]; ok {
 		t.Errorf("fresh read holds /app, which the test deleted: the comparison proves nothing")
 	}
+	// The neighbours' events are stored, but the binding of /app sees
+	// only its own keys, as a fresh read does.
+	sel := snapshot.Selector{Key: "/app", Recursive: true}
+	wantKVs, err := fresh.Select(sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, live := range map[string]*snapshot.Snapshot{"batch by batch": bySpan, "at once": atOnce} {
+		if v, ok, err := live.Get("/app-old/x"); err != nil || !ok || v != "neighbour" {
+			t.Errorf("snapshot + events (%s): /app-old/x = %q %v %v, want the neighbour stored", name, v, ok, err)
+		}
+		kvs, err := live.Select(sel)
+		if err != nil || !reflect.DeepEqual(kvs, wantKVs) {
+			t.Errorf("snapshot + events (%s): Select(/app) = %q, %v; want %q", name, kvs, err, wantKVs)
+		}
+		for _, kv := range kvs {
+			if !sel.Match(kv.Key) {
+				t.Errorf("snapshot + events (%s): Select(/app) returned %s", name, kv.Key)
+			}
+		}
+	}
 }
 
 // TestWatchBatchByBatch applies the batches one at a time, as a daemon
@@ -249,8 +274,8 @@ func TestWatchBatchByBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// History the watch catches up on, alternating spans (the own keys /a
-	// and /b are spans of their own). last is each span's newest write.
+	// History the watch catches up on, alternating spans ([/a, /a0) and
+	// [/b, /b0), own keys included). last is each span's newest write.
 	last := make([]int64, len(snap.Spans))
 	for i := range 10 {
 		for _, p := range []string{"/a", "/b"} {
@@ -415,6 +440,40 @@ func TestWatchEnds(t *testing.T) {
 			}
 		}
 	})
+	// A daemon with no bindings watches no span: it must idle, not see
+	// the stream close.
+	t.Run("no spans: open until the context ends", func(t *testing.T) {
+		ctx := testCtx(t)
+		c := connect(t, srv, etcd.Config{})
+		idleCtx, cancelIdle := context.WithCancel(ctx)
+		defer cancelIdle()
+		idle := c.Watch(idleCtx, nil)
+		// A write seen through another watch of the same client takes
+		// longer than a channel needs to close at once.
+		snap, _, err := c.Snapshot(ctx, []snapshot.Selector{{Key: "/idle"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		ch := c.Watch(wctx, snap.Spans)
+		wrote, err := srv.Put(ctx, "/idle", "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		collectEvents(t, ch, func(evs []snapshot.Event) bool {
+			return slices.ContainsFunc(evs, func(ev snapshot.Event) bool { return ev.Revision == wrote })
+		})
+		select {
+		case b, ok := <-idle:
+			t.Fatalf("watch of no spans: got %+v (open %v), want nothing until the context ends", b, ok)
+		default:
+		}
+		cancelIdle()
+		if got := waitClosed(t, idle); len(got) != 0 {
+			t.Errorf("watch of no spans sent %+v before closing", got)
+		}
+	})
 	t.Run("client closed", func(t *testing.T) {
 		c, err := etcd.Connect(testCtx(t), etcd.Config{Endpoints: []string{srv.ClientURL}})
 		if err != nil {
@@ -427,5 +486,84 @@ func TestWatchEnds(t *testing.T) {
 			t.Fatalf("watch of a closed client ended with %+v, want a batch with an error", got)
 		}
 		t.Logf("closed client: %v", got[len(got)-1].Err)
+	})
+}
+
+// TestWatchManySpans watches more spans than one reader goroutine takes
+// (64): every batch must name the span its events belong to, across the
+// readers, and a progress request must reach every span.
+func TestWatchManySpans(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	srv := etcdtest.Start(t)
+	c := connect(t, srv, etcd.Config{})
+	const n = 150 // three readers: 64, 64 and 22 spans
+	var sels []snapshot.Selector
+	for i := range n {
+		sels = append(sels, snapshot.Selector{Key: fmt.Sprintf("/many/%03d", i)})
+	}
+	snap, _, err := c.Snapshot(ctx, sels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Spans) != n {
+		t.Fatalf("snapshot of %d spans, want %d", len(snap.Spans), n)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch := c.Watch(wctx, snap.Spans) // from the snapshot revision
+	// One write per key, after the snapshot: each must come on its span.
+	var last int64
+	for i := range n {
+		if last, err = srv.Put(ctx, snap.Spans[i].Start, fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[int]int{}
+	collectBatches(t, ch, func(bs []etcd.Batch) bool {
+		if len(bs) == 0 {
+			return false
+		}
+		b := bs[len(bs)-1]
+		for _, ev := range b.Events {
+			if b.Span < 0 || b.Span >= n || ev.Key != snap.Spans[b.Span].Start {
+				t.Fatalf("batch of span %d holds %s", b.Span, ev.Key)
+			}
+			seen[b.Span]++
+		}
+		return len(seen) == n
+	})
+	for i, k := range seen {
+		if k != 1 {
+			t.Errorf("span %d: %d events, want 1", i, k)
+		}
+	}
+	// etcd answers a progress request only once every watch of the stream
+	// is synced; under load some may still be catching up, so ask until
+	// every span has had its answer.
+	asking := make(chan struct{})
+	defer close(asking)
+	go func() {
+		tick := time.NewTicker(500 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			c.RequestProgress(wctx)
+			select {
+			case <-asking:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	progress := map[int]bool{}
+	collectBatches(t, ch, func(bs []etcd.Batch) bool {
+		if len(bs) > 0 {
+			b := bs[len(bs)-1]
+			if len(b.Events) != 0 || b.Revision != last {
+				t.Fatalf("progress batch of span %d: events %+v at %d, want none at %d", b.Span, b.Events, b.Revision, last)
+			}
+			progress[b.Span] = true
+		}
+		return len(progress) == n
 	})
 }

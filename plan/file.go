@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/reconfig/reconfig/atomicfile"
+	"github.com/reconfig/reconfig/bindings"
 	"github.com/reconfig/reconfig/state"
 )
 
@@ -70,7 +70,7 @@ func (p *Plan) Write(path string) error {
 		}
 		if ch.Action == Create || ch.Action == Update {
 			fc.AfterSHA256, fc.After = ch.AfterHash, string(ch.After)
-			fc.Mode = fmt.Sprintf("%#o", octal(ch.Mode))
+			fc.Mode = bindings.FormatMode(ch.Mode)
 			fc.AttrChange = ch.AttrChange
 			fc.CheckCmd, fc.ReloadCmd = ch.CheckCmd, ch.ReloadCmd
 			fc.CommandTimeout = ch.CommandTimeout.String()
@@ -144,11 +144,11 @@ func ReadFile(path string) (*Plan, error) {
 			if ch.AfterHash != fc.AfterSHA256 {
 				return nil, bad("its content does not match its after_sha256 (the file was edited)")
 			}
-			m, err := strconv.ParseUint(fc.Mode, 8, 32)
-			if err != nil || m > 0o7777 {
-				return nil, bad(fmt.Sprintf("mode %q is not an octal mode", fc.Mode))
+			m, err := bindings.ParseMode(fc.Mode)
+			if err != nil {
+				return nil, bad("mode " + err.Error())
 			}
-			ch.Mode = fromOctal(uint32(m))
+			ch.Mode = m
 			if ch.CommandTimeout, err = time.ParseDuration(fc.CommandTimeout); err != nil {
 				return nil, bad(fmt.Sprintf("command_timeout %q is not a duration", fc.CommandTimeout))
 			}
@@ -162,20 +162,6 @@ func ReadFile(path string) (*Plan, error) {
 		p.Changes = append(p.Changes, ch)
 	}
 	return p, nil
-}
-
-func fromOctal(m uint32) fs.FileMode {
-	out := fs.FileMode(m & 0o777)
-	if m&0o4000 != 0 {
-		out |= fs.ModeSetuid
-	}
-	if m&0o2000 != 0 {
-		out |= fs.ModeSetgid
-	}
-	if m&0o1000 != 0 {
-		out |= fs.ModeSticky
-	}
-	return out
 }
 
 // StaleError is a saved plan that no longer matches the world.

@@ -251,7 +251,7 @@ func planBinding(b *bindings.Binding, t *render.Template, snap *snapshot.Snapsho
 	ch.UID, ch.GID = curUID, curGID
 	var attrs []string
 	if b.HasMode && b.Mode != ch.Mode {
-		attrs = append(attrs, fmt.Sprintf("mode %#o → %#o", octal(ch.Mode), octal(b.Mode)))
+		attrs = append(attrs, fmt.Sprintf("mode %s → %s", bindings.FormatMode(ch.Mode), bindings.FormatMode(b.Mode)))
 		ch.Mode = b.Mode
 	}
 	if uid >= 0 && uid != curUID {
@@ -270,6 +270,19 @@ func planBinding(b *bindings.Binding, t *render.Template, snap *snapshot.Snapsho
 	case !bytes.Equal(before, out) || len(attrs) > 0:
 		ch.Action = Update
 		ch.AttrChange = joinAttrs(attrs)
+	case rec != nil && rec.Target == b.Target && (rec.SHA256 != ch.BeforeHash || rec.Reload == state.OutcomeFailed):
+		// The target already holds the render, but the state does not
+		// record that content as applied — an apply died between the
+		// rename and the state save (its check and reload may never have
+		// run) — or its reload failed. Install it again so that the
+		// check and the reload run.
+		ch.Action = Update
+		ch.Drift = false
+		if rec.SHA256 != ch.BeforeHash {
+			ch.Reason = "the content is in place but its apply was not recorded as finished: check and reload again"
+		} else {
+			ch.Reason = "its last reload failed: reload again"
+		}
 	default:
 		ch.Action = NoOp
 		ch.Drift = false
@@ -311,20 +324,6 @@ func orphans(set *bindings.Set, st *state.State, prune bool) []*Change {
 		out = append(out, ch)
 	}
 	return out
-}
-
-func octal(m fs.FileMode) uint32 {
-	o := uint32(m & fs.ModePerm)
-	if m&fs.ModeSetuid != 0 {
-		o |= 0o4000
-	}
-	if m&fs.ModeSetgid != 0 {
-		o |= 0o2000
-	}
-	if m&fs.ModeSticky != 0 {
-		o |= 0o1000
-	}
-	return o
 }
 
 func joinAttrs(a []string) string {

@@ -18,10 +18,13 @@ import (
 // MaxOutput is the largest target a template may render.
 const MaxOutput = 32 << 20
 
-// Template is a binding's parsed template.
+// Template is a binding's checked template. It keeps the source, not the
+// parsed tree: each render parses it again with functions bound to that
+// render's keys. That costs less than cloning a parsed template per render
+// and keeps an idle daemon with thousands of bindings small.
 type Template struct {
 	Binding *bindings.Binding
-	tmpl    *template.Template
+	src     string
 }
 
 // Error is a template that cannot be parsed or rendered.
@@ -58,17 +61,20 @@ func Compile(b *bindings.Binding) (*Template, error) {
 	return CompileText(b, string(src))
 }
 
-// CompileText parses src as the template of b.
+// CompileText checks that src parses as the template of b.
 func CompileText(b *bindings.Binding, src string) (*Template, error) {
-	t, err := template.New(b.Source).
-		Delims(b.LeftDelim, b.RightDelim).
-		Option("missingkey=error").
-		Funcs(funcStubs).
-		Parse(src)
-	if err != nil {
+	if _, err := parse(b, src, funcStubs); err != nil {
 		return nil, parseError(b, err)
 	}
-	return &Template{Binding: b, tmpl: t}, nil
+	return &Template{Binding: b, src: src}, nil
+}
+
+func parse(b *bindings.Binding, src string, fm template.FuncMap) (*template.Template, error) {
+	return template.New(b.Source).
+		Delims(b.LeftDelim, b.RightDelim).
+		Option("missingkey=error").
+		Funcs(fm).
+		Parse(src)
 }
 
 // Values is the data a template sees as ".".
@@ -135,13 +141,13 @@ func Gather(b *bindings.Binding, snap *snapshot.Snapshot) (*Input, error) {
 // Execute renders the template with the input.
 func (t *Template) Execute(in *Input) ([]byte, error) {
 	b := t.Binding
-	tmpl, err := t.tmpl.Clone()
+	tmpl, err := parse(b, t.src, funcs(&in.store))
 	if err != nil {
-		return nil, &Error{Binding: b.ID, Template: b.SourcePath, Msg: err.Error()}
+		return nil, parseError(b, err)
 	}
 	var out limitedBuffer
 	out.limit = MaxOutput
-	if err := tmpl.Funcs(funcs(&in.store)).Execute(&out, in.Values); err != nil {
+	if err := tmpl.Execute(&out, in.Values); err != nil {
 		if errors.Is(err, errTooLarge) {
 			return nil, &Error{Binding: b.ID, Template: b.SourcePath, Msg: fmt.Sprintf("rendered output is larger than %d MiB", MaxOutput>>20)}
 		}

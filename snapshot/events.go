@@ -19,7 +19,9 @@ func (s *Snapshot) SpansOf(sel Selector) []int {
 		if i == len(s.Spans) || !s.Spans[i].contains(r.Start, r.End) {
 			return nil
 		}
-		out = append(out, i)
+		if len(out) == 0 || out[len(out)-1] != i {
+			out = append(out, i)
+		}
 	}
 	return out
 }

@@ -90,15 +90,47 @@ func (sp *Span) contains(start, end string) bool {
 	return sp.Start <= start && end <= sp.End
 }
 
-// Cover merges the ranges of the selectors into the fewest disjoint spans,
-// sorted by start key, with no key/values yet. Nested and overlapping reads
-// (/app and /app/web, or two bindings reading one key) become one span, so
-// a key is read once however many bindings read it.
+// Span is the one range that holds every key the selector matches: for a
+// recursive /app, [/app, /app0) — which also holds neighbours like /app-old
+// that Select leaves out. Reading and watching one range per binding
+// instead of two halves the requests and watchers.
+func (s Selector) Span() Range {
+	b := s.base()
+	switch {
+	case !s.Recursive:
+		return Range{Start: s.Key, End: s.Key + "\x00"}
+	case b == "/":
+		return Range{Start: "/", End: "0"}
+	}
+	return Range{Start: b, End: b + "0"}
+}
+
+// Cover merges the reads of the selectors (one range each, Selector.Span)
+// into the fewest disjoint spans, sorted by start key, with no key/values
+// yet. Nested and overlapping reads (/app and /app/web, or two bindings
+// reading one key) become one span, so a key is read once however many
+// bindings read it.
 func Cover(sels []Selector) []Span {
+	rs := make([]Range, 0, len(sels))
+	for _, s := range sels {
+		rs = append(rs, s.Span())
+	}
+	return merge(rs)
+}
+
+// CoverExact is Cover with the exact ranges of the selectors
+// (Selector.Ranges): a recursive key's own key apart from its prefix, and
+// marked Optional. It is for a user whose role may read key/ but not key.
+func CoverExact(sels []Selector) []Span {
 	var rs []Range
 	for _, s := range sels {
 		rs = append(rs, s.Ranges()...)
 	}
+	return merge(rs)
+}
+
+// merge sorts ranges and joins the overlapping ones.
+func merge(rs []Range) []Span {
 	sort.Slice(rs, func(i, j int) bool {
 		if rs[i].Start != rs[j].Start {
 			return rs[i].Start < rs[j].Start

@@ -11,38 +11,48 @@ import (
 // every span has its own watch, and batches of different spans reach the
 // daemon in any order.
 
-// appSels cover three spans: 0 [/app, /app\x00) optional, 1 [/app/,
-// /app0), 2 [/db, /db\x00).
+// TestSpansOf: the indexes of the spans that hold a selector's keys, each
+// once, for coarse spans (appSels: 0 [/app, /app0), 1 [/db, /db\x00)) and
+// for exact ones (0 [/app, /app\x00) optional, 1 [/app/, /app0), 2 [/db,
+// /db\x00)).
 func TestSpansOf(t *testing.T) {
-	s := build(t, 1, appSels, nil)
-	if len(s.Spans) != 3 {
-		t.Fatalf("Cover(appSels) = %#v, want 3 spans", s.Spans)
+	coarse, exact := build(t, 1, appSels, nil), buildExact(t, 1, appSels, nil)
+	if len(coarse.Spans) != 2 || len(exact.Spans) != 3 {
+		t.Fatalf("Cover(appSels) = %#v, CoverExact(appSels) = %#v; want 2 and 3 spans", coarse.Spans, exact.Spans)
 	}
 	tests := []struct {
-		name string
-		sel  snapshot.Selector
-		want []int
+		name      string
+		sel       snapshot.Selector
+		want      []int // coarse spans
+		wantExact []int
 	}{
-		{"a recursive read: its own key's span, then its tree's", snapshot.Selector{Key: "/app", Recursive: true}, []int{0, 1}},
-		{"trailing slash", snapshot.Selector{Key: "/app/", Recursive: true}, []int{0, 1}},
-		{"the key of a recursive read alone", snapshot.Selector{Key: "/app"}, []int{0}},
-		{"a nested recursive read: both its ranges in the tree's span", snapshot.Selector{Key: "/app/web", Recursive: true}, []int{1, 1}},
-		{"a key under the tree", snapshot.Selector{Key: "/app/web/port"}, []int{1}},
-		{"a single key", snapshot.Selector{Key: "/db"}, []int{2}},
-		{"a sibling between /app and /app/", snapshot.Selector{Key: "/app-old"}, nil},
-		{"a sibling after the tree", snapshot.Selector{Key: "/apple"}, nil},
-		{"recursive over a single key: only partly covered", snapshot.Selector{Key: "/db", Recursive: true}, nil},
-		{"the root", snapshot.Selector{Key: "/", Recursive: true}, nil},
+		{"a recursive read: one coarse span; its own key's span, then its tree's", snapshot.Selector{Key: "/app", Recursive: true}, []int{0}, []int{0, 1}},
+		{"trailing slash", snapshot.Selector{Key: "/app/", Recursive: true}, []int{0}, []int{0, 1}},
+		{"the key of a recursive read alone", snapshot.Selector{Key: "/app"}, []int{0}, []int{0}},
+		{"a nested recursive read: both its ranges in one span, named once", snapshot.Selector{Key: "/app/web", Recursive: true}, []int{0}, []int{1}},
+		{"a key under the tree", snapshot.Selector{Key: "/app/web/port"}, []int{0}, []int{1}},
+		{"a single key", snapshot.Selector{Key: "/db"}, []int{1}, []int{2}},
+		{"a sibling between /app and /app/: in the coarse span only", snapshot.Selector{Key: "/app-old"}, []int{0}, nil},
+		{"a recursive sibling between /app and /app/", snapshot.Selector{Key: "/app-old", Recursive: true}, []int{0}, nil},
+		{"a sibling after the tree", snapshot.Selector{Key: "/apple"}, nil, nil},
+		{"recursive over a single key: only partly covered", snapshot.Selector{Key: "/db", Recursive: true}, nil, nil},
+		{"the root", snapshot.Selector{Key: "/", Recursive: true}, nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := s.SpansOf(tt.sel)
-			if len(got) != len(tt.want) || (len(got) > 0 && !reflect.DeepEqual(got, tt.want)) {
-				t.Errorf("SpansOf(%+v) = %v, want %v", tt.sel, got, tt.want)
-			}
-			// SpansOf and Covers agree on what is covered.
-			if covered := s.Covers(tt.sel); covered != (len(tt.want) > 0) {
-				t.Errorf("Covers(%+v) = %v, but SpansOf wants %v", tt.sel, covered, tt.want)
+			for _, c := range []struct {
+				kind string
+				s    *snapshot.Snapshot
+				want []int
+			}{{"coarse", coarse, tt.want}, {"exact", exact, tt.wantExact}} {
+				got := c.s.SpansOf(tt.sel)
+				if len(got) != len(c.want) || (len(got) > 0 && !reflect.DeepEqual(got, c.want)) {
+					t.Errorf("%s spans: SpansOf(%+v) = %v, want %v", c.kind, tt.sel, got, c.want)
+				}
+				// SpansOf and Covers agree on what is covered.
+				if covered := c.s.Covers(tt.sel); covered != (len(c.want) > 0) {
+					t.Errorf("%s spans: Covers(%+v) = %v, but SpansOf wants %v", c.kind, tt.sel, covered, c.want)
+				}
 			}
 		})
 	}
@@ -57,7 +67,7 @@ func TestApplySpan(t *testing.T) {
 		// changed is what ApplySpan must report for this batch.
 		changed []string
 	}
-	// Spans: 0 [/app, /app\x00), 1 [/app/, /app0), 2 [/db, /db\x00).
+	// Spans: 0 [/app, /app0), 1 [/db, /db\x00).
 	base := map[string]string{"/app": "root", "/app/b": "b", "/app/d": "d", "/db": "pg"}
 	tests := []struct {
 		name     string
@@ -69,69 +79,71 @@ func TestApplySpan(t *testing.T) {
 		{
 			name: "a span's older events after another span's newer ones are still applied",
 			batches: []batch{
-				{span: 2, events: []snapshot.Event{put(12, "/db", "v12"), put(14, "/db", "v14")}, changed: []string{"/db", "/db"}},
-				{span: 1, events: []snapshot.Event{put(11, "/app/a", "v11"), del(13, "/app/b")}, changed: []string{"/app/a", "/app/b"}},
-				{span: 0, events: []snapshot.Event{put(11, "/app", "v11")}, changed: []string{"/app"}},
+				{span: 1, events: []snapshot.Event{put(12, "/db", "v12"), put(14, "/db", "v14")}, changed: []string{"/db", "/db"}},
+				{span: 0, events: []snapshot.Event{put(11, "/app/a", "v11"), put(11, "/app", "v11"), del(13, "/app/b")}, changed: []string{"/app/a", "/app", "/app/b"}},
 			},
 			wantRev:  14,
-			wantRevs: []int64{11, 13, 14},
+			wantRevs: []int64{13, 14},
 			want:     map[string]string{"/app": "v11", "/app/a": "v11", "/app/d": "d", "/db": "v14"},
 		},
 		{
 			name: "a replayed batch is applied once",
 			batches: []batch{
-				{span: 1, events: []snapshot.Event{put(11, "/app/a", "1"), del(12, "/app/a")}, changed: []string{"/app/a", "/app/a"}},
-				{span: 1, events: []snapshot.Event{put(11, "/app/a", "1"), del(12, "/app/a")}, changed: nil},
+				{span: 0, events: []snapshot.Event{put(11, "/app/a", "1"), del(12, "/app/a")}, changed: []string{"/app/a", "/app/a"}},
+				{span: 0, events: []snapshot.Event{put(11, "/app/a", "1"), del(12, "/app/a")}, changed: nil},
 			},
 			wantRev:  12,
-			wantRevs: []int64{10, 12, 10},
+			wantRevs: []int64{12, 10},
 			want:     base,
 		},
 		{
 			name: "events at or below the span's revision are dropped",
 			batches: []batch{
-				{span: 1, events: []snapshot.Event{put(10, "/app/b", "old"), del(9, "/app/d"), put(11, "/app/c", "c")}, changed: []string{"/app/c"}},
+				{span: 0, events: []snapshot.Event{put(10, "/app/b", "old"), del(9, "/app/d"), put(11, "/app/c", "c")}, changed: []string{"/app/c"}},
 			},
 			wantRev:  11,
-			wantRevs: []int64{10, 11, 10},
+			wantRevs: []int64{11, 10},
 			want:     map[string]string{"/app": "root", "/app/b": "b", "/app/c": "c", "/app/d": "d", "/db": "pg"},
 		},
 		{
 			name: "every event of one transaction is applied",
 			batches: []batch{
-				{span: 1, events: []snapshot.Event{put(11, "/app/a", "a"), put(11, "/app/z", "z"), del(11, "/app/b")}, changed: []string{"/app/a", "/app/z", "/app/b"}},
+				{span: 0, events: []snapshot.Event{put(11, "/app/a", "a"), put(11, "/app/z", "z"), del(11, "/app/b")}, changed: []string{"/app/a", "/app/z", "/app/b"}},
 			},
 			wantRev:  11,
-			wantRevs: []int64{10, 11, 10},
+			wantRevs: []int64{11, 10},
 			want:     map[string]string{"/app": "root", "/app/a": "a", "/app/d": "d", "/app/z": "z", "/db": "pg"},
 		},
 		{
 			name: "a put of the same value and a delete of an absent key change nothing",
 			batches: []batch{
-				{span: 1, events: []snapshot.Event{put(11, "/app/b", "b"), del(12, "/app/nope")}, changed: nil},
+				{span: 0, events: []snapshot.Event{put(11, "/app/b", "b"), del(12, "/app/nope")}, changed: nil},
 			},
 			wantRev:  12,
-			wantRevs: []int64{10, 12, 10},
+			wantRevs: []int64{12, 10},
 			want:     base,
 		},
 		{
 			name: "an event outside the span's range is not stored in it",
 			batches: []batch{
-				{span: 2, events: []snapshot.Event{put(11, "/db/x", "x"), put(12, "/app/a", "wrong span")}, changed: nil},
+				{span: 1, events: []snapshot.Event{put(11, "/db/x", "x"), put(12, "/app/a", "wrong span")}, changed: nil},
 			},
 			wantRev:  12,
-			wantRevs: []int64{10, 10, 12},
+			wantRevs: []int64{10, 12},
 			want:     base,
 		},
 		{
-			name: "the span of a recursive read's own key holds that key alone",
+			// The watch of [/app, /app0) delivers the neighbours' events:
+			// they are stored as a read would (never selected), and a key
+			// past the span's end is not.
+			name: "the span of a recursive read holds its own key, its tree and the neighbours between",
 			batches: []batch{
-				{span: 0, events: []snapshot.Event{put(11, "/app", "r11"), put(12, "/app/x", "wrong span"), put(13, "/app-old", "sibling")}, changed: []string{"/app"}},
+				{span: 0, events: []snapshot.Event{put(11, "/app", "r11"), put(12, "/app-old", "neighbour"), put(13, "/app0", "past the end")}, changed: []string{"/app", "/app-old"}},
 				{span: 0, events: []snapshot.Event{del(14, "/app")}, changed: []string{"/app"}},
 			},
 			wantRev:  14,
-			wantRevs: []int64{14, 10, 10},
-			want:     map[string]string{"/app/b": "b", "/app/d": "d", "/db": "pg"},
+			wantRevs: []int64{14, 10},
+			want:     map[string]string{"/app-old": "neighbour", "/app/b": "b", "/app/d": "d", "/db": "pg"},
 		},
 	}
 	for _, tt := range tests {
@@ -159,6 +171,18 @@ func TestApplySpan(t *testing.T) {
 			if got, w := all(t, s), all(t, want); !reflect.DeepEqual(got, w) {
 				t.Errorf("after the batches:\n got %q\nwant %q", got, w)
 			}
+			// Whatever the span stores, the binding of /app sees only its
+			// own keys.
+			sel := snapshot.Selector{Key: "/app", Recursive: true}
+			kvs, err := s.Select(sel)
+			if err != nil {
+				t.Fatalf("Select(%+v): %v", sel, err)
+			}
+			for _, kv := range kvs {
+				if !sel.Match(kv.Key) {
+					t.Errorf("Select(%+v) returned %q", sel, kv.Key)
+				}
+			}
 		})
 	}
 }
@@ -170,28 +194,28 @@ func TestApplySpan(t *testing.T) {
 // watch delivers the spans' batches in any order).
 func TestApplySpanUnstamped(t *testing.T) {
 	s := build(t, 10, appSels, map[string]string{"/app/b": "b", "/db": "pg"})
-	got := s.ApplySpan(1, []snapshot.Event{
+	got := s.ApplySpan(0, []snapshot.Event{
 		{Revision: 9, Key: "/app/old", Value: "x"},
 		{Revision: 10, Key: "/app/b", Value: "at the snapshot"},
 		{Revision: 12, Key: "/app/c", Value: "c"},
 	})
 	if !reflect.DeepEqual(got, []string{"/app/c"}) {
-		t.Errorf("span 1: ApplySpan changed %q, want [/app/c]", got)
+		t.Errorf("span 0: ApplySpan changed %q, want [/app/c]", got)
 	}
-	if s.Spans[1].Rev != 12 || s.Revision != 12 {
-		t.Errorf("span 1 Rev %d, Revision %d; want 12 and 12", s.Spans[1].Rev, s.Revision)
+	if s.Spans[0].Rev != 12 || s.Revision != 12 {
+		t.Errorf("span 0 Rev %d, Revision %d; want 12 and 12", s.Spans[0].Rev, s.Revision)
 	}
-	// /db changed at 11, after the snapshot was read at 10: span 2 has not
+	// /db changed at 11, after the snapshot was read at 10: span 1 has not
 	// seen it, though the snapshot's revision is now 12.
-	got = s.ApplySpan(2, []snapshot.Event{
+	got = s.ApplySpan(1, []snapshot.Event{
 		{Revision: 10, Key: "/db", Value: "at the snapshot"},
 		{Revision: 11, Key: "/db", Value: "v11"},
 	})
 	if !reflect.DeepEqual(got, []string{"/db"}) {
-		t.Errorf("span 2: ApplySpan changed %q, want [/db]", got)
+		t.Errorf("span 1: ApplySpan changed %q, want [/db]", got)
 	}
-	if s.Spans[2].Rev != 11 || s.Revision != 12 {
-		t.Errorf("span 2 Rev %d, Revision %d; want 11 and 12", s.Spans[2].Rev, s.Revision)
+	if s.Spans[1].Rev != 11 || s.Revision != 12 {
+		t.Errorf("span 1 Rev %d, Revision %d; want 11 and 12", s.Spans[1].Rev, s.Revision)
 	}
 	want := build(t, 12, appSels, map[string]string{"/app/b": "b", "/app/c": "c", "/db": "v11"})
 	if got, w := all(t, s), all(t, want); !reflect.DeepEqual(got, w) {
@@ -200,33 +224,33 @@ func TestApplySpanUnstamped(t *testing.T) {
 }
 
 func TestStampAndProgress(t *testing.T) {
-	s := build(t, 20, appSels, appData) // spans: /app, /app/..., /db
+	s := build(t, 20, appSels, appData) // spans: /app (and its tree), /db
 	s.Stamp()
 	for i, sp := range s.Spans {
 		if sp.Rev != 20 {
 			t.Errorf("span %d Rev = %d after Stamp, want 20", i, sp.Rev)
 		}
 	}
-	s.Progress(2, 25)
-	s.Progress(1, 15) // never backwards
+	s.Progress(1, 25)
 	s.Progress(0, 21)
-	s.Progress(3, 99) // no such span: ignored
+	s.Progress(0, 15) // never backwards
+	s.Progress(2, 99) // no such span: ignored
 	s.Progress(-1, 99)
-	if got := []int64{s.Spans[0].Rev, s.Spans[1].Rev, s.Spans[2].Rev}; !reflect.DeepEqual(got, []int64{21, 20, 25}) {
-		t.Errorf("span revisions %v, want [21 20 25]", got)
+	if got := []int64{s.Spans[0].Rev, s.Spans[1].Rev}; !reflect.DeepEqual(got, []int64{21, 25}) {
+		t.Errorf("span revisions %v, want [21 25]", got)
 	}
 	if s.Revision != 20 {
 		t.Errorf("Progress moved the snapshot revision to %d; only events move it", s.Revision)
 	}
 	// After progress, an event at or below it is old news for that span,
 	// and one above it is not.
-	if got := s.ApplySpan(2, []snapshot.Event{{Revision: 24, Key: "/db", Value: "late"}}); got != nil {
+	if got := s.ApplySpan(1, []snapshot.Event{{Revision: 24, Key: "/db", Value: "late"}}); got != nil {
 		t.Errorf("event below the span's progress applied: %q", got)
 	}
 	if v, _, _ := s.Get("/db"); v != "pg" {
 		t.Errorf("/db = %q, want pg", v)
 	}
-	if got := s.ApplySpan(2, []snapshot.Event{{Revision: 26, Key: "/db", Value: "new"}}); !reflect.DeepEqual(got, []string{"/db"}) {
+	if got := s.ApplySpan(1, []snapshot.Event{{Revision: 26, Key: "/db", Value: "new"}}); !reflect.DeepEqual(got, []string{"/db"}) {
 		t.Errorf("event above the span's progress: changed %q, want [/db]", got)
 	}
 	if v, _, _ := s.Get("/db"); v != "new" {
@@ -235,9 +259,11 @@ func TestStampAndProgress(t *testing.T) {
 }
 
 // TestCloneKeepsEverything: a clone equals the original, field for field,
-// including the spans' revisions a watch resumes from and Optional.
+// including the spans' revisions a watch resumes from and Optional — so
+// the snapshot is one of exact spans, as the permission fallback reads
+// (0 [/app, /app\x00) optional, 1 [/app/, /app0), 2 [/db, /db\x00)).
 func TestCloneKeepsEverything(t *testing.T) {
-	s := build(t, 30, appSels, appData)
+	s := buildExact(t, 30, appSels, appData)
 	s.ClusterID, s.Prefix = "abc", "/p"
 	s.Stamp()
 	s.ApplySpan(2, []snapshot.Event{{Revision: 31, Key: "/db", Value: "new"}})
@@ -259,29 +285,47 @@ func TestCloneKeepsEverything(t *testing.T) {
 }
 
 // TestFileKeepsSpanRevisions: a snapshot read back from its file is
-// current at its revision, so a watch of it resumes right after it.
+// current at its revision, so a watch of it resumes right after it; and
+// Optional survives the file, for coarse spans (none) and exact ones (the
+// own key of /app).
 func TestFileKeepsSpanRevisions(t *testing.T) {
-	s := build(t, 40, appSels, appData)
-	s.Stamp()
-	raw, err := s.Marshal()
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name         string
+		snap         *snapshot.Snapshot
+		wantOptional []bool // per span
+	}{
+		{name: "coarse spans", snap: build(t, 40, appSels, appData), wantOptional: []bool{false, false}},
+		// A reader of the file must still treat the own key of /app as
+		// one the role may not be allowed to read.
+		{name: "exact spans", snap: buildExact(t, 40, appSels, appData), wantOptional: []bool{true, false, false}},
 	}
-	got, err := snapshot.Unmarshal("snap.json", raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, sp := range got.Spans {
-		if sp.Rev != 40 {
-			t.Errorf("span %d [%q, %q) Rev = %d after reading the file, want 40", i, sp.Start, sp.End, sp.Rev)
-		}
-	}
-	// Optional survives the file: a reader of it must still treat the
-	// own key of /app as one the role may not be allowed to read.
-	if len(got.Spans) != 3 || !got.Spans[0].Optional || got.Spans[1].Optional || got.Spans[2].Optional {
-		t.Errorf("Optional after the file round trip: %+v, want only span 0", got.Spans)
-	}
-	if !reflect.DeepEqual(got.Spans, s.Spans) {
-		t.Errorf("spans differ after the file round trip:\n got %+v\nwant %+v", got.Spans, s.Spans)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := tt.snap
+			s.Stamp()
+			raw, err := s.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := snapshot.Unmarshal("snap.json", raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, sp := range got.Spans {
+				if sp.Rev != 40 {
+					t.Errorf("span %d [%q, %q) Rev = %d after reading the file, want 40", i, sp.Start, sp.End, sp.Rev)
+				}
+			}
+			var opt []bool
+			for _, sp := range got.Spans {
+				opt = append(opt, sp.Optional)
+			}
+			if !reflect.DeepEqual(opt, tt.wantOptional) {
+				t.Errorf("Optional after the file round trip: %v, want %v", opt, tt.wantOptional)
+			}
+			if !reflect.DeepEqual(got.Spans, s.Spans) {
+				t.Errorf("spans differ after the file round trip:\n got %+v\nwant %+v", got.Spans, s.Spans)
+			}
+		})
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/reconfig/reconfig/atomicfile"
 )
 
 // LockInfo says who holds the lock.
@@ -80,6 +82,9 @@ func Acquire(ctx context.Context, statePath, operation string, timeout time.Dura
 		case <-time.After(min(pollInterval, time.Until(deadline))):
 		}
 	}
+	// A staged state file beside the state was left by a process killed
+	// while it saved: no one else writes it while we hold the lock.
+	atomicfile.RemoveStale(statePath)
 	host, _ := os.Hostname()
 	info, _ := json.Marshal(LockInfo{PID: os.Getpid(), Operation: operation, Since: time.Now().UTC(), Host: host})
 	if err := f.Truncate(0); err == nil {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"sort"
 	"strings"
@@ -131,6 +132,9 @@ func Load(path string) (*State, error) {
 		return nil, corrupt("it has no lineage")
 	case s.Serial < 1:
 		return nil, corrupt("its serial is not positive")
+	case s.Serial == math.MaxInt64:
+		// The next save would wrap it around to a negative serial.
+		return nil, corrupt("its serial is at its maximum and cannot grow")
 	}
 	if s.Bindings == nil {
 		s.Bindings = map[string]*Record{}

@@ -44,6 +44,9 @@ func Plan(w io.Writer, s *Style, p *plan.Plan) {
 		if ch.AttrChange != "" {
 			head += "  " + ch.AttrChange
 		}
+		if ch.Reason != "" {
+			head += "  " + s.Dim.Sprint("("+ch.Reason+")")
+		}
 		fmt.Fprintln(w, head)
 		switch {
 		case ch.Action == plan.Delete && ch.BeforeHash == "":

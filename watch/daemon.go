@@ -105,6 +105,10 @@ type daemon struct {
 	readers [][]*bindings.Binding
 	// failed holds the bindings whose last cycle failed, to retry.
 	failed map[string]bool
+	// dirty holds the bindings whose keys changed (or whose cycle could
+	// not run) and that still wait for a cycle; it outlives one watch, so
+	// that a watch resumed after an error loses no pending work.
+	dirty map[string]bool
 	// states caches the state between cycles.
 	states state.Cache
 }
@@ -118,7 +122,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	d := &daemon{o: o, log: o.Logger, cfg: cfg, failed: map[string]bool{}}
+	d := &daemon{o: o, log: o.Logger, cfg: cfg, failed: map[string]bool{}, dirty: map[string]bool{}}
 	d.log.Info("reconfig watch starting", "bindings", len(cfg.Set.Bindings), "state", o.StatePath)
 	backoff := o.BackoffMin
 	for ctx.Err() == nil {
@@ -162,7 +166,15 @@ func (d *daemon) session(ctx context.Context, cli *etcd.Client, backoff *time.Du
 		d.o.Metrics.setConnected(true)
 		*backoff = d.o.BackoffMin
 		d.log.Info("snapshot taken", "revision", snap.Revision, "keys", stats.Keys, "round_trips", stats.RoundTrips)
-		d.cycle(ctx, nil)
+		if d.cycle(ctx, nil) {
+			clear(d.dirty)
+		} else {
+			// The cycle could not run (state lock held, state unusable):
+			// the watch retries every binding shortly.
+			for _, b := range d.cfg.Set.Bindings {
+				d.dirty[b.ID] = true
+			}
+		}
 
 		for {
 			why, err := d.watch(ctx, cli)
@@ -231,7 +243,6 @@ func (d *daemon) watch(ctx context.Context, cli *etcd.Client) (stop, error) {
 	ch := cli.Watch(wctx, d.snap.Spans)
 	o := d.o
 
-	dirty := map[string]bool{}
 	var first time.Time
 	quiet := time.NewTimer(time.Hour)
 	quiet.Stop()
@@ -241,6 +252,10 @@ func (d *daemon) watch(ctx context.Context, cli *etcd.Client) (stop, error) {
 	resync := time.NewTimer(o.Resync)
 	defer resync.Stop()
 	var retry <-chan time.Time
+	if len(d.dirty) > 0 {
+		// Work left by the previous watch or a cycle that could not run.
+		retry = time.After(jitter(time.Second))
+	}
 	lastHeard, asked := time.Now(), time.Time{}
 
 	schedule := func() {
@@ -255,14 +270,14 @@ func (d *daemon) watch(ctx context.Context, cli *etcd.Client) (stop, error) {
 		quiet.Reset(max(due, 0))
 	}
 	run := func() {
-		ids := dirty
-		dirty, first = map[string]bool{}, time.Time{}
+		ids := d.dirty
+		d.dirty, first = map[string]bool{}, time.Time{}
 		quiet.Stop()
 		if !d.cycle(ctx, ids) {
 			// The cycle could not run (lock held, state unusable): keep the
 			// work and try again shortly.
 			for id := range ids {
-				dirty[id] = true
+				d.dirty[id] = true
 			}
 			retry = time.After(jitter(time.Second))
 		}
@@ -287,11 +302,11 @@ func (d *daemon) watch(ctx context.Context, cli *etcd.Client) (stop, error) {
 		for _, key := range changed {
 			for _, bd := range d.readers[b.Span] {
 				if bd.Reads(key) {
-					dirty[bd.ID] = true
+					d.dirty[bd.ID] = true
 				}
 			}
 		}
-		if len(dirty) > 0 {
+		if len(d.dirty) > 0 {
 			schedule()
 		}
 		return 0, nil, true
@@ -311,7 +326,7 @@ func (d *daemon) watch(ctx context.Context, cli *etcd.Client) (stop, error) {
 			if why, err, ok := take(b); !ok {
 				return why, err
 			}
-			if o.WaitMin <= 0 && len(dirty) > 0 {
+			if o.WaitMin <= 0 && len(d.dirty) > 0 {
 				// Take whatever else already arrived, then apply it all.
 			drain:
 				for {
@@ -334,7 +349,7 @@ func (d *daemon) watch(ctx context.Context, cli *etcd.Client) (stop, error) {
 			run()
 		case <-retry:
 			retry = nil
-			if len(dirty) > 0 {
+			if len(d.dirty) > 0 {
 				run()
 			}
 		case <-progress.C:
@@ -349,7 +364,7 @@ func (d *daemon) watch(ctx context.Context, cli *etcd.Client) (stop, error) {
 				return stopReconnect, errStuck
 			}
 		case <-resync.C:
-			if len(dirty) > 0 {
+			if len(d.dirty) > 0 {
 				run()
 			}
 			return stopResnapshot, errors.New("periodic resync")

@@ -38,21 +38,10 @@ func EnableAuth(t TB, s *embedded.Server, rootPassword string, users ...User) {
 			role := u.Name + "-read"
 			must(es.RoleAdd(ctx, &pb.AuthRoleAddRequest{Name: role}))
 			must(es.RoleGrantPermission(ctx, &pb.AuthRoleGrantPermissionRequest{Name: role, Perm: &authpb.Permission{
-				PermType: authpb.Permission_READ, Key: []byte(u.ReadPrefix), RangeEnd: prefixEnd([]byte(u.ReadPrefix)),
+				PermType: authpb.Permission_READ, Key: []byte(u.ReadPrefix), RangeEnd: embedded.PrefixEnd([]byte(u.ReadPrefix)),
 			}}))
 			must(es.UserGrantRole(ctx, &pb.AuthUserGrantRoleRequest{User: u.Name, Role: role}))
 		}
 	}
 	must(es.AuthEnable(ctx, &pb.AuthEnableRequest{}))
-}
-
-func prefixEnd(key []byte) []byte {
-	end := append([]byte(nil), key...)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] < 0xff {
-			end[i]++
-			return end[:i+1]
-		}
-	}
-	return []byte{0}
 }

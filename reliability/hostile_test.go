@@ -1,0 +1,94 @@
+package reliability
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/reconfig/reconfig/testfixtures/etcdtest"
+)
+
+// Hostile etcd data through a real etcd and `reconfig apply`: binary
+// values, invalid UTF-8, NUL bytes, a 1 MiB value, keys with "..", "/"
+// runs, white space and invalid UTF-8. A value that cannot be text fails its binding with
+// an error naming the key (the old content kept), and so does a key that
+// is not UTF-8 and reaches the output; base64Encode carries it;
+// a 1 MiB value is written whole; keys never steer a write: only the
+// targets exist afterwards.
+func TestHostileEtcdData(t *testing.T) {
+	srv := etcdtest.Start(t)
+	ctx := context.Background()
+	big := strings.Repeat("0123456789abcde\n", 1<<16) // 1 MiB
+	data := map[string]string{
+		"/bin/v":                "\x00\x01\xfe\xff",
+		"/utf/v":                "caf\xe9",
+		"/big/v":                big,
+		"/dots/../../../etc/x":  "dots",
+		"/dots/a/..":            "dotdot",
+		"/dots//double":         "double",
+		"/odd/\xff\xfe":         "oddkey",
+		"/dots/sp ace\ttab\nnl": "ws",
+	}
+	for k, v := range data {
+		if _, err := srv.Put(ctx, k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := newFixture(t, srv.ClientURL)
+	f.write("templates/kv.tmpl", kvTemplate)
+	f.write("templates/b64.tmpl", "{{range $k, $v := .Data}}{{base64Encode $v}}\n{{end}}")
+	f.write("templates/keys.tmpl", "{{range $k, $v := .Data}}{{printf \"%q\" $k}} {{base $k}} {{$v}}\n{{end}}")
+	for _, b := range []struct{ id, key, src string }{
+		{"bin", "/bin", "kv.tmpl"}, {"utf", "/utf", "kv.tmpl"}, {"b64", "/bin", "b64.tmpl"},
+		{"big", "/big", "kv.tmpl"}, {"dots", "/dots", "keys.tmpl"}, {"odd", "/odd", "keys.tmpl"},
+	} {
+		f.binding(b.id, map[string]any{"key": b.key, "recursive": true, "source": b.src, "target": "$OUT/" + b.id + ".conf"})
+	}
+	for _, id := range []string{"bin", "utf", "odd"} {
+		f.write(f.target(id+".conf"), "old "+id+"\n")
+	}
+	r := f.run("apply", "--auto-approve")
+	if r.code != 1 {
+		t.Fatalf("apply with binary values: %s", r)
+	}
+	for _, want := range []string{"key /bin/v holds binary data", "key /utf/v holds binary data", "use base64Encode",
+		`binding "odd": template ` + f.dir + `/templates/keys.tmpl: rendered output is not valid UTF-8`} {
+		if !strings.Contains(r.stdout+r.stderr, want) {
+			t.Fatalf("apply does not say %q: %s", want, r)
+		}
+	}
+	for _, id := range []string{"bin", "utf", "odd"} {
+		if got := readFile(t, f.target(id+".conf")); got != "old "+id+"\n" {
+			t.Fatalf("%s.conf = %q, want its old content", id, got)
+		}
+	}
+	if got := readFile(t, f.target("b64.conf")); got != base64.StdEncoding.EncodeToString([]byte(data["/bin/v"]))+"\n" {
+		t.Fatalf("b64.conf = %q", got)
+	}
+	if got := readFile(t, f.target("big.conf")); got != "v="+big+"\n" {
+		t.Fatalf("big.conf holds %d bytes, want the 1 MiB value whole", len(got))
+	}
+	if _, err := os.Stat(f.target("dots.conf")); err != nil {
+		t.Fatalf("dots.conf: %v\n%s", err, r)
+	}
+	dots := readFile(t, f.target("dots.conf"))
+	for _, want := range []string{`"/dots/../../../etc/x" x dots`, `"/dots/sp ace\ttab\nnl" sp ace`, `"/dots//double" double double`} {
+		if !strings.Contains(dots, want) {
+			t.Fatalf("dots.conf lacks %q:\n%s", want, dots)
+		}
+	}
+	var files []string
+	filepath.WalkDir(filepath.Dir(f.out), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && !strings.HasPrefix(p, f.dir+"/") && !strings.HasPrefix(p, f.marks+"/") {
+			files = append(files, strings.TrimPrefix(p, f.out+"/"))
+		}
+		return nil
+	})
+	if want := []string{"b64.conf", "big.conf", "bin.conf", "dots.conf", "odd.conf", "utf.conf"}; !bytes.Equal([]byte(strings.Join(files, " ")), []byte(strings.Join(want, " "))) {
+		t.Fatalf("files written: %v, want only the targets %v", files, want)
+	}
+}
