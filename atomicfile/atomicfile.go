@@ -131,23 +131,7 @@ func Write(path string, data []byte, a Attrs) error {
 // reconfig is staging the same target.
 func RemoveStale(path string) error {
 	dir, base := filepath.Split(path)
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		return err
-	}
-	for _, e := range ents {
-		n := e.Name()
-		if strings.HasPrefix(n, tempPrefix) && strings.HasSuffix(n, "."+base) &&
-			len(n) == len(tempPrefix)+12+1+len(base) {
-			if err := os.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return err
-			}
-		}
-	}
-	return nil
+	return RemoveStaleIn(dir, map[string]bool{base: true})
 }
 
 // RemoveStaleIn deletes, with one read of dir, the staged files of every
