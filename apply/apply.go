@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/reconfig/reconfig/atomicfile"
@@ -39,16 +38,9 @@ type Outcome struct {
 
 	change *plan.Change
 	staged *atomicfile.Staged
-	prev   *previous
-}
-
-// previous is a target's content and attributes before apply replaced it,
-// for restoring it when a check of the installed file fails.
-type previous struct {
-	data []byte
-	mode fs.FileMode
-	uid  int
-	gid  int
+	// prev is the target before apply replaced it, for restoring it when
+	// a check of the installed file fails (nil: there was none).
+	prev *atomicfile.Current
 }
 
 // Reason is the plan's reason for a skipped, failed or orphaned binding.
@@ -219,14 +211,14 @@ func Execute(ctx context.Context, p *plan.Plan) *Result {
 // directory must exist, and the new content is staged beside it.
 func stage(o *Outcome) {
 	ch := o.change
-	prev, err := readPrevious(ch.Target)
+	prev, err := atomicfile.ReadCurrent(ch.Target)
 	if err != nil {
 		o.Err = err
 		return
 	}
 	hash := ""
 	if prev != nil {
-		hash = plan.Hash(prev.data)
+		hash = plan.Hash(prev.Data)
 	}
 	if hash != ch.BeforeHash {
 		o.Err = fmt.Errorf("%s changed since the plan was made; it was left as it is (plan again)", ch.Target)
@@ -278,28 +270,6 @@ func sweep(targets []string) {
 	}
 }
 
-func readPrevious(path string) (*previous, error) {
-	info, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("target %s: %w", path, unwrapPath(err))
-	}
-	if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("target %s is not a regular file", path)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("target %s: %w", path, unwrapPath(err))
-	}
-	p := &previous{data: data, mode: info.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky), uid: -1, gid: -1}
-	if st, ok := info.Sys().(*syscall.Stat_t); ok {
-		p.uid, p.gid = int(st.Uid), int(st.Gid)
-	}
-	return p, nil
-}
-
 // restore puts back what the target held before apply replaced it: the old
 // file, or no file for a create.
 func restore(o *Outcome) error {
@@ -309,7 +279,7 @@ func restore(o *Outcome) error {
 		}
 		return atomicfile.SyncDir(filepath.Dir(o.Target))
 	}
-	return atomicfile.Write(o.Target, o.prev.data, atomicfile.Attrs{Mode: o.prev.mode, UID: o.prev.uid, GID: o.prev.gid})
+	return atomicfile.Write(o.Target, o.prev.Data, o.prev.Attrs)
 }
 
 func syncDirs(dirs map[string]bool, outs []*Outcome) {
@@ -410,8 +380,17 @@ func parallel(outs []*Outcome, workers int, f func(*Outcome)) {
 // Record writes the result into the state: the revision, and for each
 // binding the hash now on disk and the check and reload outcomes. Bindings
 // the plan found already matching are recorded too, so that later edits by
-// hand show as drift. Pruned targets leave the state.
-func (r *Result) Record(st *state.State, p *plan.Plan, now time.Time) {
+// hand show as drift. Pruned targets leave the state. It reports whether
+// the state must be saved: a file changed, the state is new, or a binding
+// record changed (an apply that changes nothing and learns nothing new
+// does not rewrite the state).
+func (r *Result) Record(st *state.State, p *plan.Plan, now time.Time) (save bool) {
+	before := st.Fingerprint()
+	r.record(st, p, now)
+	return p.HasChanges() || !st.Exists() || st.Fingerprint() != before
+}
+
+func (r *Result) record(st *state.State, p *plan.Plan, now time.Time) {
 	st.Revision = p.Revision
 	if p.ClusterID != "" {
 		st.ClusterID = p.ClusterID

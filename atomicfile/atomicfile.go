@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // Attrs are the permissions and ownership of a staged file. UID and GID -1
@@ -124,6 +125,39 @@ func Write(path string, data []byte, a Attrs) error {
 		return err
 	}
 	return SyncDir(filepath.Dir(path))
+}
+
+// Current is a target as it is on disk: its content and attributes.
+type Current struct {
+	Data  []byte
+	Attrs Attrs
+}
+
+// ReadCurrent reads the target at path with its mode and owner; it
+// returns nil when there is none. A symlink or any other non-regular file
+// is an error: Write replaces files by renaming, which would replace a
+// link itself.
+func ReadCurrent(path string) (*Current, error) {
+	info, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("target %s: %w", path, unwrap(err))
+	case info.Mode()&fs.ModeSymlink != 0:
+		return nil, fmt.Errorf("target %s is a symlink; reconfig replaces files, not links: point \"target\" at the file itself", path)
+	case !info.Mode().IsRegular():
+		return nil, fmt.Errorf("target %s is not a regular file", path)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("target %s: %w", path, unwrap(err))
+	}
+	c := &Current{Data: data, Attrs: Attrs{Mode: info.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky), UID: -1, GID: -1}}
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		c.Attrs.UID, c.Attrs.GID = int(st.Uid), int(st.Gid)
+	}
+	return c, nil
 }
 
 // RemoveStale deletes staged files of path left behind by a process that

@@ -145,11 +145,8 @@ func runApply(c *cli.Context, env *runEnv, a applyArgs) error {
 
 	res := apply.Execute(c.Context, p)
 	before := st.Serial
-	recordsBefore := st.Fingerprint()
-	res.Record(st, p, time.Now().UTC())
-	changed := p.HasChanges() || !st.Exists() || st.Fingerprint() != recordsBefore
 	var saveErr error
-	if changed {
+	if res.Record(st, p, time.Now().UTC()) {
 		saveErr = st.Save(g.statePath)
 	}
 	if a.json {

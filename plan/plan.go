@@ -12,9 +12,9 @@ import (
 	"runtime"
 	"sort"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/reconfig/reconfig/atomicfile"
 	"github.com/reconfig/reconfig/bindings"
 	"github.com/reconfig/reconfig/render"
 	"github.com/reconfig/reconfig/snapshot"
@@ -218,9 +218,11 @@ func planBinding(b *bindings.Binding, t *render.Template, snap *snapshot.Snapsho
 	if err != nil {
 		return fail(fmt.Errorf("binding %q: %w", b.ID, err))
 	}
-	info, err := os.Lstat(b.Target)
+	cur, err := atomicfile.ReadCurrent(b.Target)
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return fail(err)
+	case cur == nil:
 		ch.Action = Create
 		ch.Mode, ch.UID, ch.GID = 0o644, uid, gid
 		if b.HasMode {
@@ -230,25 +232,11 @@ func planBinding(b *bindings.Binding, t *render.Template, snap *snapshot.Snapsho
 			ch.Drift = true // recorded, but deleted by hand
 		}
 		return ch
-	case err != nil:
-		return fail(fmt.Errorf("target %s: %w", b.Target, unwrapPath(err)))
-	case info.Mode()&fs.ModeSymlink != 0:
-		return fail(fmt.Errorf("target %s is a symlink; reconfig replaces files, not links: point \"target\" at the file itself", b.Target))
-	case !info.Mode().IsRegular():
-		return fail(fmt.Errorf("target %s is not a regular file", b.Target))
 	}
-	before, err := os.ReadFile(b.Target)
-	if err != nil {
-		return fail(fmt.Errorf("target %s: %w", b.Target, unwrapPath(err)))
-	}
+	before := cur.Data
 	ch.Before, ch.BeforeHash = before, Hash(before)
-
-	ch.Mode = info.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
-	curUID, curGID := -1, -1
-	if sys, ok := info.Sys().(*syscall.Stat_t); ok {
-		curUID, curGID = int(sys.Uid), int(sys.Gid)
-	}
-	ch.UID, ch.GID = curUID, curGID
+	ch.Mode, ch.UID, ch.GID = cur.Attrs.Mode, cur.Attrs.UID, cur.Attrs.GID
+	curUID, curGID := cur.Attrs.UID, cur.Attrs.GID
 	var attrs []string
 	if b.HasMode && b.Mode != ch.Mode {
 		attrs = append(attrs, fmt.Sprintf("mode %s → %s", bindings.FormatMode(ch.Mode), bindings.FormatMode(b.Mode)))

@@ -66,7 +66,3 @@ func (c *Cache) Save(st *State, path string) error {
 	}
 	return nil
 }
-
-// Forget drops the cached state: an in-memory state changed but not saved
-// must not be reused.
-func (c *Cache) Forget() { c.st = nil }

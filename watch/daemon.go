@@ -440,15 +440,12 @@ func (d *daemon) cycle(parent context.Context, ids map[string]bool) bool {
 	p := plan.Make(ctx, plan.Input{Set: set, Templates: d.cfg.Templates, Snapshot: d.snap, State: st, Partial: true})
 	planned := time.Since(start)
 	res := apply.Execute(ctx, p)
-	before := st.Fingerprint()
-	res.Record(st, p, time.Now().UTC())
+	// A cycle that records nothing new leaves the file as it is; the
+	// cached state then runs ahead of it only in its revision, which the
+	// next save writes.
 	var saveErr error
-	switch {
-	case p.HasChanges() || !st.Exists() || st.Fingerprint() != before:
+	if res.Record(st, p, time.Now().UTC()) {
 		saveErr = d.states.Save(st, o.StatePath)
-	case st.Revision != p.Revision:
-		// Recorded in memory only: not the file's content any more.
-		d.states.Forget()
 	}
 	applied := time.Since(start) - planned
 
