@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -23,6 +22,7 @@ import (
 	"github.com/reconfig/reconfig/embedded"
 	"github.com/reconfig/reconfig/state"
 	"github.com/reconfig/reconfig/testfixtures"
+	"github.com/reconfig/reconfig/testfixtures/etcdtest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files of the scripts")
@@ -70,8 +70,8 @@ func setupScript(env *testscript.Env) error {
 	env.Setenv("ETCD_CLUSTER_ID", fmt.Sprintf("%016x", uint64(srv.Etcd.Server.Cluster().ID())))
 	env.Setenv("RECONFIG_TEST_STATUS_FILE", filepath.Join(env.WorkDir, ".status"))
 	env.Setenv("RECONFIG_DIAL_TIMEOUT", "2s")
-	env.Setenv("METRICS_ADDR", freeAddr())
-	env.Setenv("DEV_ADDR", freeAddr())
+	env.Setenv("METRICS_ADDR", etcdtest.FreeAddr())
+	env.Setenv("DEV_ADDR", etcdtest.FreeAddr())
 	env.Setenv("NO_COLOR", "")
 	env.Setenv("HOME", env.WorkDir)
 	wd, err := os.Getwd()
@@ -265,13 +265,4 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 			ts.Fatalf("%s has mode %s, want %s", args[1], got, args[0])
 		}
 	},
-}
-
-func freeAddr() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }

@@ -48,7 +48,7 @@ func TestCommandFaults(t *testing.T) {
 	srv := etcdtest.Start(t)
 	c := client(t, srv.ClientURL)
 	for _, k := range []string{"/hang", "/fr", "/lo"} {
-		putEventually(t, c, k, "1")
+		etcdtest.PutEventually(t, c, k, "1")
 	}
 	f := newFixture(t, srv.ClientURL)
 	f.write("templates/kv.tmpl", kvTemplate)
@@ -76,7 +76,7 @@ echo "ok $RECONFIG_REVISION" >> $MARKS/reloads
 	// A check that hangs: killed at the timeout with its child; the old
 	// content stays; the next change applies.
 	f.write(f.marks+"/hang-on", "")
-	putEventually(t, c, "/hang", "2")
+	etcdtest.PutEventually(t, c, "/hang", "2")
 	d.awaitLog("timed out after 500ms and was killed", 1, 20*time.Second)
 	for _, p := range []string{"hang-pid", "hang-child"} {
 		pid := pidFrom(t, f.marks+"/"+p)
@@ -89,13 +89,13 @@ echo "ok $RECONFIG_REVISION" >> $MARKS/reloads
 		t.Fatalf("staged files left after a hung check: %v", s)
 	}
 	os.Remove(f.marks + "/hang-on")
-	putEventually(t, c, "/hang", "3")
+	etcdtest.PutEventually(t, c, "/hang", "3")
 	awaitContent(t, f.target("hang.conf"), "hang=3\n", 20*time.Second)
 
 	// A reload that fails: reported; retried at the next resync once it
 	// works, without a change in etcd; the next change applies.
 	f.write(f.marks+"/fail-on", "")
-	rev := putEventually(t, c, "/fr", "2")
+	rev := etcdtest.PutEventually(t, c, "/fr", "2")
 	d.awaitLog("reload failed", 1, 20*time.Second)
 	d.awaitLog("exited with status 3", 1, 20*time.Second)
 	if got := readFile(t, f.target("fr.conf")); got != "fr=2\n" {
@@ -107,15 +107,15 @@ echo "ok $RECONFIG_REVISION" >> $MARKS/reloads
 		return strings.Contains(string(data), "ok "+strconv.FormatInt(rev, 10)+"\n") ||
 			strings.Count(string(data), "ok ") >= 2
 	})
-	putEventually(t, c, "/fr", "3")
+	etcdtest.PutEventually(t, c, "/fr", "3")
 	awaitContent(t, f.target("fr.conf"), "fr=3\n", 20*time.Second)
 
 	// A reload that leaves a child holding its output: the daemon goes on.
-	putEventually(t, c, "/lo", "2")
+	etcdtest.PutEventually(t, c, "/lo", "2")
 	awaitContent(t, f.target("lo.conf"), "lo=2\n", 20*time.Second)
 	leftover := pidFrom(t, f.marks+"/leftover-pid")
 	t.Cleanup(func() { syscall.Kill(leftover, syscall.SIGKILL) })
-	putEventually(t, c, "/hang", "4")
+	etcdtest.PutEventually(t, c, "/hang", "4")
 	awaitContent(t, f.target("hang.conf"), "hang=4\n", 20*time.Second)
 	if gone(leftover) {
 		t.Fatalf("the reload's child was killed; it was meant to keep running")

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/reconfig/reconfig/state"
+	"github.com/reconfig/reconfig/testfixtures"
 	"github.com/reconfig/reconfig/testfixtures/etcdtest"
 )
 
@@ -133,7 +134,7 @@ func TestApplyKilled(t *testing.T) {
 			from = a.ev.mark()
 		}
 		cmd := f.command("apply", "--auto-approve")
-		var out syncBuffer
+		var out testfixtures.SyncBuffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

@@ -24,23 +24,6 @@ func client(t *testing.T, endpoints ...string) *etcd.Client {
 	return c
 }
 
-// putEventually retries a put while the cluster elects a leader.
-func putEventually(t *testing.T, c *etcd.Client, key, value string) int64 {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		rev, err := c.Put(ctx, key, value, 0)
-		cancel()
-		if err == nil {
-			return rev
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("put %s: %v", key, err)
-		}
-	}
-}
-
 // quiet records a target and the state file while the daemon has no data,
 // to prove afterwards that neither was touched.
 type quiet struct {
@@ -100,7 +83,7 @@ func TestClusterLeaderThenFollowerLost(t *testing.T) {
 		eps[i] = s.ClientURL
 	}
 	c := client(t, eps...)
-	putEventually(t, c, "/app/a", "1")
+	etcdtest.PutEventually(t, c, "/app/a", "1")
 	f := appFixture(t, strings.Join(eps, ","))
 	f.extraEnv = append(f.extraEnv, "RECONFIG_DIAL_TIMEOUT=1s")
 	outEv, cfgEv := watchDir(t, f.out), watchDir(t, f.dir)
@@ -114,7 +97,7 @@ func TestClusterLeaderThenFollowerLost(t *testing.T) {
 	}
 	leaderOpts := restartOptions(servers, leader)
 	servers[leader].Close()
-	putEventually(t, c, "/app/a", "2")
+	etcdtest.PutEventually(t, c, "/app/a", "2")
 	awaitContent(t, target, "a=2\n", 30*time.Second)
 
 	follower := (leader + 1) % 3
@@ -131,10 +114,10 @@ func TestClusterLeaderThenFollowerLost(t *testing.T) {
 	q.check("quorum lost")
 
 	restart(t, servers, follower, followerOpts)
-	putEventually(t, c, "/app/b", "3")
+	etcdtest.PutEventually(t, c, "/app/b", "3")
 	awaitContent(t, target, "a=2\nb=3\n", 60*time.Second)
 	restart(t, servers, leader, leaderOpts)
-	putEventually(t, c, "/app/c", "4")
+	etcdtest.PutEventually(t, c, "/app/c", "4")
 	awaitContent(t, target, "a=2\nb=3\nc=4\n", 30*time.Second)
 	d.alive()
 }
@@ -150,7 +133,7 @@ func TestClusterMemberClosedWhileOthersGoOn(t *testing.T) {
 		eps[i] = s.ClientURL
 	}
 	c := client(t, eps...)
-	putEventually(t, c, "/app/n", "0")
+	etcdtest.PutEventually(t, c, "/app/n", "0")
 	f := appFixture(t, strings.Join(eps, ","))
 	d := f.startWatch("--progress-interval", "300ms")
 	target := f.target("app.conf")
@@ -160,7 +143,7 @@ func TestClusterMemberClosedWhileOthersGoOn(t *testing.T) {
 		servers[i].Close()
 		for j := 1; j <= 3; j++ {
 			v := fmt.Sprintf("%d.%d", i, j)
-			putEventually(t, c, "/app/n", v)
+			etcdtest.PutEventually(t, c, "/app/n", v)
 			awaitContent(t, target, "n="+v+"\n", 30*time.Second)
 		}
 		restart(t, servers, i, opts)
@@ -206,7 +189,7 @@ func TestEtcdProcessFaults(t *testing.T) {
 			dir, peer, clientURL := t.TempDir()+"/etcd", "http://"+etcdtest.FreeAddr(), "http://"+etcdtest.FreeAddr()
 			p := etcdtest.StartProcess(t, embedded.Options{Dir: dir, ClientURL: clientURL, PeerURL: peer})
 			c := client(t, clientURL)
-			putEventually(t, c, "/app/a", "1")
+			etcdtest.PutEventually(t, c, "/app/a", "1")
 			f := appFixture(t, clientURL)
 			f.extraEnv = append(f.extraEnv, "RECONFIG_DIAL_TIMEOUT=1s")
 			outEv, cfgEv := watchDir(t, f.out), watchDir(t, f.dir)
@@ -229,7 +212,7 @@ func TestEtcdProcessFaults(t *testing.T) {
 				awaitRetries()
 				q.check("etcd killed")
 				p.Start()
-				putEventually(t, c, "/app/a", "2")
+				etcdtest.PutEventually(t, c, "/app/a", "2")
 			case "kill+compact":
 				p.Kill()
 				awaitRetries()
@@ -239,10 +222,10 @@ func TestEtcdProcessFaults(t *testing.T) {
 				hidden := "http://" + etcdtest.FreeAddr()
 				h := etcdtest.StartProcess(t, embedded.Options{Dir: dir, ClientURL: hidden, PeerURL: peer})
 				hc := client(t, hidden)
-				putEventually(t, hc, "/app/a", "2")
+				etcdtest.PutEventually(t, hc, "/app/a", "2")
 				var last int64
 				for i := range 20 {
-					last = putEventually(t, hc, fmt.Sprintf("/other/%d", i), "x")
+					last = etcdtest.PutEventually(t, hc, fmt.Sprintf("/other/%d", i), "x")
 				}
 				if err := hc.Compact(context.Background(), last); err != nil {
 					t.Fatal(err)
@@ -255,10 +238,10 @@ func TestEtcdProcessFaults(t *testing.T) {
 				awaitRetries()
 				q.check("etcd frozen")
 				p.Signal(syscall.SIGCONT)
-				putEventually(t, c, "/app/a", "2")
+				etcdtest.PutEventually(t, c, "/app/a", "2")
 			}
 			awaitContent(t, target, "a=2\n", 60*time.Second)
-			putEventually(t, c, "/app/b", "3")
+			etcdtest.PutEventually(t, c, "/app/b", "3")
 			awaitContent(t, target, "a=2\nb=3\n", 30*time.Second)
 			if fault == "kill+compact" && !strings.Contains(d.log.String(), "compacted") {
 				t.Logf("note: the daemon's reconnect took a fresh snapshot, so it never watched from the compacted revision")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/reconfig/reconfig/state"
+	"github.com/reconfig/reconfig/testfixtures"
 	"github.com/reconfig/reconfig/testfixtures/etcdtest"
 )
 
@@ -61,7 +62,7 @@ func TestConcurrentWriters(t *testing.T) {
 		put(round, 0)
 		from := marks.mark()
 		a, b := f.command("apply", "--auto-approve", "--lock-timeout", "60s"), f.command("apply", "--auto-approve", "--lock-timeout", "60s")
-		var aOut, bOut syncBuffer
+		var aOut, bOut testfixtures.SyncBuffer
 		a.Stdout, a.Stderr, b.Stdout, b.Stderr = &aOut, &aOut, &bOut, &bOut
 		for _, c := range []interface{ Start() error }{a, b} {
 			if err := c.Start(); err != nil {
@@ -81,7 +82,7 @@ func TestConcurrentWriters(t *testing.T) {
 		}
 		for name, c := range map[string]*struct {
 			cmd interface{ Wait() error }
-			out *syncBuffer
+			out *testfixtures.SyncBuffer
 		}{"first apply": {a, &aOut}, "second apply": {b, &bOut}} {
 			if err := c.cmd.Wait(); err != nil {
 				t.Fatalf("round %d: %s: %v\n%s", round, name, err, c.out.String())
@@ -159,14 +160,14 @@ func TestDamagedStateRefused(t *testing.T) {
 	t.Parallel()
 	srv := etcdtest.Start(t)
 	c := client(t, srv.ClientURL)
-	putEventually(t, c, "/app/a", "1")
+	etcdtest.PutEventually(t, c, "/app/a", "1")
 	f := appFixture(t, srv.ClientURL)
 	f.mustApply()
 	good, err := os.ReadFile(f.statePath())
 	if err != nil {
 		t.Fatal(err)
 	}
-	putEventually(t, c, "/app/a", "2") // so that an apply ignoring the state would write
+	etcdtest.PutEventually(t, c, "/app/a", "2") // so that an apply ignoring the state would write
 	target := f.target("app.conf")
 	damaged := map[string][]byte{
 		"empty":             {},

@@ -12,13 +12,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/reconfig/reconfig/command"
 	"github.com/reconfig/reconfig/state"
+	"github.com/reconfig/reconfig/testfixtures"
 	"github.com/reconfig/reconfig/testfixtures/etcdtest"
 )
 
@@ -174,7 +174,7 @@ func (f *fixture) mustApply() result {
 type daemon struct {
 	t    *testing.T
 	cmd  *exec.Cmd
-	log  *syncBuffer
+	log  *testfixtures.SyncBuffer
 	done chan struct{}
 	err  error
 }
@@ -184,7 +184,7 @@ type daemon struct {
 func (f *fixture) startWatch(args ...string) *daemon {
 	f.t.Helper()
 	cmd := f.command(append([]string{"--debug", "watch"}, args...)...)
-	d := &daemon{t: f.t, cmd: cmd, log: &syncBuffer{}, done: make(chan struct{})}
+	d := &daemon{t: f.t, cmd: cmd, log: &testfixtures.SyncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = d.log, d.log
 	if err := cmd.Start(); err != nil {
 		f.t.Fatal(err)
@@ -283,23 +283,6 @@ func awaitContent(t *testing.T, path, want string, timeout time.Duration) {
 		b, err := os.ReadFile(path)
 		return err == nil && string(b) == want
 	})
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func hash(b []byte) string {

@@ -71,7 +71,7 @@ func TestMissingDataNeverEmptiesATarget(t *testing.T) {
 	c := client(t, srv.ClientURL)
 	ctx := context.Background()
 	for k, v := range map[string]string{"/app/a": "1", "/single": "s", "/opt/x": "1"} {
-		putEventually(t, c, k, v)
+		etcdtest.PutEventually(t, c, k, v)
 	}
 	if _, err := c.Put(ctx, "/leased", "l", 1); err != nil { // a one-second lease
 		t.Fatal(err)

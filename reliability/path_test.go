@@ -18,7 +18,7 @@ import (
 func TestSymlinkTargetRefused(t *testing.T) {
 	srv := etcdtest.Start(t)
 	c := client(t, srv.ClientURL)
-	putEventually(t, c, "/k", "new")
+	etcdtest.PutEventually(t, c, "/k", "new")
 	f := newFixture(t, srv.ClientURL)
 	f.write("templates/t.tmpl", `{{getv "/k"}}`)
 	elsewhere := t.TempDir()
@@ -102,7 +102,7 @@ func TestSourceEscapeRefused(t *testing.T) {
 func TestTargetDirectoryNotWritable(t *testing.T) {
 	srv := etcdtest.Start(t)
 	c := client(t, srv.ClientURL)
-	putEventually(t, c, "/k", "new")
+	etcdtest.PutEventually(t, c, "/k", "new")
 	root := t.TempDir()
 	f := newFixture(t, srv.ClientURL)
 	f.write("templates/t.tmpl", "{{getv \"/k\"}}\n")
@@ -180,7 +180,7 @@ func TestDiskFull(t *testing.T) {
 	srv := etcdtest.Start(t)
 	c := client(t, srv.ClientURL)
 	big := strings.Repeat("x", 64<<10)
-	putEventually(t, c, "/k", big)
+	etcdtest.PutEventually(t, c, "/k", big)
 	f := newFixture(t, srv.ClientURL)
 	f.write("templates/t.tmpl", "{{getv \"/k\"}}\n")
 	f.binding("b", map[string]any{"key": "/k", "source": "t.tmpl", "target": "$OUT/b.conf"})

@@ -1,14 +1,12 @@
 package watch_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 	"github.com/reconfig/reconfig/etcd"
 	"github.com/reconfig/reconfig/plan"
 	"github.com/reconfig/reconfig/render"
+	"github.com/reconfig/reconfig/testfixtures"
 	"github.com/reconfig/reconfig/testfixtures/etcdtest"
 	"github.com/reconfig/reconfig/watch"
 )
@@ -25,31 +24,13 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// syncBuffer collects the daemon's log lines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // harness runs the daemon in-process against real etcd servers.
 type harness struct {
 	t      testing.TB
 	cfg    string
 	out    string
 	cycles chan watch.Cycle
-	logs   *syncBuffer
+	logs   *testfixtures.SyncBuffer
 	reload chan struct{}
 	cancel context.CancelFunc
 	done   chan error
@@ -65,7 +46,7 @@ func newHarness(t *testing.T, files map[string]string) *harness {
 func newBenchHarness(t testing.TB, files map[string]string) *harness {
 	t.Helper()
 	h := &harness{t: t, cfg: t.TempDir(), out: t.TempDir(), cycles: make(chan watch.Cycle, 1000),
-		logs: &syncBuffer{}, reload: make(chan struct{}, 1)}
+		logs: &testfixtures.SyncBuffer{}, reload: make(chan struct{}, 1)}
 	for name, content := range files {
 		h.write(name, content)
 	}

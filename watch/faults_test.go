@@ -113,25 +113,8 @@ func TestLeaderLoss(t *testing.T) {
 		t.Fatal("no leader")
 	}
 	servers[leader].Close()
-	putEventually(t, cli, "/app/a", "2")
+	etcdtest.PutEventually(t, cli, "/app/a", "2")
 	h.awaitContent("app.conf", "a=2\n", 30*time.Second)
-}
-
-// putEventually retries a put while the cluster elects a new leader.
-func putEventually(t *testing.T, c *etcd.Client, key, value string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_, err := c.Put(ctx, key, value, 0)
-		cancel()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("put %s: %v", key, err)
-		}
-	}
 }
 
 // An idle cluster is not a dead stream: the daemon's progress requests are
