@@ -146,7 +146,7 @@ func rootAction(c *cli.Context, env *runEnv) error {
 	case c.Bool("onetime"):
 		return runApply(c, env, applyArgs{autoApprove: true})
 	}
-	return runWatch(c, env, watchArgs{resync: 10 * time.Minute, progress: 30 * time.Second})
+	return runWatch(c, env, watchArgs{resync: 10 * time.Minute, progress: 5 * time.Second})
 }
 
 // isTerminal reports whether w is a terminal.

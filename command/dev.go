@@ -117,7 +117,7 @@ func runDev(c *cli.Context, env *runEnv, a devArgs) error {
 	}
 	fmt.Fprintf(w, "Ctrl-C stops both.\n\n")
 
-	return runWatchWith(c, env, g, watchArgs{wait: a.wait, resync: 10 * time.Minute, progress: 30 * time.Second})
+	return runWatchWith(c, env, g, watchArgs{wait: a.wait, resync: 10 * time.Minute, progress: 5 * time.Second})
 }
 
 func readDevData(path string) ([]byte, error) {

@@ -251,7 +251,7 @@ func runKVWatch(c *cli.Context, env *runEnv, key string, recursive, asJSON bool,
 		spans[i].Rev = rev
 	}
 	w := env.io.Stdout
-	for b := range cli.Watch(ctx, spans) {
+	for b := range cli.Watch(ctx, spans, nil).All() {
 		if b.Err != nil {
 			return b.Err
 		}

@@ -49,7 +49,7 @@ Examples:
 			&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus /metrics and /healthz on `ADDR`", EnvVars: envs("metrics-addr")},
 			&cli.DurationFlag{Name: "resync", Usage: "re-read everything and re-apply this often, retrying failures", Value: 10 * time.Minute, EnvVars: envs("resync")},
 			&cli.BoolFlag{Name: "force", Usage: "use a state file recorded for another etcd cluster"},
-			&cli.DurationFlag{Name: "progress-interval", Hidden: true, Value: 30 * time.Second},
+			&cli.DurationFlag{Name: "progress-interval", Hidden: true, Value: 5 * time.Second},
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {

@@ -140,6 +140,29 @@ func (c *Client) connectError(err error) error {
 	return c.describe("connect to etcd", err)
 }
 
+// MonitorConnection calls changed each time the connection to etcd stops
+// being ready or becomes ready again, until ctx ends; it starts from
+// ready, as Connect leaves it. The etcd client reconnects (and resumes its
+// watches) by itself and says nothing while it does: this is how its user
+// learns that etcd is gone. It returns at once; the calls come from
+// another goroutine, one at a time.
+func (c *Client) MonitorConnection(ctx context.Context, changed func(ready bool)) {
+	conn := c.cli.ActiveConnection()
+	go func() {
+		ready := true
+		for {
+			s := conn.GetState()
+			if now := s == connectivity.Ready; now != ready {
+				ready = now
+				changed(ready)
+			}
+			if !conn.WaitForStateChange(ctx, s) {
+				return
+			}
+		}
+	}()
+}
+
 // Close ends the connection.
 func (c *Client) Close() error {
 	return c.cli.Close()

@@ -33,6 +33,10 @@ func (e *Error) Unwrap() error { return e.Err }
 // ErrCompacted is returned when a revision reconfig asked for was compacted.
 var ErrCompacted = rpctypes.ErrCompacted
 
+// ErrPermissionDenied is returned when the user's role may not read or
+// watch a key range.
+var ErrPermissionDenied = rpctypes.ErrPermissionDenied
+
 // describe turns a client error into an *Error. what names the operation,
 // like "read /app/" or "connect".
 func (c *Client) describe(what string, err error) error {

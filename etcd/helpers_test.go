@@ -179,3 +179,16 @@ func diffMaps(got, want map[string]string) []string {
 	}
 	return d
 }
+
+// batches turns a watch stream into a channel of its batches, closed when
+// the stream ends.
+func batches(s *etcd.Stream) <-chan etcd.Batch {
+	ch := make(chan etcd.Batch)
+	go func() {
+		defer close(ch)
+		for b := range s.All() {
+			ch <- b
+		}
+	}()
+	return ch
+}

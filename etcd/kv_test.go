@@ -307,7 +307,7 @@ func TestCompact(t *testing.T) {
 	// History before rev is gone: a watch from there is told so.
 	spans := snapshot.Cover([]snapshot.Selector{{Key: "/app", Recursive: true}})
 	spans[0].Rev = first
-	batches := waitClosed(t, c.Watch(ctx, spans))
+	batches := waitClosed(t, batches(c.Watch(ctx, spans, nil)))
 	if len(batches) == 0 || !errors.Is(batches[0].Err, etcd.ErrCompacted) || batches[0].CompactRevision != rev {
 		t.Fatalf("watch from %d after Compact(%d) = %+v, want ErrCompacted at %d", first+1, rev, batches, rev)
 	}

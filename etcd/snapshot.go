@@ -164,6 +164,7 @@ func (c *Client) readSpans(ctx context.Context, sels []snapshot.Selector, stats 
 			cancel()
 			stats.RoundTrips++
 			if errors.Is(err, rpctypes.ErrPermissionDenied) && sp.Optional {
+				sp.Denied = true
 				break
 			}
 			if errors.Is(err, rpctypes.ErrPermissionDenied) {
@@ -202,14 +203,5 @@ func (c *Client) readSpans(ctx context.Context, sels []snapshot.Selector, stats 
 	return snap, nil
 }
 
-// describeRange names a span's keys for an operator: "/app/" for a prefix,
-// "/app" for one key.
-func describeRange(sp *snapshot.Span) string {
-	if sp.End == sp.Start+"\x00" {
-		return sp.Start
-	}
-	if sp.End == clientv3.GetPrefixRangeEnd(sp.Start) {
-		return "the keys under " + sp.Start
-	}
-	return fmt.Sprintf("the keys from %s up to %s", sp.Start, sp.End)
-}
+// describeRange names a span's keys for an operator.
+func describeRange(sp *snapshot.Span) string { return sp.Describe() }

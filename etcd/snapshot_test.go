@@ -653,7 +653,7 @@ func TestPrefix(t *testing.T) {
 			// key outside the prefix is not seen.
 			wctx, cancel := context.WithCancel(ctx)
 			defer cancel()
-			ch := c.Watch(wctx, snap.Spans)
+			ch := batches(c.Watch(wctx, snap.Spans, nil))
 			if _, err := srv.Put(ctx, "/app/w", "outside"); err != nil {
 				t.Fatal(err)
 			}

@@ -199,7 +199,7 @@ func TestDamagedStateRefused(t *testing.T) {
 	// The daemon with a cut state: it refuses, writes nothing, retries.
 	os.WriteFile(f.statePath(), good[:len(good)/2], 0o600)
 	d := f.startWatch()
-	d.awaitLog("cycle skipped: the state cannot be used; no file is touched", 2, 30*time.Second)
+	d.awaitLog(`cycle skipped: no file is touched; it is tried again" error="the state cannot be used`, 2, 30*time.Second)
 	if got := readFile(t, target); got != "a=1\n" {
 		t.Fatalf("the daemon wrote the target with a corrupt state: %q", got)
 	}

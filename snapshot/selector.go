@@ -77,6 +77,9 @@ type Span struct {
 	// Optional is set when the span only holds recursive selectors' own
 	// keys (see Range.Optional).
 	Optional bool
+	// Denied is set on an Optional span the user may not read: it counts
+	// as empty and is not watched.
+	Denied bool
 }
 
 // KV is one etcd key and its value.

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"fmt"
 	"os"
 	"syscall"
 	"time"
@@ -30,6 +31,17 @@ func identify(path string) (fileID, bool) {
 		id.dev, id.ino = uint64(st.Dev), st.Ino
 	}
 	return id, true
+}
+
+// Stamp identifies the file at path as it is now (device, inode, size,
+// modification time); "" when there is none. A changed stamp means the
+// file was replaced or written.
+func Stamp(path string) string {
+	id, ok := identify(path)
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("%d:%d:%d:%d", id.dev, id.ino, id.size, id.mtime.UnixNano())
 }
 
 // Load returns the state at path: the cached one when the file is the one

@@ -43,11 +43,22 @@ type Options struct {
 	// often (default 10m), so a failure is retried even without a change.
 	Resync time.Duration
 	// ProgressInterval is how long the watch stream may stay silent before
-	// the daemon asks etcd for a progress notification; ProgressTimeout is
-	// how long it then waits for an answer before it reconnects.
+	// the daemon asks etcd for a progress notification (default 5s);
+	// ProgressTimeout is how long it then waits for an answer before it
+	// calls etcd lost and reconnects (default 5s).
 	ProgressInterval, ProgressTimeout time.Duration
-	// BackoffMin and BackoffMax bound the retry delay after etcd failures.
+	// ConnectionGrace is how long the connection to etcd may be down
+	// before the daemon reports it lost (default 1s): the etcd client
+	// reconnects by itself, and a blip is not an outage.
+	ConnectionGrace time.Duration
+	// BackoffMin and BackoffMax bound the retry delay after etcd failures
+	// and after cycles that could not run (state lock held, state
+	// unusable).
 	BackoffMin, BackoffMax time.Duration
+	// RetryMin and RetryMax bound the delay before a failed binding is
+	// tried again (default 1s doubling to 5m), in a cycle of its own; a
+	// change of its keys and the resync try it too.
+	RetryMin, RetryMax time.Duration
 	// LockWait is how long a cycle waits for a state lock held by another
 	// reconfig before it tries again later.
 	LockWait time.Duration
@@ -73,16 +84,25 @@ func (o *Options) defaults() {
 		o.Resync = 10 * time.Minute
 	}
 	if o.ProgressInterval <= 0 {
-		o.ProgressInterval = 30 * time.Second
+		o.ProgressInterval = 5 * time.Second
 	}
 	if o.ProgressTimeout <= 0 {
-		o.ProgressTimeout = 15 * time.Second
+		o.ProgressTimeout = 5 * time.Second
+	}
+	if o.ConnectionGrace <= 0 {
+		o.ConnectionGrace = time.Second
 	}
 	if o.BackoffMin <= 0 {
 		o.BackoffMin = 250 * time.Millisecond
 	}
 	if o.BackoffMax <= 0 {
 		o.BackoffMax = 30 * time.Second
+	}
+	if o.RetryMin <= 0 {
+		o.RetryMin = time.Second
+	}
+	if o.RetryMax <= 0 {
+		o.RetryMax = 5 * time.Minute
 	}
 	if o.LockWait <= 0 {
 		o.LockWait = 30 * time.Second
@@ -103,14 +123,36 @@ type daemon struct {
 	// readers maps a span of the snapshot to the bindings that read keys
 	// in it.
 	readers [][]*bindings.Binding
-	// failed holds the bindings whose last cycle failed, to retry.
-	failed map[string]bool
-	// dirty holds the bindings whose keys changed (or whose cycle could
-	// not run) and that still wait for a cycle; it outlives one watch, so
-	// that a watch resumed after an error loses no pending work.
+	// dirty holds the bindings whose keys changed and that wait for a
+	// cycle; full asks for a cycle of every binding (a new snapshot). Both
+	// outlive one watch, so a watch resumed after an error loses no work.
 	dirty map[string]bool
-	// states caches the state between cycles.
-	states state.Cache
+	full  bool
+	// retries holds the bindings whose last cycle failed, each tried
+	// again on its own schedule.
+	retries map[string]*retry
+	// blockedUntil holds every cycle back after one could not run (the
+	// state unusable, its lock held); blockStep is the next delay. A
+	// state file replaced meanwhile (blockedStamp is how it was) ends the
+	// wait at once: an operator fixed it.
+	blockedUntil time.Time
+	blockStep    time.Duration
+	blockedStamp string
+	// failing maps each key range that cannot be watched to why.
+	failing map[string]string
+	// outage is the etcd failure being reported, "" while all is well:
+	// an outage is logged once, its end once.
+	outage string
+	// disconnected is set while the client's connection has been down
+	// longer than the grace: no cycle runs.
+	disconnected bool
+	states       state.Cache
+}
+
+// retry is the schedule of a failed binding.
+type retry struct {
+	attempts int
+	due      time.Time
 }
 
 // Run runs the daemon until ctx ends. It returns an error only when the
@@ -122,7 +164,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	d := &daemon{o: o, log: o.Logger, cfg: cfg, failed: map[string]bool{}, dirty: map[string]bool{}}
+	d := &daemon{o: o, log: o.Logger, cfg: cfg, dirty: map[string]bool{}, retries: map[string]*retry{}}
 	d.log.Info("reconfig watch starting", "bindings", len(cfg.Set.Bindings), "state", o.StatePath)
 	backoff := o.BackoffMin
 	for ctx.Err() == nil {
@@ -131,7 +173,7 @@ func Run(ctx context.Context, o Options) error {
 			if ctx.Err() != nil {
 				break
 			}
-			d.log.Warn("etcd unreachable; no file is touched until it answers", "error", err.Error(), "retry_in", backoff.String())
+			d.lost("etcd unreachable; no file is touched until it answers", err, "retry_in", backoff.String())
 			if !sleep(ctx, jitter(backoff)) {
 				break
 			}
@@ -140,11 +182,10 @@ func Run(ctx context.Context, o Options) error {
 		}
 		err = d.session(ctx, cli, &backoff)
 		cli.Close()
-		o.Metrics.setConnected(false)
 		if ctx.Err() != nil {
 			break
 		}
-		d.log.Warn("lost etcd; reconnecting", "error", errText(err), "retry_in", backoff.String())
+		d.lost("lost etcd; reconnecting", err, "retry_in", backoff.String())
 		if !sleep(ctx, jitter(backoff)) {
 			break
 		}
@@ -154,43 +195,61 @@ func Run(ctx context.Context, o Options) error {
 	return nil
 }
 
+// lost reports an etcd failure: the first of an outage as a warning, the
+// retries that follow only with --debug. Health says so at once.
+func (d *daemon) lost(msg string, err error, attrs ...any) {
+	why := msg
+	if err != nil {
+		why += ": " + err.Error()
+		attrs = append([]any{"error", err.Error()}, attrs...)
+	}
+	d.o.Metrics.setConnected(false, why)
+	level := slog.LevelWarn
+	if d.outage != "" {
+		level = slog.LevelDebug
+	}
+	d.log.Log(context.Background(), level, msg, attrs...)
+	d.outage = msg
+}
+
+// recovered ends an outage.
+func (d *daemon) recovered() {
+	if d.outage != "" {
+		d.log.Info("etcd answers again", "after", d.outage)
+		d.outage = ""
+	}
+}
+
 // session runs on one client: snapshot, apply everything, watch; it
 // returns when the client should be replaced.
 func (d *daemon) session(ctx context.Context, cli *etcd.Client, backoff *time.Duration) error {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	d.disconnected = false
+	conn := make(chan bool, 1)
+	cli.MonitorConnection(sctx, func(ready bool) {
+		select {
+		case conn <- ready:
+		case <-sctx.Done():
+		}
+	})
 	for {
 		snap, stats, err := cli.Snapshot(ctx, d.cfg.Set.Selectors())
 		if err != nil {
 			return err
 		}
 		d.setSnapshot(snap)
-		d.o.Metrics.setConnected(true)
 		*backoff = d.o.BackoffMin
+		d.recovered()
 		d.log.Info("snapshot taken", "revision", snap.Revision, "keys", stats.Keys, "round_trips", stats.RoundTrips)
-		if d.cycle(ctx, nil) {
-			clear(d.dirty)
-		} else {
-			// The cycle could not run (state lock held, state unusable):
-			// the watch retries every binding shortly.
-			for _, b := range d.cfg.Set.Bindings {
-				d.dirty[b.ID] = true
-			}
-		}
+		d.full = true
 
 		for {
-			why, err := d.watch(ctx, cli)
-			switch why {
-			case stopDone:
+			why, err := d.follow(sctx, cli, conn)
+			if why == stopDone {
 				return nil
-			case stopResnapshot:
-				// A new snapshot on the same client.
-			case stopRewatch:
-				d.log.Warn("watch interrupted; resuming from the last revision", "error", errText(err), "revision", d.snap.Revision)
-				if !sleep(ctx, jitter(*backoff)) {
-					return nil
-				}
-				*backoff = min(*backoff*2, d.o.BackoffMax)
-				continue
-			case stopReconnect:
+			}
+			if why == stopReconnect {
 				return err
 			}
 			if why == stopResnapshot {
@@ -201,6 +260,12 @@ func (d *daemon) session(ctx context.Context, cli *etcd.Client, backoff *time.Du
 				}
 				break
 			}
+			// stopRewatch: resume on this client from the last revision.
+			d.log.Warn("watch interrupted; resuming from the last revision", "error", errText(err), "revision", d.snap.Revision)
+			if !sleep(ctx, jitter(*backoff)) {
+				return nil
+			}
+			*backoff = min(*backoff*2, d.o.BackoffMax)
 		}
 	}
 }
@@ -219,154 +284,127 @@ func (d *daemon) setSnapshot(s *snapshot.Snapshot) {
 			}
 		}
 	}
+	d.failing = map[string]string{}
+	d.o.Metrics.setRanges(d.failing)
 }
 
 type stop int
 
 const (
-	stopDone       stop = iota // ctx ended
-	stopResnapshot             // compaction, resync, new configuration
-	stopRewatch                // the watch failed; resume it on this client
-	stopReconnect              // the client looks dead
+	stopNone       stop = iota
+	stopDone            // ctx ended
+	stopResnapshot      // compaction, resync, new configuration, a range that could not be watched
+	stopRewatch         // the watch failed; resume it on this client
+	stopReconnect       // the client looks dead
 )
 
 var (
-	errStuck     = errors.New("the watch stream answered no progress request")
+	errStuck     = errors.New("etcd did not answer a progress request on the watch stream")
 	errCompacted = errors.New("revision compacted")
 )
 
-// watch follows the stream and runs cycles until something needs a new
-// snapshot, watch or client.
-func (d *daemon) watch(ctx context.Context, cli *etcd.Client) (stop, error) {
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	ch := cli.Watch(wctx, d.snap.Spans)
+// follow watches the snapshot's spans on one stream and runs cycles until
+// something needs a new snapshot, watch or client.
+func (d *daemon) follow(ctx context.Context, cli *etcd.Client, conn <-chan bool) (stop, error) {
 	o := d.o
-
-	var first time.Time
-	quiet := time.NewTimer(time.Hour)
-	quiet.Stop()
-	defer quiet.Stop()
-	progress := time.NewTicker(o.ProgressInterval)
-	defer progress.Stop()
+	s := cli.Watch(ctx, d.snap.Spans, o.Metrics.received)
+	defer s.Close()
+	ready := s.Ready()
+	q := quiescence{min: o.WaitMin, max: o.WaitMax}
+	live := newLiveness(o.ProgressInterval, o.ProgressTimeout)
+	defer live.stop()
 	resync := time.NewTimer(o.Resync)
 	defer resync.Stop()
-	var retry <-chan time.Time
-	if len(d.dirty) > 0 {
-		// Work left by the previous watch or a cycle that could not run.
-		retry = time.After(jitter(time.Second))
+	wake := time.NewTimer(time.Hour)
+	defer wake.Stop()
+	down := time.NewTimer(time.Hour)
+	down.Stop()
+	defer down.Stop()
+	var resnapshot <-chan time.Time // a range could not be watched
+	if !d.disconnected {
+		o.Metrics.setConnected(true, "")
 	}
-	lastHeard, asked := time.Now(), time.Time{}
 
-	schedule := func() {
-		now := time.Now()
-		if first.IsZero() {
-			first = now
+	// take applies what arrived on the stream to the snapshot.
+	take := func() (stop, error) {
+		bs, open := s.Take()
+		if len(bs) > 0 || !open {
+			live.heard()
 		}
-		if o.WaitMin <= 0 {
-			return
-		}
-		due := min(o.WaitMin, time.Until(first.Add(o.WaitMax)))
-		quiet.Reset(max(due, 0))
-	}
-	run := func() {
-		ids := d.dirty
-		d.dirty, first = map[string]bool{}, time.Time{}
-		quiet.Stop()
-		if !d.cycle(ctx, ids) {
-			// The cycle could not run (lock held, state unusable): keep the
-			// work and try again shortly.
-			for id := range ids {
-				d.dirty[id] = true
-			}
-			retry = time.After(jitter(time.Second))
-		}
-	}
-	take := func(b etcd.Batch) (stop, error, bool) {
-		lastHeard, asked = time.Now(), time.Time{}
-		if b.Err != nil {
-			if errors.Is(b.Err, etcd.ErrCompacted) {
-				return stopResnapshot, fmt.Errorf("%w (oldest kept: %d)", errCompacted, b.CompactRevision), false
-			}
-			return stopRewatch, b.Err, false
-		}
-		if len(b.Events) == 0 {
-			d.log.Debug("watch progress", "span", b.Span, "revision", b.Revision)
-			d.snap.Progress(b.Span, b.Revision)
-			return 0, nil, true
-		}
-		if o.Metrics != nil {
-			o.Metrics.events.Add(float64(len(b.Events)))
-		}
-		changed := d.snap.ApplySpan(b.Span, b.Events)
-		for _, key := range changed {
-			for _, bd := range d.readers[b.Span] {
-				if bd.Reads(key) {
-					d.dirty[bd.ID] = true
-				}
+		for _, b := range bs {
+			why, err := d.take(b, &q)
+			if why != stopNone {
+				return why, err
 			}
 		}
-		if len(d.dirty) > 0 {
-			schedule()
+		if !open {
+			ready = nil
+			if len(d.failing) == 0 {
+				return stopRewatch, errors.New("the watch stream closed")
+			}
 		}
-		return 0, nil, true
+		if len(d.failing) > 0 && resnapshot == nil {
+			resnapshot = time.After(jitter(o.BackoffMax))
+		}
+		return stopNone, nil
 	}
 
 	for {
+		if !d.disconnected {
+			due := d.next(&q)
+			if !due.IsZero() && !due.After(time.Now()) {
+				// Everything that arrived until now goes into the cycle.
+				if why, err := take(); why != stopNone {
+					return why, err
+				}
+				d.runDue(ctx, &q)
+				continue
+			}
+			switch {
+			case time.Now().Before(d.blockedUntil):
+				// Look at the state file again in a second.
+				wake.Reset(min(time.Until(due), time.Second))
+			case !due.IsZero():
+				wake.Reset(time.Until(due))
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return stopDone, nil
-		case b, ok := <-ch:
-			if !ok {
-				if ctx.Err() != nil {
-					return stopDone, nil
-				}
-				return stopRewatch, errors.New("the watch stream closed")
-			}
-			if why, err, ok := take(b); !ok {
+		case <-ready:
+			if why, err := take(); why != stopNone {
 				return why, err
 			}
-			if o.WaitMin <= 0 && len(d.dirty) > 0 {
-				// Take whatever else already arrived, then apply it all.
-			drain:
-				for {
-					select {
-					case b, ok := <-ch:
-						if !ok {
-							break drain
-						}
-						if why, err, ok := take(b); !ok {
-							run()
-							return why, err
-						}
-					default:
-						break drain
+		case <-wake.C:
+		case <-live.timer.C:
+			if !live.expired() {
+				// Ask off the loop: a request waits while the client
+				// reconnects.
+				go func() {
+					if err := cli.RequestProgress(s.Context()); err != nil {
+						d.log.Debug("progress request failed", "error", err.Error())
 					}
-				}
-				run()
+				}()
+				continue
 			}
-		case <-quiet.C:
-			run()
-		case <-retry:
-			retry = nil
-			if len(d.dirty) > 0 {
-				run()
-			}
-		case <-progress.C:
+			return stopReconnect, fmt.Errorf("%w within %s", errStuck, o.ProgressTimeout)
+		case up := <-conn:
 			switch {
-			case time.Since(lastHeard) < o.ProgressInterval:
-			case asked.IsZero():
-				asked = time.Now()
-				if err := cli.RequestProgress(wctx); err != nil {
-					d.log.Debug("progress request failed", "error", err.Error())
-				}
-			case time.Since(asked) > o.ProgressTimeout:
-				return stopReconnect, errStuck
+			case !up:
+				down.Reset(o.ConnectionGrace)
+			case d.disconnected:
+				d.disconnected = false
+				d.recovered()
+				o.Metrics.setConnected(true, "")
+			default:
+				down.Stop()
 			}
+		case <-down.C:
+			d.disconnected = true
+			d.lost("lost the connection to etcd; no file is touched until it is back", nil)
+		case <-resnapshot:
+			return stopResnapshot, errors.New("some key ranges could not be watched")
 		case <-resync.C:
-			if len(d.dirty) > 0 {
-				run()
-			}
 			return stopResnapshot, errors.New("periodic resync")
 		case <-o.Reload:
 			if d.reload() {
@@ -374,6 +412,148 @@ func (d *daemon) watch(ctx context.Context, cli *etcd.Client) (stop, error) {
 			}
 		}
 	}
+}
+
+// take applies one batch of the stream to the snapshot and marks the
+// bindings that read a changed key.
+func (d *daemon) take(b etcd.Batch, q *quiescence) (stop, error) {
+	if b.Err != nil {
+		switch {
+		case errors.Is(b.Err, etcd.ErrCompacted):
+			return stopResnapshot, fmt.Errorf("%w (oldest kept: %d)", errCompacted, b.CompactRevision)
+		case errors.Is(b.Err, etcd.ErrPermissionDenied):
+			// The other ranges go on; this one waits for a new snapshot.
+			r := d.snap.Spans[b.Span].Describe()
+			if _, known := d.failing[r]; !known {
+				d.log.Error("cannot watch a key range; its changes wait for the next snapshot", "range", r, "error", b.Err.Error())
+			}
+			d.failing[r] = b.Err.Error()
+			d.o.Metrics.setRanges(d.failing)
+			return stopNone, nil
+		}
+		return stopRewatch, b.Err
+	}
+	if len(b.Events) == 0 {
+		d.log.Debug("watch progress", "span", b.Span, "revision", b.Revision)
+		d.snap.Progress(b.Span, b.Revision)
+		return stopNone, nil
+	}
+	changed := d.snap.ApplySpan(b.Span, b.Events)
+	for _, key := range changed {
+		for _, bd := range d.readers[b.Span] {
+			if bd.Reads(key) {
+				d.dirty[bd.ID] = true
+			}
+		}
+	}
+	if len(changed) > 0 {
+		q.changed(time.Now())
+	}
+	return stopNone, nil
+}
+
+// next is when the next cycle is due: the pending changes once quiet, the
+// earliest retry of a failed binding, never before a blocked cycle may
+// run again. Zero: nothing to do.
+func (d *daemon) next(q *quiescence) time.Time {
+	var due time.Time
+	switch {
+	case d.full:
+		due = time.Now()
+	case len(d.dirty) > 0:
+		due = q.due()
+	}
+	for _, r := range d.retries {
+		if due.IsZero() || r.due.Before(due) {
+			due = r.due
+		}
+	}
+	if now := time.Now(); now.Before(d.blockedUntil) && state.Stamp(d.o.StatePath) != d.blockedStamp {
+		d.blockedUntil = now
+	}
+	if !due.IsZero() && due.Before(d.blockedUntil) {
+		due = d.blockedUntil
+	}
+	return due
+}
+
+// runDue runs the cycles that are due: the pending changes (or a full
+// cycle), then, in a cycle of their own, the failed bindings whose retry
+// is due.
+func (d *daemon) runDue(ctx context.Context, q *quiescence) {
+	now := time.Now()
+	if d.full || (len(d.dirty) > 0 && !q.due().After(now)) {
+		var ids map[string]bool // nil: every binding
+		if !d.full {
+			ids = d.dirty
+		}
+		d.dirty, d.full = map[string]bool{}, false
+		q.reset()
+		if !d.runCycle(ctx, ids) {
+			// Keep the work for when cycles may run again.
+			if ids == nil {
+				d.full = true
+			}
+			for id := range ids {
+				d.dirty[id] = true
+			}
+			return
+		}
+	}
+	due := map[string]bool{}
+	for id, r := range d.retries {
+		if !r.due.After(now) {
+			due[id] = true
+		}
+	}
+	if len(due) > 0 {
+		d.runCycle(ctx, due)
+	}
+}
+
+// runCycle runs one cycle and keeps the schedules: a cycle that could not
+// run holds every cycle back, with growing delays; failed bindings are
+// tried again later.
+func (d *daemon) runCycle(ctx context.Context, ids map[string]bool) bool {
+	res, err := d.cycle(ctx, ids)
+	if err != nil {
+		d.blockStep = max(d.blockStep, d.o.BackoffMin)
+		wait := jitter(d.blockStep)
+		d.blockedUntil = time.Now().Add(wait)
+		d.blockedStamp = state.Stamp(d.o.StatePath)
+		d.blockStep = min(d.blockStep*2, d.o.BackoffMax)
+		d.log.Error("cycle skipped: no file is touched; it is tried again", "error", err.Error(), "retry_in", wait.Round(time.Millisecond).String())
+		d.o.Metrics.setBlocked("cycles cannot run: " + err.Error())
+		return false
+	}
+	if d.blockStep > 0 {
+		d.log.Info("cycles run again")
+		d.blockStep, d.blockedUntil = 0, time.Time{}
+		d.o.Metrics.setBlocked("")
+	}
+	if res == nil {
+		return true
+	}
+	now := time.Now()
+	for _, out := range res.Outcomes {
+		if !out.Failed() {
+			delete(d.retries, out.ID)
+			continue
+		}
+		r := d.retries[out.ID]
+		if r == nil {
+			r = &retry{}
+			d.retries[out.ID] = r
+		}
+		r.attempts++
+		r.due = now.Add(jitter(min(d.o.RetryMin<<min(r.attempts-1, 20), d.o.RetryMax)))
+	}
+	for id := range d.retries {
+		if d.cfg.Set.Get(id) == nil {
+			delete(d.retries, id)
+		}
+	}
+	return true
 }
 
 // reload re-reads the configuration; a bad one is logged and the old set
@@ -390,19 +570,14 @@ func (d *daemon) reload() bool {
 }
 
 // cycle plans and applies the bindings with the given ids (all when nil)
-// under the state lock. It reports false when it could not run and should
-// be retried.
-func (d *daemon) cycle(parent context.Context, ids map[string]bool) bool {
+// under the state lock. Its error says why it could not run (the state
+// lock held, the state unusable); it is then to be run again later.
+func (d *daemon) cycle(parent context.Context, ids map[string]bool) (*apply.Result, error) {
 	// A cycle in flight finishes even when the daemon is told to stop.
 	ctx := context.WithoutCancel(parent)
 	o := d.o
 	set := d.cfg.Set
 	if ids != nil {
-		for id := range d.failed {
-			if set.Get(id) != nil {
-				ids[id] = true
-			}
-		}
 		sub := &bindings.Set{Dir: set.Dir, TemplatesDir: set.TemplatesDir}
 		for _, b := range set.Bindings {
 			if ids[b.ID] {
@@ -412,7 +587,7 @@ func (d *daemon) cycle(parent context.Context, ids map[string]bool) bool {
 		set = sub
 	}
 	if len(set.Bindings) == 0 {
-		return true
+		return nil, nil
 	}
 	report := func(c Cycle) {
 		if o.OnCycle != nil {
@@ -421,9 +596,9 @@ func (d *daemon) cycle(parent context.Context, ids map[string]bool) bool {
 	}
 	lock, err := state.Acquire(ctx, o.StatePath, "watch", o.LockWait)
 	if err != nil {
-		d.log.Warn("cycle postponed: cannot take the state lock", "error", err.Error())
+		err = fmt.Errorf("cannot take the state lock: %w", err)
 		report(Cycle{Revision: d.snap.Revision, Err: err})
-		return false
+		return nil, err
 	}
 	defer lock.Release()
 	st, err := d.states.Load(o.StatePath)
@@ -431,9 +606,9 @@ func (d *daemon) cycle(parent context.Context, ids map[string]bool) bool {
 		err = st.CheckCluster(o.StatePath, d.snap.ClusterID, o.Force)
 	}
 	if err != nil {
-		d.log.Error("cycle skipped: the state cannot be used; no file is touched", "error", err.Error())
+		err = fmt.Errorf("the state cannot be used: %w", err)
 		report(Cycle{Revision: d.snap.Revision, Err: err})
-		return false
+		return nil, err
 	}
 
 	start := time.Now()
@@ -454,10 +629,7 @@ func (d *daemon) cycle(parent context.Context, ids map[string]bool) bool {
 	for _, out := range res.Outcomes {
 		d.logOutcome(out, p.Revision)
 		if out.Failed() {
-			d.failed[out.ID] = true
 			errs = append(errs, out.ID)
-		} else {
-			delete(d.failed, out.ID)
 		}
 	}
 	if saveErr != nil {
@@ -477,7 +649,7 @@ func (d *daemon) cycle(parent context.Context, ids map[string]bool) bool {
 		o.Metrics.cycleDone(p.Revision, ok, "failed: "+strings.Join(errs, ", "), planned, applied)
 	}
 	report(Cycle{Revision: p.Revision, Plan: p, Result: res})
-	return true
+	return res, nil
 }
 
 func (d *daemon) logOutcome(out *apply.Outcome, rev int64) {
@@ -487,7 +659,7 @@ func (d *daemon) logOutcome(out *apply.Outcome, rev int64) {
 		if out.Check != nil && out.Check.Err != nil {
 			attrs = append(attrs, "check_output", out.Check.Output)
 		}
-		d.log.Error("binding failed; it is retried on the next change and at the next resync", append(attrs, "error", errText(out.Err))...)
+		d.log.Error("binding failed; it is tried again on its own schedule, on a change of its keys and at the next resync", append(attrs, "error", errText(out.Err))...)
 	case out.Action == plan.Skip:
 		d.log.Warn("binding skipped; its target is left as it is", append(attrs, "reason", out.Reason())...)
 	case out.Changed:
@@ -518,6 +690,70 @@ func (d *daemon) countOutcomes(p *plan.Plan, res *apply.Result) {
 		}
 	}
 }
+
+// quiescence is --wait MIN:MAX: pending changes are due MIN after the
+// last one, but no later than MAX after the first.
+type quiescence struct {
+	min, max    time.Duration
+	first, last time.Time
+}
+
+func (q *quiescence) changed(now time.Time) {
+	if q.first.IsZero() {
+		q.first = now
+	}
+	q.last = now
+}
+
+// due is when the pending changes may be applied (at once without --wait).
+func (q *quiescence) due() time.Time {
+	if q.min <= 0 || q.first.IsZero() {
+		return q.first
+	}
+	return minTime(q.last.Add(q.min), q.first.Add(q.max))
+}
+
+func (q *quiescence) reset() { q.first, q.last = time.Time{}, time.Time{} }
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// liveness proves the watch stream alive: after interval without a word
+// from etcd it asks for a progress notification, and an answer must come
+// within timeout.
+type liveness struct {
+	interval, timeout time.Duration
+	timer             *time.Timer
+	asked             bool
+}
+
+func newLiveness(interval, timeout time.Duration) *liveness {
+	return &liveness{interval: interval, timeout: timeout, timer: time.NewTimer(interval)}
+}
+
+// heard records a word from etcd.
+func (l *liveness) heard() {
+	l.asked = false
+	l.timer.Reset(l.interval)
+}
+
+// expired is called when the timer fires: the first time the caller is to
+// ask for progress (false); the second, without a word in between, the
+// stream is dead (true).
+func (l *liveness) expired() bool {
+	if l.asked {
+		return true
+	}
+	l.asked = true
+	l.timer.Reset(l.timeout)
+	return false
+}
+
+func (l *liveness) stop() { l.timer.Stop() }
 
 func errText(err error) string {
 	if err == nil {

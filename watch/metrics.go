@@ -1,6 +1,9 @@
 package watch
 
 import (
+	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -8,62 +11,104 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
-// Metrics are the daemon's Prometheus metrics and health.
+// Metrics are the daemon's Prometheus metrics and its health: what is true
+// now, updated as it happens, never what was true at start.
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	applies     *prometheus.CounterVec
-	failures    *prometheus.CounterVec
-	skipped     *prometheus.CounterVec
-	events      prometheus.Counter
-	cycles      prometheus.Counter
-	lastRev     prometheus.Gauge
-	lastSuccess prometheus.Gauge
-	connected   prometheus.Gauge
-	renderDur   prometheus.Histogram
-	applyDur    prometheus.Histogram
+	applies       *prometheus.CounterVec
+	failures      *prometheus.CounterVec
+	skipped       *prometheus.CounterVec
+	events        prometheus.Counter
+	cycles        prometheus.Counter
+	lastRev       prometheus.Gauge
+	lastSuccess   prometheus.Gauge
+	connected     prometheus.Gauge
+	rangesFailing prometheus.Gauge
+	renderDur     prometheus.Histogram
+	applyDur      prometheus.Histogram
 
-	mu        sync.Mutex
-	isUp      bool
+	mu sync.Mutex
+	// up is true while the daemon has a snapshot, a live watch stream and
+	// a ready connection; down says why not.
+	up   bool
+	down string
+	// ranges maps each key range that cannot be watched to why (an error
+	// that names the range).
+	ranges map[string]string
+	// blocked says why cycles cannot run (state unusable, lock held).
+	blocked   string
+	cycled    bool
 	lastOK    bool
 	lastError string
-	cycled    bool
 }
 
 // NewMetrics registers the daemon's metrics in a new registry.
 func NewMetrics() *Metrics {
-	m := &Metrics{Registry: prometheus.NewRegistry()}
+	m := &Metrics{Registry: prometheus.NewRegistry(), down: "not connected to etcd yet", ranges: map[string]string{}}
 	m.applies = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reconfig_target_writes_total",
 		Help: "Targets written, by action (create, update, delete)."}, []string{"action"})
 	m.failures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reconfig_binding_failures_total",
 		Help: "Bindings that failed in a cycle, by stage (render, check, reload, write)."}, []string{"stage"})
 	m.skipped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reconfig_bindings_skipped_total",
-		Help: "Bindings skipped for missing data, by reason (missing_key, empty_prefix)."}, []string{"reason"})
+		Help: "Bindings skipped for missing data, by reason (missing_key, empty_prefix, empty_output)."}, []string{"reason"})
 	m.events = prometheus.NewCounter(prometheus.CounterOpts{Name: "reconfig_watch_events_total", Help: "etcd watch events received."})
 	m.cycles = prometheus.NewCounter(prometheus.CounterOpts{Name: "reconfig_cycles_total", Help: "Plan/apply cycles run."})
 	m.lastRev = prometheus.NewGauge(prometheus.GaugeOpts{Name: "reconfig_last_applied_revision", Help: "The etcd revision of the last cycle."})
 	m.lastSuccess = prometheus.NewGauge(prometheus.GaugeOpts{Name: "reconfig_last_success_timestamp_seconds", Help: "When the last cycle without failures ended."})
-	m.connected = prometheus.NewGauge(prometheus.GaugeOpts{Name: "reconfig_etcd_connected", Help: "1 while the daemon has a live snapshot and watch."})
+	m.connected = prometheus.NewGauge(prometheus.GaugeOpts{Name: "reconfig_etcd_connected",
+		Help: "1 while the daemon has a live snapshot, watch stream and connection to etcd."})
+	m.rangesFailing = prometheus.NewGauge(prometheus.GaugeOpts{Name: "reconfig_watch_ranges_failing",
+		Help: "Key ranges the bindings read that cannot be watched (their changes wait for the next snapshot)."})
 	m.renderDur = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "reconfig_render_duration_seconds",
 		Help: "Time to plan a cycle (render and compare).", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)})
 	m.applyDur = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "reconfig_apply_duration_seconds",
 		Help: "Time to apply a cycle (write, check, reload, record).", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)})
 	m.Registry.MustRegister(m.applies, m.failures, m.skipped, m.events, m.cycles, m.lastRev, m.lastSuccess,
-		m.connected, m.renderDur, m.applyDur, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		m.connected, m.rangesFailing, m.renderDur, m.applyDur, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
-func (m *Metrics) setConnected(up bool) {
+// setConnected records whether the daemon is connected and following
+// etcd; why says what is wrong when it is not.
+func (m *Metrics) setConnected(up bool, why string) {
 	if m == nil {
 		return
 	}
 	m.mu.Lock()
-	m.isUp = up
+	m.up, m.down = up, why
 	m.mu.Unlock()
 	if up {
 		m.connected.Set(1)
 	} else {
 		m.connected.Set(0)
+	}
+}
+
+// setRanges records the key ranges that cannot be watched, and why.
+func (m *Metrics) setRanges(failing map[string]string) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	m.ranges = failing
+	m.mu.Unlock()
+	m.rangesFailing.Set(float64(len(failing)))
+}
+
+// setBlocked records why cycles cannot run ("" when they can).
+func (m *Metrics) setBlocked(why string) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	m.blocked = why
+	m.mu.Unlock()
+}
+
+func (m *Metrics) received(n int) {
+	if m != nil {
+		m.events.Add(float64(n))
 	}
 }
 
@@ -83,18 +128,29 @@ func (m *Metrics) cycleDone(rev int64, ok bool, errMsg string, render, apply tim
 	m.mu.Unlock()
 }
 
-// Health reports whether the daemon is connected and its last cycle
-// succeeded, and if not, why.
+// Health reports whether the daemon is connected, watches every range
+// and can run cycles, and its last cycle succeeded; if not, every reason.
 func (m *Metrics) Health() (ok bool, reason string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	var why []string
+	if !m.up {
+		why = append(why, m.down)
+	}
+	for _, r := range slices.Sorted(maps.Keys(m.ranges)) {
+		why = append(why, m.ranges[r])
+	}
+	if m.blocked != "" {
+		why = append(why, m.blocked)
+	}
 	switch {
-	case !m.isUp:
-		return false, "not connected to etcd"
-	case !m.cycled:
-		return false, "no cycle has run yet"
-	case !m.lastOK:
-		return false, "the last cycle had failures: " + m.lastError
+	case !m.cycled && m.blocked == "":
+		why = append(why, "no cycle has run yet")
+	case m.cycled && !m.lastOK:
+		why = append(why, "the last cycle had failures: "+m.lastError)
+	}
+	if len(why) > 0 {
+		return false, strings.Join(why, "; ")
 	}
 	return true, "ok"
 }

@@ -2,6 +2,10 @@ package etcdtest
 
 import (
 	"context"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"go.etcd.io/etcd/api/v3/authpb"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -44,4 +48,36 @@ func EnableAuth(t TB, s *embedded.Server, rootPassword string, users ...User) {
 		}
 	}
 	must(es.AuthEnable(ctx, &pb.AuthEnableRequest{}))
+}
+
+// GrantRead lets user's role ("NAME-read", made by EnableAuth) read every
+// key under prefix too, as root (rootPassword) would with etcdctl.
+func GrantRead(t TB, s *embedded.Server, rootPassword, user, prefix string) {
+	t.Helper()
+	cli := rootClient(t, s, rootPassword)
+	defer cli.Close()
+	if _, err := cli.RoleGrantPermission(context.Background(), user+"-read", prefix, clientv3.GetPrefixRangeEnd(prefix),
+		clientv3.PermissionType(clientv3.PermRead)); err != nil {
+		t.Fatalf("grant %s read %s: %v", user, prefix, err)
+	}
+}
+
+// RevokeRead takes GrantRead's permission back.
+func RevokeRead(t TB, s *embedded.Server, rootPassword, user, prefix string) {
+	t.Helper()
+	cli := rootClient(t, s, rootPassword)
+	defer cli.Close()
+	if _, err := cli.RoleRevokePermission(context.Background(), user+"-read", prefix, clientv3.GetPrefixRangeEnd(prefix)); err != nil {
+		t.Fatalf("revoke %s read %s: %v", user, prefix, err)
+	}
+}
+
+func rootClient(t TB, s *embedded.Server, rootPassword string) *clientv3.Client {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{s.ClientURL}, Username: "root", Password: rootPassword,
+		DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatalf("connect as root: %v", err)
+	}
+	return cli
 }
