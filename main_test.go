@@ -253,6 +253,13 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 			ts.Fatalf("no child process with %q in its command line", args[1])
 		}
 	},
+	// mkfifo FILE: make a named pipe (no writer ever opens it).
+	"mkfifo": func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) != 1 {
+			ts.Fatalf("usage: mkfifo FILE")
+		}
+		ts.Check(syscall.Mkfifo(ts.MkAbs(args[0]), 0o644))
+	},
 	// mode PERM FILE: FILE has permission bits PERM (octal).
 	"mode": func(ts *testscript.TestScript, neg bool, args []string) {
 		if len(args) != 2 {

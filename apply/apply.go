@@ -211,7 +211,7 @@ func Execute(ctx context.Context, p *plan.Plan) *Result {
 // directory must exist, and the new content is staged beside it.
 func stage(o *Outcome) {
 	ch := o.change
-	prev, err := atomicfile.ReadCurrent(ch.Target)
+	prev, err := atomicfile.ReadCurrent(ch.Target, plan.MaxTargetSize)
 	if err != nil {
 		o.Err = err
 		return

@@ -3,6 +3,12 @@
 // crash: stage a temporary file in the target's directory, write, fsync,
 // set mode and owner, rename over the target, fsync the directory. It is
 // the one writer behind targets, the state file and plan files.
+//
+// It is also the one reader of files that reconfig did not create or that
+// others could have replaced — targets, orphans, the state and its lock,
+// saved plans, snapshots, binding and TLS files: Read opens without
+// following a final symlink and without blocking, refuses anything but a
+// regular file, and reads at most a cap the caller gives.
 package atomicfile
 
 import (
@@ -131,34 +137,47 @@ func Write(path string, data []byte, a Attrs) error {
 type Current struct {
 	Data  []byte
 	Attrs Attrs
+	// Links is the file's number of hard links. Replacing it by rename
+	// (or deleting it) changes this name only: the other links keep the
+	// old content.
+	Links uint64
 }
 
-// ReadCurrent reads the target at path with its mode and owner; it
-// returns nil when there is none. A symlink or any other non-regular file
-// is an error: Write replaces files by renaming, which would replace a
-// link itself.
-func ReadCurrent(path string) (*Current, error) {
-	info, err := os.Lstat(path)
+// ReadCurrent reads the target at path with its mode, owner and link
+// count, through Read (no symlink followed, no blocking, at most max
+// bytes); it returns nil when there is none. A symlink or any other
+// non-regular file is an error that unwraps to a *RefusedError: Write
+// replaces files by renaming, which would replace a link itself.
+func ReadCurrent(path string, max int64) (*Current, error) {
+	data, info, err := Read(path, ReadOptions{Max: max})
+	var re *RefusedError
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, nil
+	case errors.As(err, &re) && re.Symlink():
+		return nil, &wrapped{msg: fmt.Sprintf("target %s is a symlink; reconfig replaces files, not links: point \"target\" at the file itself", path), err: re}
+	case errors.As(err, &re):
+		return nil, &wrapped{msg: "target " + re.Error(), err: re}
 	case err != nil:
 		return nil, fmt.Errorf("target %s: %w", path, unwrap(err))
-	case info.Mode()&fs.ModeSymlink != 0:
-		return nil, fmt.Errorf("target %s is a symlink; reconfig replaces files, not links: point \"target\" at the file itself", path)
-	case !info.Mode().IsRegular():
-		return nil, fmt.Errorf("target %s is not a regular file", path)
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("target %s: %w", path, unwrap(err))
-	}
-	c := &Current{Data: data, Attrs: Attrs{Mode: info.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky), UID: -1, GID: -1}}
+	c := &Current{Data: data, Links: Links(info),
+		Attrs: Attrs{Mode: info.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky), UID: -1, GID: -1}}
 	if st, ok := info.Sys().(*syscall.Stat_t); ok {
 		c.Attrs.UID, c.Attrs.GID = int(st.Uid), int(st.Gid)
 	}
 	return c, nil
 }
+
+// wrapped is an error with a message of its own that still unwraps to the
+// error it explains.
+type wrapped struct {
+	msg string
+	err error
+}
+
+func (w *wrapped) Error() string { return w.msg }
+func (w *wrapped) Unwrap() error { return w.err }
 
 // RemoveStale deletes staged files of path left behind by a process that
 // died between Stage and Commit. Callers hold the state lock, so no other

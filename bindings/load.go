@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/reconfig/reconfig/atomicfile"
 )
 
 // Error is one problem of one binding file.
@@ -137,12 +139,25 @@ func bindingFiles(confd string) ([]string, error) {
 	return files, err
 }
 
+// MaxFileSize is the largest binding file read. A binding is a few hundred
+// bytes of JSON; 1 MiB leaves room for any command line while a file that
+// never ends cannot take the memory.
+const MaxFileSize = 1 << 20
+
 func loadFile(confd, path, templatesDir string) (*Binding, Errors) {
 	fail := func(line, col int, format string, args ...any) Errors {
 		return Errors{{File: path, Line: line, Col: col, Msg: fmt.Sprintf(format, args...)}}
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
+	// Binding files are the operator's own and may be symlinks
+	// (sites-enabled style): followed, but what they lead to must be a
+	// regular file (bindingFiles skips anything else; this catches one
+	// swapped in since), read without blocking and up to the cap.
+	data, _, err := atomicfile.Read(path, atomicfile.ReadOptions{Max: MaxFileSize, FollowSymlink: true})
+	var re *atomicfile.RefusedError
+	switch {
+	case errors.As(err, &re):
+		return nil, fail(0, 0, "%s", re.What())
+	case err != nil:
 		return nil, fail(0, 0, "cannot read: %v", unwrapPath(err))
 	}
 	if len(bytes.TrimSpace(data)) == 0 {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -313,6 +314,11 @@ func TestLoadFileErrors(t *testing.T) {
 			name: "target is the root",
 			file: `{"key": "/app", "source": "web.tmpl", "target": "/"}`,
 			want: []string{`"target" "/" names a directory`},
+		},
+		{
+			name: "binding file larger than 1 MiB",
+			file: `{"key": "/app", "source": "web.tmpl", "target": "/etc/app.conf", "checkcmd": "` + strings.Repeat("x", 1<<20) + `"}`,
+			want: []string{`is larger than 1 MiB, the most reconfig reads here`},
 		},
 		{
 			name: "source escapes with ..",
@@ -739,6 +745,17 @@ func TestLoadIgnoredFiles(t *testing.T) {
 		t.Fatalf("errors:\n%v\nwant only the target shared with link.json", es)
 	}
 	if err := os.Remove(filepath.Join(dir, "conf.d", "link.json")); err != nil {
+		t.Fatal(err)
+	}
+	// Not regular files, and links to them: not binding files, never
+	// opened (a FIFO would block, /dev/zero never ends).
+	if err := syscall.Mkfifo(filepath.Join(dir, "conf.d", "fifo.json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/dev/zero", filepath.Join(dir, "conf.d", "zero.json")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("fifo.json", filepath.Join(dir, "conf.d", "to-fifo.json")); err != nil {
 		t.Fatal(err)
 	}
 	set := mustLoad(t, dir)

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"strings"
 	"time"
 
@@ -17,6 +15,14 @@ import (
 
 // FileVersion is the plan file format.
 const FileVersion = 1
+
+// MaxFileSize is the largest plan file Write writes and ReadFile reads. A
+// plan carries the whole new content of every target it changes (each at
+// most MaxTargetSize, escaped as JSON): 512 MiB is 16 targets of the
+// largest size, or thousands of ordinary ones, while a file that never
+// ends (a symlink to /dev/zero is refused anyway) cannot take the memory.
+// A larger plan is split with --target.
+const MaxFileSize = 512 << 20
 
 type file struct {
 	FormatVersion int          `json:"format_version"`
@@ -84,6 +90,10 @@ func (p *Plan) Write(path string) error {
 	if err := enc.Encode(f); err != nil {
 		return err
 	}
+	if buf.Len() > MaxFileSize {
+		return &FileError{Path: path, Msg: fmt.Sprintf("the plan takes %d MiB, more than the %s a plan file may hold", buf.Len()>>20, atomicfile.FormatSize(MaxFileSize)),
+			hint: "save the plan of fewer bindings at a time with --target"}
+	}
 	if err := atomicfile.Write(path, buf.Bytes(), atomicfile.Attrs{Mode: 0o600, UID: -1, GID: -1}); err != nil {
 		return fmt.Errorf("write plan file: %w", err)
 	}
@@ -107,15 +117,17 @@ func (e *FileError) Error() string {
 // Hint says what to do.
 func (e *FileError) Hint() string { return e.hint }
 
-// ReadFile loads a plan written by Write.
+// ReadFile loads a plan written by Write. It reads through
+// atomicfile.Read: a symlink, FIFO, device or other non-regular file, or a
+// file over MaxFileSize, is refused without being read.
 func ReadFile(path string) (*Plan, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return nil, &FileError{Path: path, Msg: fmt.Sprintf("cannot read: %v", err)}
+	data, _, err := atomicfile.Read(path, atomicfile.ReadOptions{Max: MaxFileSize})
+	var re *atomicfile.RefusedError
+	switch {
+	case errors.As(err, &re):
+		return nil, &FileError{Path: path, Msg: re.What(), hint: "give the plan file itself, as `reconfig plan --out FILE` wrote it"}
+	case err != nil:
+		return nil, &FileError{Path: path, Msg: fmt.Sprintf("cannot read: %v", unwrapPath(err))}
 	}
 	var f file
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -197,7 +209,7 @@ func (p *Plan) CheckFresh(path string, st *state.State) error {
 		}
 		now, err := CurrentHash(ch.Target)
 		if err != nil {
-			reasons = append(reasons, fmt.Sprintf("%s: %v", ch.Target, err))
+			reasons = append(reasons, err.Error())
 			continue
 		}
 		if now != ch.BeforeHash {
@@ -217,17 +229,16 @@ func (p *Plan) CheckFresh(path string, st *state.State) error {
 	return nil
 }
 
-// CurrentHash is the hex SHA-256 of the file at path, "" when it does not
-// exist.
+// CurrentHash is the hex SHA-256 of the target at path, "" when it does
+// not exist. It reads the way planning does (atomicfile.ReadCurrent): a
+// symlink or other non-regular file, or one over MaxTargetSize, is an
+// error naming the path.
 func CurrentHash(path string) (string, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", nil
+	cur, err := atomicfile.ReadCurrent(path, MaxTargetSize)
+	if err != nil || cur == nil {
+		return "", err
 	}
-	if err != nil {
-		return "", unwrapPath(err)
-	}
-	return Hash(data), nil
+	return Hash(cur.Data), nil
 }
 
 func orNone(s string) string {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"runtime"
 	"sort"
 	"sync"
@@ -127,6 +126,10 @@ type Input struct {
 	Prune bool
 }
 
+// MaxTargetSize is the largest target (or orphaned target) reconfig
+// reads: no larger file can be one it rendered.
+const MaxTargetSize = render.MaxOutput
+
 // Make renders every binding and compares it with its target.
 func Make(ctx context.Context, in Input) *Plan {
 	p := &Plan{
@@ -218,7 +221,7 @@ func planBinding(b *bindings.Binding, t *render.Template, snap *snapshot.Snapsho
 	if err != nil {
 		return fail(fmt.Errorf("binding %q: %w", b.ID, err))
 	}
-	cur, err := atomicfile.ReadCurrent(b.Target)
+	cur, err := atomicfile.ReadCurrent(b.Target, MaxTargetSize)
 	switch {
 	case err != nil:
 		return fail(err)
@@ -296,15 +299,25 @@ func orphans(set *bindings.Set, st *state.State, prune bool) []*Change {
 				taken = true
 			}
 		}
-		data, err := os.ReadFile(rec.Target)
+		cur, err := atomicfile.ReadCurrent(rec.Target, MaxTargetSize)
+		var re *atomicfile.RefusedError
 		switch {
-		case err == nil:
-			ch.Before, ch.BeforeHash = data, Hash(data)
-			ch.Drift = ch.BeforeHash != rec.SHA256
-		case errors.Is(err, fs.ErrNotExist):
+		case errors.As(err, &re):
+			// Not the regular file reconfig wrote: never read, shown or
+			// deleted.
+			ch.Reason = fmt.Sprintf("its binding was removed, but %v; apply --prune deletes only the regular file reconfig wrote: remove it by hand", re)
+			if prune && !taken {
+				ch.Action, ch.Err = Fail, errors.New(ch.Reason)
+			}
+			out = append(out, ch)
+			continue
+		case err != nil:
+			ch.Reason = fmt.Sprintf("its binding was removed; %v", err)
+		case cur == nil:
 			ch.Reason = "its binding was removed and its target no longer exists"
 		default:
-			ch.Reason = fmt.Sprintf("its binding was removed; target: %v", unwrapPath(err))
+			ch.Before, ch.BeforeHash = cur.Data, Hash(cur.Data)
+			ch.Drift = ch.BeforeHash != rec.SHA256
 		}
 		if prune && !taken {
 			ch.Action, ch.Reason = Delete, ""
