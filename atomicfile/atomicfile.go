@@ -13,6 +13,7 @@ package atomicfile
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 )
 
 // Attrs are the permissions and ownership of a staged file. UID and GID -1
@@ -41,15 +43,46 @@ type Staged struct {
 // a staged file keeps its target's extension for checkers that look at it.
 const tempPrefix = ".reconfig-"
 
+// NameMax is the longest file name — one component of a path — that Linux
+// file systems accept (NAME_MAX).
+const NameMax = 255
+
+// randomLen is the length of the random part of a staged name, in hex.
+const randomLen = 12
+
+// stagedSuffix is what follows ".reconfig-<random>." in the name of a file
+// staged for the target named base: base itself when the whole name fits
+// in NameMax, else base cut short, then "~" and 8 hex digits of base's
+// SHA-256 (two long names never share a suffix), then base's extension
+// (".conf": a checker still sees it). It is a function of base alone, so
+// that RemoveStaleIn recognises the staged files of a target.
+func stagedSuffix(base string) string {
+	room := NameMax - len(tempPrefix) - randomLen - 1
+	if len(base) <= room {
+		return base
+	}
+	ext := filepath.Ext(base)
+	if len(ext) > 64 || len(ext) == len(base) {
+		ext = "" // not an extension a checker looks at
+	}
+	sum := sha256.Sum256([]byte(base))
+	tag := "~" + hex.EncodeToString(sum[:4])
+	cut := room - len(tag) - len(ext)
+	for cut > 0 && !utf8.RuneStart(base[cut]) {
+		cut-- // never split a UTF-8 sequence
+	}
+	return base[:cut] + tag + ext
+}
+
 // Stage writes data to a new temporary file in path's directory, fsyncs it
 // and sets its attributes. Nothing is visible at path until Commit.
 func Stage(path string, data []byte, a Attrs) (*Staged, error) {
 	dir, base := filepath.Split(path)
-	var rnd [6]byte
+	var rnd [randomLen / 2]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
 		return nil, err
 	}
-	tmp := filepath.Join(dir, tempPrefix+hex.EncodeToString(rnd[:])+"."+base)
+	tmp := filepath.Join(dir, tempPrefix+hex.EncodeToString(rnd[:])+"."+stagedSuffix(base))
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("stage %s: %w", path, unwrap(err))
@@ -188,8 +221,12 @@ func RemoveStale(path string) error {
 }
 
 // RemoveStaleIn deletes, with one read of dir, the staged files of every
-// target in dir whose base name is in bases.
+// target in dir whose base name is in bases, shortened names included.
 func RemoveStaleIn(dir string, bases map[string]bool) error {
+	suffixes := make(map[string]bool, len(bases))
+	for b := range bases {
+		suffixes[stagedSuffix(b)] = true
+	}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -199,10 +236,10 @@ func RemoveStaleIn(dir string, bases map[string]bool) error {
 	}
 	for _, e := range ents {
 		n := e.Name()
-		if !strings.HasPrefix(n, tempPrefix) || len(n) < len(tempPrefix)+12+2 || n[len(tempPrefix)+12] != '.' {
+		if !strings.HasPrefix(n, tempPrefix) || len(n) < len(tempPrefix)+randomLen+2 || n[len(tempPrefix)+randomLen] != '.' {
 			continue
 		}
-		if !bases[n[len(tempPrefix)+13:]] {
+		if !suffixes[n[len(tempPrefix)+randomLen+1:]] {
 			continue
 		}
 		if err := os.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {

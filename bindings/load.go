@@ -233,6 +233,9 @@ func loadFile(confd, path, templatesDir string) (*Binding, Errors) {
 		bad(`"target" %q names a directory; want a file path`, *fb.Target)
 	default:
 		b.Target = filepath.Clean(*fb.Target)
+		if msg := nameTooLong(b.Target); msg != "" {
+			bad(`"target" %q: %s`, b.Target, msg)
+		}
 	}
 
 	pattern := DefaultPattern
@@ -303,6 +306,21 @@ func ParsePattern(pattern string) (left, right string, err error) {
 		return "", "", errors.New("the left and right delimiters must differ")
 	}
 	return f[0], f[1], nil
+}
+
+// nameTooLong says which name of the clean absolute path is longer than a
+// file system takes (NAME_MAX), or "".
+func nameTooLong(path string) string {
+	dir, base := filepath.Split(path)
+	if len(base) > atomicfile.NameMax {
+		return fmt.Sprintf("its file name is %d bytes long; a file name has at most %d bytes", len(base), atomicfile.NameMax)
+	}
+	for _, name := range strings.Split(dir, "/") {
+		if len(name) > atomicfile.NameMax {
+			return fmt.Sprintf("the directory name %.40q... is %d bytes long; a file name has at most %d bytes", name, len(name), atomicfile.NameMax)
+		}
+	}
+	return ""
 }
 
 // resolveSource returns the absolute path of a template, refusing any path

@@ -316,6 +316,16 @@ func TestLoadFileErrors(t *testing.T) {
 			want: []string{`"target" "/" names a directory`},
 		},
 		{
+			name: "target file name longer than NAME_MAX",
+			file: `{"key": "/app", "source": "web.tmpl", "target": "/etc/` + strings.Repeat("n", 251) + `.conf"}`,
+			want: []string{`its file name is 256 bytes long; a file name has at most 255 bytes`},
+		},
+		{
+			name: "target directory name longer than NAME_MAX",
+			file: `{"key": "/app", "source": "web.tmpl", "target": "/etc/` + strings.Repeat("d", 256) + `/app.conf"}`,
+			want: []string{`the directory name "dddd`, `is 256 bytes long`},
+		},
+		{
 			name: "binding file larger than 1 MiB",
 			file: `{"key": "/app", "source": "web.tmpl", "target": "/etc/app.conf", "checkcmd": "` + strings.Repeat("x", 1<<20) + `"}`,
 			want: []string{`is larger than 1 MiB, the most reconfig reads here`},
