@@ -46,6 +46,9 @@ type Outcome struct {
 // Reason is the plan's reason for a skipped, failed or orphaned binding.
 func (o *Outcome) Reason() string { return o.change.Reason }
 
+// Warnings are the plan's warnings about the binding's target.
+func (o *Outcome) Warnings() []string { return o.change.Warnings }
+
 // Failed reports whether the binding failed in this apply.
 func (o *Outcome) Failed() bool { return o.Err != nil || o.Action == plan.Fail }
 

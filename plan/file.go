@@ -37,22 +37,23 @@ type file struct {
 }
 
 type fileChange struct {
-	ID             string `json:"id"`
-	Target         string `json:"target"`
-	Action         Action `json:"action"`
-	Reason         string `json:"reason,omitempty"`
-	Drift          bool   `json:"drift,omitempty"`
-	Sensitive      bool   `json:"sensitive,omitempty"`
-	BeforeSHA256   string `json:"before_sha256"`
-	AfterSHA256    string `json:"after_sha256,omitempty"`
-	After          string `json:"after,omitempty"`
-	Mode           string `json:"mode,omitempty"`
-	UID            int    `json:"uid"`
-	GID            int    `json:"gid"`
-	AttrChange     string `json:"attr_change,omitempty"`
-	CheckCmd       string `json:"checkcmd,omitempty"`
-	ReloadCmd      string `json:"reloadcmd,omitempty"`
-	CommandTimeout string `json:"command_timeout,omitempty"`
+	ID             string   `json:"id"`
+	Target         string   `json:"target"`
+	Action         Action   `json:"action"`
+	Reason         string   `json:"reason,omitempty"`
+	Warnings       []string `json:"warnings,omitempty"`
+	Drift          bool     `json:"drift,omitempty"`
+	Sensitive      bool     `json:"sensitive,omitempty"`
+	BeforeSHA256   string   `json:"before_sha256"`
+	AfterSHA256    string   `json:"after_sha256,omitempty"`
+	After          string   `json:"after,omitempty"`
+	Mode           string   `json:"mode,omitempty"`
+	UID            int      `json:"uid"`
+	GID            int      `json:"gid"`
+	AttrChange     string   `json:"attr_change,omitempty"`
+	CheckCmd       string   `json:"checkcmd,omitempty"`
+	ReloadCmd      string   `json:"reloadcmd,omitempty"`
+	CommandTimeout string   `json:"command_timeout,omitempty"`
 }
 
 // Write saves the plan for `reconfig apply PLANFILE`: JSON, mode 0600
@@ -71,7 +72,7 @@ func (p *Plan) Write(path string) error {
 	}
 	for _, ch := range p.Changes {
 		fc := fileChange{
-			ID: ch.ID, Target: ch.Target, Action: ch.Action, Reason: ch.Reason, Drift: ch.Drift,
+			ID: ch.ID, Target: ch.Target, Action: ch.Action, Reason: ch.Reason, Warnings: ch.Warnings, Drift: ch.Drift,
 			Sensitive: ch.Sensitive, BeforeSHA256: ch.BeforeHash, UID: ch.UID, GID: ch.GID,
 		}
 		if ch.Action == Create || ch.Action == Update {
@@ -143,7 +144,7 @@ func ReadFile(path string) (*Plan, error) {
 	p := &Plan{Revision: f.Revision, ClusterID: f.ClusterID, Prefix: f.Prefix, Lineage: f.StateLineage,
 		Serial: f.StateSerial, Partial: f.Partial}
 	for _, fc := range f.Changes {
-		ch := &Change{ID: fc.ID, Target: fc.Target, Action: fc.Action, Reason: fc.Reason, Drift: fc.Drift,
+		ch := &Change{ID: fc.ID, Target: fc.Target, Action: fc.Action, Reason: fc.Reason, Warnings: fc.Warnings, Drift: fc.Drift,
 			Sensitive: fc.Sensitive, BeforeHash: fc.BeforeSHA256, UID: fc.UID, GID: fc.GID,
 			AttrChange: fc.AttrChange, CheckCmd: fc.CheckCmd, ReloadCmd: fc.ReloadCmd}
 		bad := func(msg string) error {

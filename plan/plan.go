@@ -48,6 +48,9 @@ type Change struct {
 	Action Action
 	// Reason says why a binding is skipped, failed or orphaned.
 	Reason string
+	// Warnings are things the reader of the plan should know before
+	// applying it, such as a target with other hard links.
+	Warnings []string
 	// Err is the error of a failed binding.
 	Err error
 	// Drift is set when the target was changed by hand since the last
@@ -278,6 +281,9 @@ func planBinding(b *bindings.Binding, t *render.Template, snap *snapshot.Snapsho
 		ch.Action = NoOp
 		ch.Drift = false
 	}
+	if ch.Action == Update && cur.Links > 1 {
+		ch.Warnings = append(ch.Warnings, fmt.Sprintf("target has %d hard links; apply replaces this name only, the other links keep the old content", cur.Links))
+	}
 	return ch
 }
 
@@ -321,6 +327,9 @@ func orphans(set *bindings.Set, st *state.State, prune bool) []*Change {
 		}
 		if prune && !taken {
 			ch.Action, ch.Reason = Delete, ""
+			if cur != nil && cur.Links > 1 {
+				ch.Warnings = append(ch.Warnings, fmt.Sprintf("target has %d hard links; apply deletes this name only, the other links keep the content", cur.Links))
+			}
 		}
 		out = append(out, ch)
 	}
