@@ -149,7 +149,7 @@ func Execute(ctx context.Context, p *plan.Plan) *Result {
 	}
 	parallel(prechecked, 4, func(o *Outcome) {
 		ch := o.change
-		o.Check = run(ctx, expand(ch.CheckCmd, o.staged.Path(), ch.Target), env(p, []string{ch.ID}, []string{ch.Target}), ch.CommandTimeout)
+		o.Check = runCheck(ctx, ch, o.staged.Path(), env(p, []string{ch.ID}, []string{ch.Target}))
 		if o.Check.Err != nil {
 			o.staged.Discard()
 			o.staged = nil
@@ -180,7 +180,7 @@ func Execute(ctx context.Context, p *plan.Plan) *Result {
 		if !o.Changed || ch.CheckCmd == "" || usesSrc(ch.CheckCmd) {
 			continue
 		}
-		o.Check = run(ctx, expand(ch.CheckCmd, ch.Target, ch.Target), env(p, []string{ch.ID}, []string{ch.Target}), ch.CommandTimeout)
+		o.Check = runCheck(ctx, ch, ch.Target, env(p, []string{ch.ID}, []string{ch.Target}))
 		if o.Check.Err == nil {
 			continue
 		}
@@ -228,6 +228,11 @@ func stage(o *Outcome) {
 		return
 	}
 	o.prev = prev
+	if _, err := expand(ch.CheckCmd, "", ""); err != nil {
+		// Found before anything is written, not after the rename.
+		o.Err = fmt.Errorf("checkcmd: %w; %s was left as it is", err, ch.Target)
+		return
+	}
 	dir := filepath.Dir(ch.Target)
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {

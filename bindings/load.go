@@ -16,6 +16,7 @@ import (
 	"unicode"
 
 	"github.com/reconfig/reconfig/atomicfile"
+	"github.com/reconfig/reconfig/shellquote"
 )
 
 // Error is one problem of one binding file.
@@ -264,6 +265,11 @@ func loadFile(confd, path, templatesDir string) (*Binding, Errors) {
 	}
 
 	b.CheckCmd = fb.CheckCmd
+	// {{.src}} and {{.dest}} are put in quoted for where they stand; where
+	// no quoting holds, say so now rather than at apply.
+	if _, err := shellquote.Expand(b.CheckCmd, map[string]string{"src": "", "dest": ""}); err != nil {
+		bad(`"checkcmd": %v`, err)
+	}
 	b.ReloadCmd = fb.ReloadCmd
 	b.CommandTimeout = DefaultCommandTimeout
 	if fb.CommandTimeout != nil {

@@ -326,6 +326,16 @@ func TestLoadFileErrors(t *testing.T) {
 			want: []string{`the directory name "dddd`, `is 256 bytes long`},
 		},
 		{
+			name: "checkcmd placeholder inside backquotes",
+			file: `{"key": "/app", "source": "web.tmpl", "target": "/etc/app.conf", "checkcmd": "test -s ` + "`cat {{.src}}`" + `"}`,
+			want: []string{`"checkcmd": {{.src}} at byte 13 is inside backquotes`},
+		},
+		{
+			name: "checkcmd placeholder in a here-document",
+			file: `{"key": "/app", "source": "web.tmpl", "target": "/etc/app.conf", "checkcmd": "cat <<EOF\n{{.dest}}\nEOF"}`,
+			want: []string{`"checkcmd": {{.dest}} at byte 10 is inside a here-document`},
+		},
+		{
 			name: "binding file larger than 1 MiB",
 			file: `{"key": "/app", "source": "web.tmpl", "target": "/etc/app.conf", "checkcmd": "` + strings.Repeat("x", 1<<20) + `"}`,
 			want: []string{`is larger than 1 MiB, the most reconfig reads here`},
