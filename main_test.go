@@ -253,6 +253,21 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 			ts.Fatalf("no child process with %q in its command line", args[1])
 		}
 	},
+	// hardlink OLD NEW: make NEW another hard link to OLD (testscript
+	// has no ln).
+	"hardlink": func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) != 2 {
+			ts.Fatalf("usage: hardlink OLD NEW")
+		}
+		ts.Check(os.Link(ts.MkAbs(args[0]), ts.MkAbs(args[1])))
+	},
+	// mkfifo FILE: make a named pipe (no writer ever opens it).
+	"mkfifo": func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) != 1 {
+			ts.Fatalf("usage: mkfifo FILE")
+		}
+		ts.Check(syscall.Mkfifo(ts.MkAbs(args[0]), 0o644))
+	},
 	// mode PERM FILE: FILE has permission bits PERM (octal).
 	"mode": func(ts *testscript.TestScript, neg bool, args []string) {
 		if len(args) != 2 {

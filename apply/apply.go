@@ -46,6 +46,9 @@ type Outcome struct {
 // Reason is the plan's reason for a skipped, failed or orphaned binding.
 func (o *Outcome) Reason() string { return o.change.Reason }
 
+// Warnings are the plan's warnings about the binding's target.
+func (o *Outcome) Warnings() []string { return o.change.Warnings }
+
 // Failed reports whether the binding failed in this apply.
 func (o *Outcome) Failed() bool { return o.Err != nil || o.Action == plan.Fail }
 
@@ -146,7 +149,7 @@ func Execute(ctx context.Context, p *plan.Plan) *Result {
 	}
 	parallel(prechecked, 4, func(o *Outcome) {
 		ch := o.change
-		o.Check = run(ctx, expand(ch.CheckCmd, o.staged.Path(), ch.Target), env(p, []string{ch.ID}, []string{ch.Target}), ch.CommandTimeout)
+		o.Check = runCheck(ctx, ch, o.staged.Path(), env(p, []string{ch.ID}, []string{ch.Target}))
 		if o.Check.Err != nil {
 			o.staged.Discard()
 			o.staged = nil
@@ -177,7 +180,7 @@ func Execute(ctx context.Context, p *plan.Plan) *Result {
 		if !o.Changed || ch.CheckCmd == "" || usesSrc(ch.CheckCmd) {
 			continue
 		}
-		o.Check = run(ctx, expand(ch.CheckCmd, ch.Target, ch.Target), env(p, []string{ch.ID}, []string{ch.Target}), ch.CommandTimeout)
+		o.Check = runCheck(ctx, ch, ch.Target, env(p, []string{ch.ID}, []string{ch.Target}))
 		if o.Check.Err == nil {
 			continue
 		}
@@ -211,7 +214,7 @@ func Execute(ctx context.Context, p *plan.Plan) *Result {
 // directory must exist, and the new content is staged beside it.
 func stage(o *Outcome) {
 	ch := o.change
-	prev, err := atomicfile.ReadCurrent(ch.Target)
+	prev, err := atomicfile.ReadCurrent(ch.Target, plan.MaxTargetSize)
 	if err != nil {
 		o.Err = err
 		return
@@ -225,6 +228,11 @@ func stage(o *Outcome) {
 		return
 	}
 	o.prev = prev
+	if _, err := expand(ch.CheckCmd, "", ""); err != nil {
+		// Found before anything is written, not after the rename.
+		o.Err = fmt.Errorf("checkcmd: %w; %s was left as it is", err, ch.Target)
+		return
+	}
 	dir := filepath.Dir(ch.Target)
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {

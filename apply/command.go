@@ -11,6 +11,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/reconfig/reconfig/plan"
+	"github.com/reconfig/reconfig/shellquote"
 )
 
 // CommandResult is one run of a check or reload command.
@@ -30,18 +33,29 @@ type CommandResult struct {
 // maxOutput bounds the captured output of a command.
 const maxOutput = 64 << 10
 
-var (
-	srcRE  = regexp.MustCompile(`\{\{\s*\.src\s*\}\}`)
-	destRE = regexp.MustCompile(`\{\{\s*\.dest\s*\}\}`)
-)
+var srcRE = regexp.MustCompile(`\{\{\s*\.src\s*\}\}`)
 
 // usesSrc reports whether a checkcmd checks the staged file.
 func usesSrc(cmd string) bool { return srcRE.MatchString(cmd) }
 
-// expand replaces {{.src}} and {{.dest}} in a checkcmd.
-func expand(cmd, src, dest string) string {
-	cmd = srcRE.ReplaceAllLiteralString(cmd, src)
-	return destRE.ReplaceAllLiteralString(cmd, dest)
+// expand replaces {{.src}} and {{.dest}} in a checkcmd, each quoted for
+// the place it has in the shell command (shellquote), so that a path is
+// one word whatever it holds. A placeholder where no quoting holds
+// (inside backquotes, a here-document, ...) is an error; validate reports
+// it before.
+func expand(cmd, src, dest string) (string, error) {
+	return shellquote.Expand(cmd, map[string]string{"src": src, "dest": dest})
+}
+
+// runCheck runs a binding's checkcmd against src (the staged file or the
+// installed target). A checkcmd that cannot be expanded fails without
+// running.
+func runCheck(ctx context.Context, ch *plan.Change, src string, env []string) *CommandResult {
+	cmd, err := expand(ch.CheckCmd, src, ch.Target)
+	if err != nil {
+		return &CommandResult{Command: ch.CheckCmd, ExitCode: -1, Err: fmt.Errorf("checkcmd: %w", err)}
+	}
+	return run(ctx, cmd, env, ch.CommandTimeout)
 }
 
 type cappedBuffer struct {

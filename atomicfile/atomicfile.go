@@ -3,10 +3,17 @@
 // crash: stage a temporary file in the target's directory, write, fsync,
 // set mode and owner, rename over the target, fsync the directory. It is
 // the one writer behind targets, the state file and plan files.
+//
+// It is also the one reader of files that reconfig did not create or that
+// others could have replaced — targets, orphans, the state and its lock,
+// saved plans, snapshots, binding and TLS files: Read opens without
+// following a final symlink and without blocking, refuses anything but a
+// regular file, and reads at most a cap the caller gives.
 package atomicfile
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -15,6 +22,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 )
 
 // Attrs are the permissions and ownership of a staged file. UID and GID -1
@@ -35,15 +43,46 @@ type Staged struct {
 // a staged file keeps its target's extension for checkers that look at it.
 const tempPrefix = ".reconfig-"
 
+// NameMax is the longest file name — one component of a path — that Linux
+// file systems accept (NAME_MAX).
+const NameMax = 255
+
+// randomLen is the length of the random part of a staged name, in hex.
+const randomLen = 12
+
+// stagedSuffix is what follows ".reconfig-<random>." in the name of a file
+// staged for the target named base: base itself when the whole name fits
+// in NameMax, else base cut short, then "~" and 8 hex digits of base's
+// SHA-256 (two long names never share a suffix), then base's extension
+// (".conf": a checker still sees it). It is a function of base alone, so
+// that RemoveStaleIn recognises the staged files of a target.
+func stagedSuffix(base string) string {
+	room := NameMax - len(tempPrefix) - randomLen - 1
+	if len(base) <= room {
+		return base
+	}
+	ext := filepath.Ext(base)
+	if len(ext) > 64 || len(ext) == len(base) {
+		ext = "" // not an extension a checker looks at
+	}
+	sum := sha256.Sum256([]byte(base))
+	tag := "~" + hex.EncodeToString(sum[:4])
+	cut := room - len(tag) - len(ext)
+	for cut > 0 && !utf8.RuneStart(base[cut]) {
+		cut-- // never split a UTF-8 sequence
+	}
+	return base[:cut] + tag + ext
+}
+
 // Stage writes data to a new temporary file in path's directory, fsyncs it
 // and sets its attributes. Nothing is visible at path until Commit.
 func Stage(path string, data []byte, a Attrs) (*Staged, error) {
 	dir, base := filepath.Split(path)
-	var rnd [6]byte
+	var rnd [randomLen / 2]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
 		return nil, err
 	}
-	tmp := filepath.Join(dir, tempPrefix+hex.EncodeToString(rnd[:])+"."+base)
+	tmp := filepath.Join(dir, tempPrefix+hex.EncodeToString(rnd[:])+"."+stagedSuffix(base))
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("stage %s: %w", path, unwrap(err))
@@ -131,34 +170,47 @@ func Write(path string, data []byte, a Attrs) error {
 type Current struct {
 	Data  []byte
 	Attrs Attrs
+	// Links is the file's number of hard links. Replacing it by rename
+	// (or deleting it) changes this name only: the other links keep the
+	// old content.
+	Links uint64
 }
 
-// ReadCurrent reads the target at path with its mode and owner; it
-// returns nil when there is none. A symlink or any other non-regular file
-// is an error: Write replaces files by renaming, which would replace a
-// link itself.
-func ReadCurrent(path string) (*Current, error) {
-	info, err := os.Lstat(path)
+// ReadCurrent reads the target at path with its mode, owner and link
+// count, through Read (no symlink followed, no blocking, at most max
+// bytes); it returns nil when there is none. A symlink or any other
+// non-regular file is an error that unwraps to a *RefusedError: Write
+// replaces files by renaming, which would replace a link itself.
+func ReadCurrent(path string, max int64) (*Current, error) {
+	data, info, err := Read(path, ReadOptions{Max: max})
+	var re *RefusedError
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, nil
+	case errors.As(err, &re) && re.Symlink():
+		return nil, &wrapped{msg: fmt.Sprintf("target %s is a symlink; reconfig replaces files, not links: point \"target\" at the file itself", path), err: re}
+	case errors.As(err, &re):
+		return nil, &wrapped{msg: "target " + re.Error(), err: re}
 	case err != nil:
 		return nil, fmt.Errorf("target %s: %w", path, unwrap(err))
-	case info.Mode()&fs.ModeSymlink != 0:
-		return nil, fmt.Errorf("target %s is a symlink; reconfig replaces files, not links: point \"target\" at the file itself", path)
-	case !info.Mode().IsRegular():
-		return nil, fmt.Errorf("target %s is not a regular file", path)
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("target %s: %w", path, unwrap(err))
-	}
-	c := &Current{Data: data, Attrs: Attrs{Mode: info.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky), UID: -1, GID: -1}}
+	c := &Current{Data: data, Links: Links(info),
+		Attrs: Attrs{Mode: info.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky), UID: -1, GID: -1}}
 	if st, ok := info.Sys().(*syscall.Stat_t); ok {
 		c.Attrs.UID, c.Attrs.GID = int(st.Uid), int(st.Gid)
 	}
 	return c, nil
 }
+
+// wrapped is an error with a message of its own that still unwraps to the
+// error it explains.
+type wrapped struct {
+	msg string
+	err error
+}
+
+func (w *wrapped) Error() string { return w.msg }
+func (w *wrapped) Unwrap() error { return w.err }
 
 // RemoveStale deletes staged files of path left behind by a process that
 // died between Stage and Commit. Callers hold the state lock, so no other
@@ -169,8 +221,12 @@ func RemoveStale(path string) error {
 }
 
 // RemoveStaleIn deletes, with one read of dir, the staged files of every
-// target in dir whose base name is in bases.
+// target in dir whose base name is in bases, shortened names included.
 func RemoveStaleIn(dir string, bases map[string]bool) error {
+	suffixes := make(map[string]bool, len(bases))
+	for b := range bases {
+		suffixes[stagedSuffix(b)] = true
+	}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -180,10 +236,10 @@ func RemoveStaleIn(dir string, bases map[string]bool) error {
 	}
 	for _, e := range ents {
 		n := e.Name()
-		if !strings.HasPrefix(n, tempPrefix) || len(n) < len(tempPrefix)+12+2 || n[len(tempPrefix)+12] != '.' {
+		if !strings.HasPrefix(n, tempPrefix) || len(n) < len(tempPrefix)+randomLen+2 || n[len(tempPrefix)+randomLen] != '.' {
 			continue
 		}
-		if !bases[n[len(tempPrefix)+13:]] {
+		if !suffixes[n[len(tempPrefix)+randomLen+1:]] {
 			continue
 		}
 		if err := os.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -14,6 +14,9 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/reconfig/reconfig/atomicfile"
+	"github.com/reconfig/reconfig/shellquote"
 )
 
 // Error is one problem of one binding file.
@@ -137,12 +140,25 @@ func bindingFiles(confd string) ([]string, error) {
 	return files, err
 }
 
+// MaxFileSize is the largest binding file read. A binding is a few hundred
+// bytes of JSON; 1 MiB leaves room for any command line while a file that
+// never ends cannot take the memory.
+const MaxFileSize = 1 << 20
+
 func loadFile(confd, path, templatesDir string) (*Binding, Errors) {
 	fail := func(line, col int, format string, args ...any) Errors {
 		return Errors{{File: path, Line: line, Col: col, Msg: fmt.Sprintf(format, args...)}}
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
+	// Binding files are the operator's own and may be symlinks
+	// (sites-enabled style): followed, but what they lead to must be a
+	// regular file (bindingFiles skips anything else; this catches one
+	// swapped in since), read without blocking and up to the cap.
+	data, _, err := atomicfile.Read(path, atomicfile.ReadOptions{Max: MaxFileSize, FollowSymlink: true})
+	var re *atomicfile.RefusedError
+	switch {
+	case errors.As(err, &re):
+		return nil, fail(0, 0, "%s", re.What())
+	case err != nil:
 		return nil, fail(0, 0, "cannot read: %v", unwrapPath(err))
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
@@ -218,6 +234,9 @@ func loadFile(confd, path, templatesDir string) (*Binding, Errors) {
 		bad(`"target" %q names a directory; want a file path`, *fb.Target)
 	default:
 		b.Target = filepath.Clean(*fb.Target)
+		if msg := nameTooLong(b.Target); msg != "" {
+			bad(`"target" %q: %s`, b.Target, msg)
+		}
 	}
 
 	pattern := DefaultPattern
@@ -246,6 +265,11 @@ func loadFile(confd, path, templatesDir string) (*Binding, Errors) {
 	}
 
 	b.CheckCmd = fb.CheckCmd
+	// {{.src}} and {{.dest}} are put in quoted for where they stand; where
+	// no quoting holds, say so now rather than at apply.
+	if _, err := shellquote.Expand(b.CheckCmd, map[string]string{"src": "", "dest": ""}); err != nil {
+		bad(`"checkcmd": %v`, err)
+	}
 	b.ReloadCmd = fb.ReloadCmd
 	b.CommandTimeout = DefaultCommandTimeout
 	if fb.CommandTimeout != nil {
@@ -288,6 +312,21 @@ func ParsePattern(pattern string) (left, right string, err error) {
 		return "", "", errors.New("the left and right delimiters must differ")
 	}
 	return f[0], f[1], nil
+}
+
+// nameTooLong says which name of the clean absolute path is longer than a
+// file system takes (NAME_MAX), or "".
+func nameTooLong(path string) string {
+	dir, base := filepath.Split(path)
+	if len(base) > atomicfile.NameMax {
+		return fmt.Sprintf("its file name is %d bytes long; a file name has at most %d bytes", len(base), atomicfile.NameMax)
+	}
+	for _, name := range strings.Split(dir, "/") {
+		if len(name) > atomicfile.NameMax {
+			return fmt.Sprintf("the directory name %.40q... is %d bytes long; a file name has at most %d bytes", name, len(name), atomicfile.NameMax)
+		}
+	}
+	return ""
 }
 
 // resolveSource returns the absolute path of a template, refusing any path

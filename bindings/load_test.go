@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -313,6 +314,31 @@ func TestLoadFileErrors(t *testing.T) {
 			name: "target is the root",
 			file: `{"key": "/app", "source": "web.tmpl", "target": "/"}`,
 			want: []string{`"target" "/" names a directory`},
+		},
+		{
+			name: "target file name longer than NAME_MAX",
+			file: `{"key": "/app", "source": "web.tmpl", "target": "/etc/` + strings.Repeat("n", 251) + `.conf"}`,
+			want: []string{`its file name is 256 bytes long; a file name has at most 255 bytes`},
+		},
+		{
+			name: "target directory name longer than NAME_MAX",
+			file: `{"key": "/app", "source": "web.tmpl", "target": "/etc/` + strings.Repeat("d", 256) + `/app.conf"}`,
+			want: []string{`the directory name "dddd`, `is 256 bytes long`},
+		},
+		{
+			name: "checkcmd placeholder inside backquotes",
+			file: `{"key": "/app", "source": "web.tmpl", "target": "/etc/app.conf", "checkcmd": "test -s ` + "`cat {{.src}}`" + `"}`,
+			want: []string{`"checkcmd": {{.src}} at byte 13 is inside backquotes`},
+		},
+		{
+			name: "checkcmd placeholder in a here-document",
+			file: `{"key": "/app", "source": "web.tmpl", "target": "/etc/app.conf", "checkcmd": "cat <<EOF\n{{.dest}}\nEOF"}`,
+			want: []string{`"checkcmd": {{.dest}} at byte 10 is inside a here-document`},
+		},
+		{
+			name: "binding file larger than 1 MiB",
+			file: `{"key": "/app", "source": "web.tmpl", "target": "/etc/app.conf", "checkcmd": "` + strings.Repeat("x", 1<<20) + `"}`,
+			want: []string{`is larger than 1 MiB, the most reconfig reads here`},
 		},
 		{
 			name: "source escapes with ..",
@@ -739,6 +765,17 @@ func TestLoadIgnoredFiles(t *testing.T) {
 		t.Fatalf("errors:\n%v\nwant only the target shared with link.json", es)
 	}
 	if err := os.Remove(filepath.Join(dir, "conf.d", "link.json")); err != nil {
+		t.Fatal(err)
+	}
+	// Not regular files, and links to them: not binding files, never
+	// opened (a FIFO would block, /dev/zero never ends).
+	if err := syscall.Mkfifo(filepath.Join(dir, "conf.d", "fifo.json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/dev/zero", filepath.Join(dir, "conf.d", "zero.json")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("fifo.json", filepath.Join(dir, "conf.d", "to-fifo.json")); err != nil {
 		t.Fatal(err)
 	}
 	set := mustLoad(t, dir)

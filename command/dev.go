@@ -2,6 +2,7 @@ package command
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"go.uber.org/zap"
 
+	"github.com/reconfig/reconfig/atomicfile"
 	"github.com/reconfig/reconfig/embedded"
 	"github.com/reconfig/reconfig/testfixtures"
 )
@@ -120,12 +122,22 @@ func runDev(c *cli.Context, env *runEnv, a devArgs) error {
 	return runWatchWith(c, env, g, watchArgs{wait: a.wait, resync: 10 * time.Minute, progress: 5 * time.Second})
 }
 
+// maxDevData is the largest --data file: a JSON object of keys and values
+// for a development etcd, which takes requests of at most 1.5 MiB each.
+const maxDevData = 64 << 20
+
 func readDevData(path string) ([]byte, error) {
 	if path == "" {
 		return testfixtures.Demo.ReadFile("demo/data.json")
 	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
+	// The operator's own file: a symlink is followed, but what it leads
+	// to must be a regular file of at most maxDevData.
+	raw, _, err := atomicfile.Read(path, atomicfile.ReadOptions{Max: maxDevData, FollowSymlink: true})
+	var re *atomicfile.RefusedError
+	switch {
+	case errors.As(err, &re):
+		return nil, fmt.Errorf("--data %w", re)
+	case err != nil:
 		return nil, fmt.Errorf("--data: %w", err)
 	}
 	return raw, nil

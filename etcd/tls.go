@@ -17,6 +17,8 @@ import (
 	"fmt"
 	"hash"
 	"os"
+
+	"github.com/reconfig/reconfig/atomicfile"
 )
 
 // TLSFiles names the files of a TLS connection to etcd.
@@ -26,6 +28,26 @@ type TLSFiles struct {
 	// KEY", or legacy PEM with Proc-Type: 4,ENCRYPTED).
 	Passphrase         string
 	InsecureSkipVerify bool
+}
+
+// maxTLSFile is the largest certificate, CA bundle or key read: a CA
+// bundle of every public root is about 250 KiB.
+const maxTLSFile = 1 << 20
+
+// readTLSFile reads a TLS file through atomicfile.Read. TLS files are the
+// operator's and are often symlinks (certbot's live/ directory, Kubernetes
+// secret volumes), so links are followed; what they lead to must be a
+// regular file, read without blocking and up to maxTLSFile.
+func readTLSFile(flag, path string) ([]byte, error) {
+	data, _, err := atomicfile.Read(path, atomicfile.ReadOptions{Max: maxTLSFile, FollowSymlink: true})
+	var re *atomicfile.RefusedError
+	switch {
+	case errors.As(err, &re):
+		return nil, &Error{Msg: fmt.Sprintf("%s %s %s", flag, path, re.What()), hint: "TLS files must be regular files (or links to them)"}
+	case err != nil:
+		return nil, &Error{Msg: fmt.Sprintf("%s %s: %v", flag, path, unwrapPathErr(err))}
+	}
+	return data, nil
 }
 
 // Config builds the tls.Config. Every named file must exist: a missing one
@@ -44,9 +66,9 @@ func (f TLSFiles) Config() (*tls.Config, error) {
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: f.InsecureSkipVerify}
 	if f.CACert != "" {
-		pemData, err := os.ReadFile(f.CACert)
+		pemData, err := readTLSFile("--cacert", f.CACert)
 		if err != nil {
-			return nil, &Error{Msg: fmt.Sprintf("--cacert %s: %v", f.CACert, unwrapPathErr(err))}
+			return nil, err
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pemData) {
@@ -55,13 +77,13 @@ func (f TLSFiles) Config() (*tls.Config, error) {
 		cfg.RootCAs = pool
 	}
 	if f.Cert != "" {
-		certPEM, err := os.ReadFile(f.Cert)
+		certPEM, err := readTLSFile("--cert", f.Cert)
 		if err != nil {
-			return nil, &Error{Msg: fmt.Sprintf("--cert %s: %v", f.Cert, unwrapPathErr(err))}
+			return nil, err
 		}
-		keyPEM, err := os.ReadFile(f.Key)
+		keyPEM, err := readTLSFile("--key", f.Key)
 		if err != nil {
-			return nil, &Error{Msg: fmt.Sprintf("--key %s: %v", f.Key, unwrapPathErr(err))}
+			return nil, err
 		}
 		keyPEM, err = decryptKeyPEM(keyPEM, f.Passphrase)
 		if err != nil {

@@ -24,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -261,6 +262,20 @@ func TestTLS(t *testing.T) {
 	pkcs8DES3Key := writeFile(t, filepath.Join(dir, "key-pkcs8-des3.pem"), encryptPKCS8(t, p.clientKeyDER, "s3cret", pbes2DES3SHA256))
 	otherKey := writeFile(t, filepath.Join(other.dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: other.clientKeyDER}))
 	missing := filepath.Join(dir, "missing.pem")
+	// TLS files are often links (certbot's live/, Kubernetes secret
+	// volumes): followed; but what they lead to must be a regular file.
+	caLink := filepath.Join(dir, "ca-link.pem")
+	if err := os.Symlink(p.caCert, caLink); err != nil {
+		t.Fatal(err)
+	}
+	fifoKey := filepath.Join(dir, "fifo-key.pem")
+	if err := syscall.Mkfifo(fifoKey, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	zeroCert := filepath.Join(dir, "zero.pem")
+	if err := os.Symlink("/dev/zero", zeroCert); err != nil {
+		t.Fatal(err)
+	}
 	notPEM := writeFile(t, filepath.Join(dir, "not.pem"), []byte("hello\n"))
 
 	tests := []struct {
@@ -318,6 +333,17 @@ func TestTLS(t *testing.T) {
 			name:      "missing key file",
 			files:     etcd.TLSFiles{CACert: p.caCert, Cert: p.clientCert, Key: missing},
 			configErr: []string{"--key " + missing + ": no such file or directory"},
+		},
+		{name: "CA file that is a symlink", files: etcd.TLSFiles{CACert: caLink, Cert: p.clientCert, Key: plainKey}},
+		{
+			name:      "key file that is a FIFO",
+			files:     etcd.TLSFiles{CACert: p.caCert, Cert: p.clientCert, Key: fifoKey},
+			configErr: []string{"--key " + fifoKey + " is a FIFO (named pipe), not a regular file"},
+		},
+		{
+			name:      "cert file that is a link to /dev/zero",
+			files:     etcd.TLSFiles{CACert: p.caCert, Cert: zeroCert, Key: plainKey},
+			configErr: []string{"--cert " + zeroCert + " is a character device, not a regular file"},
 		},
 		{
 			name:      "cert without key",

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"strings"
 	"time"
 
@@ -17,6 +15,14 @@ import (
 
 // FileVersion is the plan file format.
 const FileVersion = 1
+
+// MaxFileSize is the largest plan file Write writes and ReadFile reads. A
+// plan carries the whole new content of every target it changes (each at
+// most MaxTargetSize, escaped as JSON): 512 MiB is 16 targets of the
+// largest size, or thousands of ordinary ones, while a file that never
+// ends (a symlink to /dev/zero is refused anyway) cannot take the memory.
+// A larger plan is split with --target.
+const MaxFileSize = 512 << 20
 
 type file struct {
 	FormatVersion int          `json:"format_version"`
@@ -31,22 +37,23 @@ type file struct {
 }
 
 type fileChange struct {
-	ID             string `json:"id"`
-	Target         string `json:"target"`
-	Action         Action `json:"action"`
-	Reason         string `json:"reason,omitempty"`
-	Drift          bool   `json:"drift,omitempty"`
-	Sensitive      bool   `json:"sensitive,omitempty"`
-	BeforeSHA256   string `json:"before_sha256"`
-	AfterSHA256    string `json:"after_sha256,omitempty"`
-	After          string `json:"after,omitempty"`
-	Mode           string `json:"mode,omitempty"`
-	UID            int    `json:"uid"`
-	GID            int    `json:"gid"`
-	AttrChange     string `json:"attr_change,omitempty"`
-	CheckCmd       string `json:"checkcmd,omitempty"`
-	ReloadCmd      string `json:"reloadcmd,omitempty"`
-	CommandTimeout string `json:"command_timeout,omitempty"`
+	ID             string   `json:"id"`
+	Target         string   `json:"target"`
+	Action         Action   `json:"action"`
+	Reason         string   `json:"reason,omitempty"`
+	Warnings       []string `json:"warnings,omitempty"`
+	Drift          bool     `json:"drift,omitempty"`
+	Sensitive      bool     `json:"sensitive,omitempty"`
+	BeforeSHA256   string   `json:"before_sha256"`
+	AfterSHA256    string   `json:"after_sha256,omitempty"`
+	After          string   `json:"after,omitempty"`
+	Mode           string   `json:"mode,omitempty"`
+	UID            int      `json:"uid"`
+	GID            int      `json:"gid"`
+	AttrChange     string   `json:"attr_change,omitempty"`
+	CheckCmd       string   `json:"checkcmd,omitempty"`
+	ReloadCmd      string   `json:"reloadcmd,omitempty"`
+	CommandTimeout string   `json:"command_timeout,omitempty"`
 }
 
 // Write saves the plan for `reconfig apply PLANFILE`: JSON, mode 0600
@@ -65,7 +72,7 @@ func (p *Plan) Write(path string) error {
 	}
 	for _, ch := range p.Changes {
 		fc := fileChange{
-			ID: ch.ID, Target: ch.Target, Action: ch.Action, Reason: ch.Reason, Drift: ch.Drift,
+			ID: ch.ID, Target: ch.Target, Action: ch.Action, Reason: ch.Reason, Warnings: ch.Warnings, Drift: ch.Drift,
 			Sensitive: ch.Sensitive, BeforeSHA256: ch.BeforeHash, UID: ch.UID, GID: ch.GID,
 		}
 		if ch.Action == Create || ch.Action == Update {
@@ -83,6 +90,10 @@ func (p *Plan) Write(path string) error {
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(f); err != nil {
 		return err
+	}
+	if buf.Len() > MaxFileSize {
+		return &FileError{Path: path, Msg: fmt.Sprintf("the plan takes %d MiB, more than the %s a plan file may hold", buf.Len()>>20, atomicfile.FormatSize(MaxFileSize)),
+			hint: "save the plan of fewer bindings at a time with --target"}
 	}
 	if err := atomicfile.Write(path, buf.Bytes(), atomicfile.Attrs{Mode: 0o600, UID: -1, GID: -1}); err != nil {
 		return fmt.Errorf("write plan file: %w", err)
@@ -107,15 +118,17 @@ func (e *FileError) Error() string {
 // Hint says what to do.
 func (e *FileError) Hint() string { return e.hint }
 
-// ReadFile loads a plan written by Write.
+// ReadFile loads a plan written by Write. It reads through
+// atomicfile.Read: a symlink, FIFO, device or other non-regular file, or a
+// file over MaxFileSize, is refused without being read.
 func ReadFile(path string) (*Plan, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return nil, &FileError{Path: path, Msg: fmt.Sprintf("cannot read: %v", err)}
+	data, _, err := atomicfile.Read(path, atomicfile.ReadOptions{Max: MaxFileSize})
+	var re *atomicfile.RefusedError
+	switch {
+	case errors.As(err, &re):
+		return nil, &FileError{Path: path, Msg: re.What(), hint: "give the plan file itself, as `reconfig plan --out FILE` wrote it"}
+	case err != nil:
+		return nil, &FileError{Path: path, Msg: fmt.Sprintf("cannot read: %v", unwrapPath(err))}
 	}
 	var f file
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -131,7 +144,7 @@ func ReadFile(path string) (*Plan, error) {
 	p := &Plan{Revision: f.Revision, ClusterID: f.ClusterID, Prefix: f.Prefix, Lineage: f.StateLineage,
 		Serial: f.StateSerial, Partial: f.Partial}
 	for _, fc := range f.Changes {
-		ch := &Change{ID: fc.ID, Target: fc.Target, Action: fc.Action, Reason: fc.Reason, Drift: fc.Drift,
+		ch := &Change{ID: fc.ID, Target: fc.Target, Action: fc.Action, Reason: fc.Reason, Warnings: fc.Warnings, Drift: fc.Drift,
 			Sensitive: fc.Sensitive, BeforeHash: fc.BeforeSHA256, UID: fc.UID, GID: fc.GID,
 			AttrChange: fc.AttrChange, CheckCmd: fc.CheckCmd, ReloadCmd: fc.ReloadCmd}
 		bad := func(msg string) error {
@@ -197,7 +210,7 @@ func (p *Plan) CheckFresh(path string, st *state.State) error {
 		}
 		now, err := CurrentHash(ch.Target)
 		if err != nil {
-			reasons = append(reasons, fmt.Sprintf("%s: %v", ch.Target, err))
+			reasons = append(reasons, err.Error())
 			continue
 		}
 		if now != ch.BeforeHash {
@@ -217,17 +230,16 @@ func (p *Plan) CheckFresh(path string, st *state.State) error {
 	return nil
 }
 
-// CurrentHash is the hex SHA-256 of the file at path, "" when it does not
-// exist.
+// CurrentHash is the hex SHA-256 of the target at path, "" when it does
+// not exist. It reads the way planning does (atomicfile.ReadCurrent): a
+// symlink or other non-regular file, or one over MaxTargetSize, is an
+// error naming the path.
 func CurrentHash(path string) (string, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", nil
+	cur, err := atomicfile.ReadCurrent(path, MaxTargetSize)
+	if err != nil || cur == nil {
+		return "", err
 	}
-	if err != nil {
-		return "", unwrapPath(err)
-	}
-	return Hash(data), nil
+	return Hash(cur.Data), nil
 }
 
 func orNone(s string) string {

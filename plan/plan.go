@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"runtime"
 	"sort"
 	"sync"
@@ -49,6 +48,9 @@ type Change struct {
 	Action Action
 	// Reason says why a binding is skipped, failed or orphaned.
 	Reason string
+	// Warnings are things the reader of the plan should know before
+	// applying it, such as a target with other hard links.
+	Warnings []string
 	// Err is the error of a failed binding.
 	Err error
 	// Drift is set when the target was changed by hand since the last
@@ -126,6 +128,10 @@ type Input struct {
 	// Prune deletes orphaned targets instead of listing them.
 	Prune bool
 }
+
+// MaxTargetSize is the largest target (or orphaned target) reconfig
+// reads: no larger file can be one it rendered.
+const MaxTargetSize = render.MaxOutput
 
 // Make renders every binding and compares it with its target.
 func Make(ctx context.Context, in Input) *Plan {
@@ -218,7 +224,7 @@ func planBinding(b *bindings.Binding, t *render.Template, snap *snapshot.Snapsho
 	if err != nil {
 		return fail(fmt.Errorf("binding %q: %w", b.ID, err))
 	}
-	cur, err := atomicfile.ReadCurrent(b.Target)
+	cur, err := atomicfile.ReadCurrent(b.Target, MaxTargetSize)
 	switch {
 	case err != nil:
 		return fail(err)
@@ -275,6 +281,9 @@ func planBinding(b *bindings.Binding, t *render.Template, snap *snapshot.Snapsho
 		ch.Action = NoOp
 		ch.Drift = false
 	}
+	if ch.Action == Update && cur.Links > 1 {
+		ch.Warnings = append(ch.Warnings, fmt.Sprintf("target has %d hard links; apply replaces this name only, the other links keep the old content", cur.Links))
+	}
 	return ch
 }
 
@@ -296,18 +305,31 @@ func orphans(set *bindings.Set, st *state.State, prune bool) []*Change {
 				taken = true
 			}
 		}
-		data, err := os.ReadFile(rec.Target)
+		cur, err := atomicfile.ReadCurrent(rec.Target, MaxTargetSize)
+		var re *atomicfile.RefusedError
 		switch {
-		case err == nil:
-			ch.Before, ch.BeforeHash = data, Hash(data)
-			ch.Drift = ch.BeforeHash != rec.SHA256
-		case errors.Is(err, fs.ErrNotExist):
+		case errors.As(err, &re):
+			// Not the regular file reconfig wrote: never read, shown or
+			// deleted.
+			ch.Reason = fmt.Sprintf("its binding was removed, but %v; apply --prune deletes only the regular file reconfig wrote: remove it by hand", re)
+			if prune && !taken {
+				ch.Action, ch.Err = Fail, errors.New(ch.Reason)
+			}
+			out = append(out, ch)
+			continue
+		case err != nil:
+			ch.Reason = fmt.Sprintf("its binding was removed; %v", err)
+		case cur == nil:
 			ch.Reason = "its binding was removed and its target no longer exists"
 		default:
-			ch.Reason = fmt.Sprintf("its binding was removed; target: %v", unwrapPath(err))
+			ch.Before, ch.BeforeHash = cur.Data, Hash(cur.Data)
+			ch.Drift = ch.BeforeHash != rec.SHA256
 		}
 		if prune && !taken {
 			ch.Action, ch.Reason = Delete, ""
+			if cur != nil && cur.Links > 1 {
+				ch.Warnings = append(ch.Warnings, fmt.Sprintf("target has %d hard links; apply deletes this name only, the other links keep the content", cur.Links))
+			}
 		}
 		out = append(out, ch)
 	}

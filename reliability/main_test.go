@@ -131,6 +131,14 @@ func (r result) String() string {
 // runCmd runs cmd to its end (at most a minute).
 func runCmd(t *testing.T, cmd *exec.Cmd) result {
 	t.Helper()
+	return runCmdWithin(t, cmd, time.Minute)
+}
+
+// runCmdWithin runs cmd to its end, killing it and failing the test when
+// it has not finished within limit: a process that hangs fails the test
+// rather than hanging it.
+func runCmdWithin(t *testing.T, cmd *exec.Cmd, limit time.Duration) result {
+	t.Helper()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Start(); err != nil {
@@ -141,10 +149,10 @@ func runCmd(t *testing.T, cmd *exec.Cmd) result {
 	var err error
 	select {
 	case err = <-done:
-	case <-time.After(time.Minute):
+	case <-time.After(limit):
 		cmd.Process.Kill()
 		<-done
-		t.Fatalf("%v did not finish within a minute\nstdout:\n%s\nstderr:\n%s", cmd.Args, out.String(), errb.String())
+		t.Fatalf("%v did not finish within %s (it hangs)\nstdout:\n%s\nstderr:\n%s", cmd.Args, limit, out.String(), errb.String())
 	}
 	r := result{code: cmd.ProcessState.ExitCode(), stdout: out.String(), stderr: errb.String()}
 	var ee *exec.ExitError

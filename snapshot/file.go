@@ -4,15 +4,24 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"unicode/utf8"
+
+	"github.com/reconfig/reconfig/atomicfile"
 )
 
 // FormatVersion is the version of the snapshot file format.
 const FormatVersion = 1
+
+// MaxFileSize is the largest snapshot file Marshal writes and ReadFile
+// reads: about five million keys of 100 bytes, a quarter of etcd's default
+// 2 GiB backend quota — more than the keys any set of bindings reads —
+// while a file that never ends cannot take the memory of `plan
+// --snapshot`.
+const MaxFileSize = 512 << 20
 
 // fileSnapshot is the JSON form of a Snapshot: the covered ranges and a
 // flat key → value object that a reviewer can read. Values that are not
@@ -62,6 +71,9 @@ func (s *Snapshot) Marshal() ([]byte, error) {
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(f); err != nil {
 		return nil, err
+	}
+	if buf.Len() > MaxFileSize {
+		return nil, fmt.Errorf("the snapshot takes %d MiB, more than the %s a snapshot file may hold", buf.Len()>>20, atomicfile.FormatSize(MaxFileSize))
 	}
 	return buf.Bytes(), nil
 }
@@ -130,10 +142,16 @@ func Unmarshal(name string, data []byte) (*Snapshot, error) {
 	return s, nil
 }
 
-// ReadFile reads a snapshot file.
+// ReadFile reads a snapshot file through atomicfile.Read: a symlink, FIFO,
+// device or other non-regular file, or a file over MaxFileSize, is refused
+// without being read.
 func ReadFile(path string) (*Snapshot, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
+	data, _, err := atomicfile.Read(path, atomicfile.ReadOptions{Max: MaxFileSize})
+	var re *atomicfile.RefusedError
+	switch {
+	case errors.As(err, &re):
+		return nil, fmt.Errorf("snapshot file %w", re)
+	case err != nil:
 		return nil, fmt.Errorf("read snapshot file: %w", err)
 	}
 	return Unmarshal(path, data)

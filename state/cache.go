@@ -22,7 +22,7 @@ type fileID struct {
 }
 
 func identify(path string) (fileID, bool) {
-	info, err := os.Stat(path)
+	info, err := os.Lstat(path) // a link swapped in is not the file cached
 	if err != nil {
 		return fileID{}, false
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"syscall"
 	"time"
@@ -51,12 +52,46 @@ func (e *LockedError) Hint() string {
 // pollInterval is how often a waiting Acquire retries a held lock.
 const pollInterval = 50 * time.Millisecond
 
+// maxInfo bounds what is read of a lock file: its LockInfo is one short
+// line.
+const maxInfo = 4 << 10
+
+// openLock opens (creating) the lock file at path for reading and writing
+// through atomicfile.OpenRegular — no symlink followed, no blocking — and
+// refuses anything but a regular file with one link: the lock lives beside
+// the state, maybe in a directory others can write, and root must never
+// truncate or write a file someone planted there (a link to /etc/passwd).
+func openLock(statePath string, flag int) (*os.File, error) {
+	path := LockPath(statePath)
+	f, info, err := atomicfile.OpenRegular(path, flag, 0o600)
+	var re *atomicfile.RefusedError
+	switch {
+	case errors.As(err, &re):
+		return nil, &Error{Path: statePath, Msg: fmt.Sprintf("lock file %v", re), hint: plantedHint(path)}
+	case err != nil:
+		return nil, err
+	}
+	if n := atomicfile.Links(info); n != 1 {
+		f.Close()
+		return nil, &Error{Path: statePath, Msg: fmt.Sprintf("lock file %s has %d hard links, not 1", path, n), hint: plantedHint(path)}
+	}
+	return f, nil
+}
+
+func plantedHint(path string) string {
+	return fmt.Sprintf("reconfig makes its lock file itself, a regular file with one link: find out who put %s there and remove it, or move the state with --state", path)
+}
+
 // Acquire takes the lock of the state file, waiting up to timeout while
 // another process holds it.
 func Acquire(ctx context.Context, statePath, operation string, timeout time.Duration) (*Lock, error) {
 	path := LockPath(statePath)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
+	f, err := openLock(statePath, os.O_RDWR|os.O_CREATE)
+	var se *Error
+	switch {
+	case errors.As(err, &se):
+		return nil, err
+	case err != nil:
 		return nil, &Error{Path: statePath, Msg: fmt.Sprintf("cannot open lock file %s: %v", path, errors.Unwrap(err)),
 			hint: "check that the state file's directory exists and is writable, or move it with --state"}
 	}
@@ -71,7 +106,7 @@ func Acquire(ctx context.Context, statePath, operation string, timeout time.Dura
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
 		if !time.Now().Before(deadline) {
-			info := readInfo(path)
+			info := readInfo(f)
 			f.Close()
 			return nil, &LockedError{Path: path, Info: info}
 		}
@@ -104,13 +139,16 @@ func (l *Lock) Release() error {
 	return err
 }
 
-func readInfo(path string) *LockInfo {
-	data, err := os.ReadFile(path)
-	if err != nil {
+// readInfo reads who holds the lock from the lock file's descriptor,
+// opened and checked by openLock, never by its path again.
+func readInfo(f *os.File) *LockInfo {
+	buf := make([]byte, maxInfo+1)
+	n, err := f.ReadAt(buf, 0)
+	if (err != nil && !errors.Is(err, io.EOF)) || n > maxInfo {
 		return nil
 	}
 	var info LockInfo
-	if json.Unmarshal(data, &info) != nil || info.PID == 0 {
+	if json.Unmarshal(buf[:n], &info) != nil || info.PID == 0 {
 		return nil
 	}
 	return &info
@@ -120,15 +158,18 @@ func readInfo(path string) *LockInfo {
 // a live process is refused: it is not stale.
 func Unlock(statePath string) (*LockInfo, error) {
 	path := LockPath(statePath)
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if errors.Is(err, os.ErrNotExist) {
+	f, err := openLock(statePath, os.O_RDWR)
+	var se *Error
+	switch {
+	case errors.Is(err, os.ErrNotExist):
 		return nil, nil
-	}
-	if err != nil {
+	case errors.As(err, &se):
+		return nil, err
+	case err != nil:
 		return nil, fmt.Errorf("open lock file %s: %w", path, errors.Unwrap(err))
 	}
 	defer f.Close()
-	info := readInfo(path)
+	info := readInfo(f)
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		return info, &LockedError{Path: path, Info: info}
 	}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
-	"os"
 	"sort"
 	"strings"
 	"time"
@@ -100,14 +99,33 @@ func (e *Error) Error() string {
 // Hint says what to do.
 func (e *Error) Hint() string { return e.hint }
 
+// MaxSize is the largest state file Load reads. A record holds a target
+// path, a hash, two outcomes and a time, about 300 bytes: 64 MiB is room
+// for some 200,000 bindings, twenty times the largest set benchmarked,
+// and small enough that a planted file cannot take the memory.
+const MaxSize = 64 << 20
+
 // Load reads the state file at path. A missing file gives an empty state;
-// an unreadable or corrupt one is an error.
+// an unreadable or corrupt one is an error, and so is anything but a
+// regular file of at most MaxSize (atomicfile.Read): a symlink is refused
+// (Save replaces the file by renaming, which would replace a link), a FIFO
+// or device is never read.
 func Load(path string) (*State, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	data, _, err := atomicfile.Read(path, atomicfile.ReadOptions{Max: MaxSize})
+	var re *atomicfile.RefusedError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return New(), nil
-	}
-	if err != nil {
+	case errors.As(err, &re) && re.Symlink():
+		return nil, &Error{Path: path, Msg: re.What(),
+			hint: "reconfig replaces the state file by renaming, which would replace the link: point --state at the file itself"}
+	case errors.As(err, &re) && re.TooLarge():
+		return nil, &Error{Path: path, Msg: re.What(),
+			hint: "this is not a state reconfig wrote: restore it from a backup, or move it aside to start a new lineage"}
+	case errors.As(err, &re):
+		return nil, &Error{Path: path, Msg: re.What(),
+			hint: "reconfig writes the state as a regular file: move this one aside, or move the state with --state"}
+	case err != nil:
 		return nil, &Error{Path: path, Msg: fmt.Sprintf("cannot read: %v", errors.Unwrap(err)),
 			hint: "check the file's permissions, or move the state with --state"}
 	}

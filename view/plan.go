@@ -48,6 +48,9 @@ func Plan(w io.Writer, s *Style, p *plan.Plan) {
 			head += "  " + s.Dim.Sprint("("+ch.Reason+")")
 		}
 		fmt.Fprintln(w, head)
+		for _, warning := range ch.Warnings {
+			fmt.Fprintf(w, "  %s %s\n", s.Warn.Sprint("warning:"), warning)
+		}
 		switch {
 		case ch.Action == plan.Delete && ch.BeforeHash == "":
 			fmt.Fprintln(w, s.Dim.Sprint("  (the file is already gone; its state record is removed)"))
@@ -151,6 +154,7 @@ type jsonChange struct {
 	Action     plan.Action  `json:"action"`
 	Drift      bool         `json:"drift"`
 	Reason     string       `json:"reason,omitempty"`
+	Warnings   []string     `json:"warnings,omitempty"`
 	Sensitive  bool         `json:"sensitive,omitempty"`
 	AttrChange string       `json:"attr_change,omitempty"`
 	BeforeHash string       `json:"before_sha256,omitempty"`
@@ -169,7 +173,7 @@ func planJSON(p *plan.Plan) *jsonPlan {
 		out.Summary[string(k)] += 0
 	}
 	for _, ch := range p.Changes {
-		jc := jsonChange{ID: ch.ID, Target: ch.Target, Action: ch.Action, Drift: ch.Drift, Reason: ch.Reason,
+		jc := jsonChange{ID: ch.ID, Target: ch.Target, Action: ch.Action, Drift: ch.Drift, Reason: ch.Reason, Warnings: ch.Warnings,
 			Sensitive: ch.Sensitive, AttrChange: ch.AttrChange, BeforeHash: ch.BeforeHash, AfterHash: ch.AfterHash}
 		if ch.Sensitive {
 			// A hash of a low-entropy secret is as good as the secret.

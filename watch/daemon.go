@@ -662,6 +662,8 @@ func (d *daemon) logOutcome(out *apply.Outcome, rev int64) {
 		d.log.Error("binding failed; it is tried again on its own schedule, on a change of its keys and at the next resync", append(attrs, "error", errText(out.Err))...)
 	case out.Action == plan.Skip:
 		d.log.Warn("binding skipped; its target is left as it is", append(attrs, "reason", out.Reason())...)
+	case out.Changed && len(out.Warnings()) > 0:
+		d.log.Warn("target "+map[plan.Action]string{plan.Create: "created", plan.Update: "updated", plan.Delete: "deleted"}[out.Action], append(attrs, "warnings", out.Warnings())...)
 	case out.Changed:
 		d.log.Info("target "+map[plan.Action]string{plan.Create: "created", plan.Update: "updated", plan.Delete: "deleted"}[out.Action], attrs...)
 	}
