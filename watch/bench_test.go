@@ -98,3 +98,52 @@ func BenchmarkWatchConvergence(b *testing.B) {
 	b.ReportMetric(pct(0.99), "p99-ms")
 	b.ReportMetric(pct(1.0), "max-ms")
 }
+
+// BenchmarkBurstSlowReload puts 1,000 changes of one key, one every
+// millisecond, at a daemon whose reload command takes 200 ms (no --wait):
+// every event that arrived during a cycle goes into the next one, so the
+// daemon stays about one cycle behind whatever the rate. It reports how
+// long after the last put the target held the last value, and how many
+// reloads ran. Run with -benchtime=1x.
+func BenchmarkBurstSlowReload(b *testing.B) {
+	const puts = 1000
+	srv := etcdtest.Start(b)
+	ctx := context.Background()
+	if _, err := srv.Put(ctx, "/burst/n", "0"); err != nil {
+		b.Fatal(err)
+	}
+	reloads := filepath.Join(b.TempDir(), "reloads")
+	h := newBenchHarness(b, map[string]string{
+		"templates/t.tmpl": `n={{getv "/burst/n"}}`,
+		"conf.d/b": `{"id": "b", "key": "/burst", "recursive": true, "source": "t.tmpl", "target": "$OUT/b.conf",
+			"reloadcmd": "echo >> ` + reloads + `; sleep 0.2"}`,
+	})
+	h.start([]string{srv.ClientURL}, nil)
+	h.await("the first cycle", 30*time.Second, func(c watch.Cycle) bool { return c.Result != nil })
+	var converge, total time.Duration
+	var cycles int
+	for b.Loop() {
+		os.Remove(reloads)
+		start := time.Now()
+		var last int64
+		tick := time.NewTicker(time.Millisecond)
+		for i := 1; i <= puts; i++ {
+			<-tick.C
+			rev, err := srv.Put(ctx, "/burst/n", fmt.Sprint(i))
+			if err != nil {
+				b.Fatal(err)
+			}
+			last = rev
+		}
+		tick.Stop()
+		putsDone := time.Now()
+		h.await("the last put's cycle", 60*time.Second, func(c watch.Cycle) bool { return c.Revision >= last && c.Result != nil })
+		converge += time.Since(putsDone)
+		total += time.Since(start)
+		data, _ := os.ReadFile(reloads)
+		cycles += bytes.Count(data, []byte("\n"))
+	}
+	b.ReportMetric(float64(converge.Milliseconds())/float64(b.N), "converge-after-last-put-ms")
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "burst-ms")
+	b.ReportMetric(float64(cycles)/float64(b.N), "reloads")
+}
