@@ -73,21 +73,21 @@ func (s *Snapshot) Progress(i int, rev int64) {
 // applyTo applies one event to a span and reports whether the value of
 // its key changed.
 func (s *Snapshot) applyTo(sp *Span, ev Event) bool {
-	i := sort.Search(len(sp.KVs), func(i int) bool { return sp.KVs[i].Key >= ev.Key })
-	found := i < len(sp.KVs) && sp.KVs[i].Key == ev.Key
+	i := sort.Search(len(sp.kvs), func(i int) bool { return sp.kvs[i].Key >= ev.Key })
+	found := i < len(sp.kvs) && sp.kvs[i].Key == ev.Key
 	switch {
 	case ev.Delete && found:
-		sp.KVs = append(sp.KVs[:i], sp.KVs[i+1:]...)
+		sp.kvs = append(sp.kvs[:i], sp.kvs[i+1:]...)
 	case ev.Delete:
 		return false
-	case found && sp.KVs[i].Value == ev.Value:
+	case found && sp.kvs[i].Value == ev.Value:
 		return false
 	case found:
-		sp.KVs[i].Value = ev.Value
+		sp.kvs[i].Value = ev.Value
 	default:
-		sp.KVs = append(sp.KVs, KV{})
-		copy(sp.KVs[i+1:], sp.KVs[i:])
-		sp.KVs[i] = KV{Key: ev.Key, Value: ev.Value}
+		sp.kvs = append(sp.kvs, KV{})
+		copy(sp.kvs[i+1:], sp.kvs[i:])
+		sp.kvs[i] = KV{Key: ev.Key, Value: ev.Value}
 	}
 	return true
 }
