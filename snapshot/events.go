@@ -44,7 +44,7 @@ func (s *Snapshot) ApplySpan(i int, events []Event) []string {
 		if ev.Revision <= floor {
 			continue
 		}
-		if ev.Key >= sp.Start && ev.Key < sp.End && s.applyTo(sp, ev) {
+		if ev.Key >= sp.Start && ev.Key < sp.End && sp.apply(ev) {
 			changed = append(changed, ev.Key)
 		}
 		newest = max(newest, ev.Revision)
@@ -70,26 +70,13 @@ func (s *Snapshot) Progress(i int, rev int64) {
 	}
 }
 
-// applyTo applies one event to a span and reports whether the value of
-// its key changed.
-func (s *Snapshot) applyTo(sp *Span, ev Event) bool {
-	i := sort.Search(len(sp.kvs), func(i int) bool { return sp.kvs[i].Key >= ev.Key })
-	found := i < len(sp.kvs) && sp.kvs[i].Key == ev.Key
-	switch {
-	case ev.Delete && found:
-		sp.kvs = append(sp.kvs[:i], sp.kvs[i+1:]...)
-	case ev.Delete:
-		return false
-	case found && sp.kvs[i].Value == ev.Value:
-		return false
-	case found:
-		sp.kvs[i].Value = ev.Value
-	default:
-		sp.kvs = append(sp.kvs, KV{})
-		copy(sp.kvs[i+1:], sp.kvs[i:])
-		sp.kvs[i] = KV{Key: ev.Key, Value: ev.Value}
+// apply applies one event to the span and reports whether the value of
+// its key changed: O(log n) (see store).
+func (sp *Span) apply(ev Event) bool {
+	if ev.Delete {
+		return sp.kvs.delete(ev.Key)
 	}
-	return true
+	return sp.kvs.put(ev.Key, ev.Value)
 }
 
 // Apply routes events to the spans that hold their keys (ApplySpan) and

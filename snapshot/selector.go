@@ -68,12 +68,14 @@ func (s Selector) Match(key string) bool {
 
 // Span is a half-open key range [Start, End) and the key/values in it,
 // sorted by key. The key/values are loaded with Append, read with All,
-// Snapshot.Select and Snapshot.Get, and changed by Snapshot.ApplySpan.
+// Snapshot.Select and Snapshot.Get, and changed by Snapshot.ApplySpan in
+// O(log n) amortised for a span of n (see store). A copy of a Span shares
+// its key/values: copy them with Snapshot.Clone.
 type Span struct {
 	Start string
 	End   string
 	// kvs are the key/values, sorted by key, all in [Start, End).
-	kvs []KV
+	kvs store
 	// Rev is the revision the span is known to be current at: the
 	// snapshot's revision, then the newest event or progress notification
 	// of its watch. A watch of the span resumes after Rev.
@@ -98,28 +100,20 @@ func (sp *Span) Append(kvs ...KV) error {
 		if kv.Key < sp.Start || kv.Key >= sp.End {
 			return fmt.Errorf("key %q lies outside the range [%q, %q)", kv.Key, sp.Start, sp.End)
 		}
-		if n := len(sp.kvs); n > 0 && kv.Key <= sp.kvs[n-1].Key {
-			return fmt.Errorf("key %q does not sort after %q", kv.Key, sp.kvs[n-1].Key)
+		if last, ok := sp.kvs.last(); ok && kv.Key <= last.Key {
+			return fmt.Errorf("key %q does not sort after %q", kv.Key, last.Key)
 		}
-		sp.kvs = append(sp.kvs, kv)
+		sp.kvs.add(kv)
 	}
 	return nil
 }
 
 // Len is the number of key/values in the span.
-func (sp *Span) Len() int { return len(sp.kvs) }
+func (sp *Span) Len() int { return sp.kvs.len() }
 
 // All yields the span's key/values in key order. The span must not change
 // during the iteration.
-func (sp *Span) All() iter.Seq[KV] {
-	return func(yield func(KV) bool) {
-		for _, kv := range sp.kvs {
-			if !yield(kv) {
-				return
-			}
-		}
-	}
-}
+func (sp *Span) All() iter.Seq[KV] { return sp.kvs.all() }
 
 // contains reports whether the span's range holds [start, end).
 func (sp *Span) contains(start, end string) bool {

@@ -57,8 +57,9 @@ func (e *ErrNotCovered) Error() string {
 	return fmt.Sprintf("the snapshot does not contain key %s", e.Key)
 }
 
-// Select returns the key/values sel matches, sorted by key. The slice must
-// not be modified.
+// Select returns the key/values sel matches, sorted by key: O(log n + k)
+// for k of them in a span of n. The slice must not be modified; it may
+// share memory with the snapshot, and then changes when the snapshot does.
 func (s *Snapshot) Select(sel Selector) ([]KV, error) {
 	rs := sel.Ranges()
 	var out []KV
@@ -67,11 +68,12 @@ func (s *Snapshot) Select(sel Selector) ([]KV, error) {
 		if sp == nil {
 			return nil, &ErrNotCovered{Key: sel.Key}
 		}
-		lo := sort.Search(len(sp.kvs), func(i int) bool { return sp.kvs[i].Key >= r.Start })
-		hi := lo + sort.Search(len(sp.kvs)-lo, func(i int) bool { return sp.kvs[lo+i].Key >= r.End })
-		kvs := sp.kvs[lo:hi]
+		kvs := sp.kvs.between(r.Start, r.End)
 		if len(out) == 0 {
 			out = kvs
+			continue
+		}
+		if len(kvs) == 0 {
 			continue
 		}
 		// Ranges are ordered and disjoint: appending keeps keys sorted.
@@ -113,7 +115,7 @@ func (s *Snapshot) Clone() *Snapshot {
 	c.Spans = make([]Span, len(s.Spans))
 	for i, sp := range s.Spans {
 		c.Spans[i] = sp // every field, Rev included
-		c.Spans[i].kvs = append([]KV(nil), sp.kvs...)
+		c.Spans[i].kvs = sp.kvs.clone()
 	}
 	return &c
 }
