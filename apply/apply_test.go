@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -65,16 +67,14 @@ func (f *fixture) target(id string) string { return filepath.Join(f.dir, id+".co
 // plan renders the bindings against the fixture's data at a new revision.
 func (f *fixture) plan() *plan.Plan {
 	f.rev++
-	var kvs []snapshot.KV
-	for k, v := range f.data {
-		kvs = append(kvs, snapshot.KV{Key: k, Value: v})
-	}
 	snap := &snapshot.Snapshot{Revision: f.rev, Spans: snapshot.Cover(f.set.Selectors())}
 	for i := range snap.Spans {
 		sp := &snap.Spans[i]
-		for _, kv := range kvs {
-			if kv.Key >= sp.Start && kv.Key < sp.End {
-				sp.KVs = append(sp.KVs, kv)
+		for _, k := range slices.Sorted(maps.Keys(f.data)) {
+			if k >= sp.Start && k < sp.End {
+				if err := sp.Append(snapshot.KV{Key: k, Value: f.data[k]}); err != nil {
+					f.t.Fatal(err)
+				}
 			}
 		}
 	}

@@ -40,14 +40,20 @@ func FuzzApplyHostileData(f *testing.F) {
 		}
 		key = "/k/" + key
 		s := &snapshot.Snapshot{Revision: 9, Spans: snapshot.Cover(b.Selectors())}
+		kvs := []snapshot.KV{{Key: key, Value: string(value)}}
+		if key != "/k/n" {
+			kvs = append(kvs, snapshot.KV{Key: "/k/n", Value: "1"})
+		}
+		sort.Slice(kvs, func(a, c int) bool { return kvs[a].Key < kvs[c].Key })
 		for i := range s.Spans {
 			sp := &s.Spans[i]
-			for _, kv := range []snapshot.KV{{Key: key, Value: string(value)}, {Key: "/k/n", Value: "1"}} {
+			for _, kv := range kvs {
 				if sp.Start <= kv.Key && kv.Key < sp.End {
-					sp.KVs = append(sp.KVs, kv)
+					if err := sp.Append(kv); err != nil {
+						t.Fatal(err)
+					}
 				}
 			}
-			sort.Slice(sp.KVs, func(a, c int) bool { return sp.KVs[a].Key < sp.KVs[c].Key })
 		}
 		s.Stamp()
 		p := plan.Make(context.Background(), plan.Input{Set: &bindings.Set{Bindings: []*bindings.Binding{b}},

@@ -129,15 +129,16 @@ func snapshotKVs(t *testing.T, s *snapshot.Snapshot) map[string]string {
 	t.Helper()
 	var kvs []snapshot.KV
 	for _, sp := range s.Spans {
-		for i, kv := range sp.KVs {
+		first := len(kvs)
+		for kv := range sp.All() {
 			if kv.Key < sp.Start || kv.Key >= sp.End {
 				t.Fatalf("key %q outside its span [%q, %q)", kv.Key, sp.Start, sp.End)
 			}
-			if i > 0 && sp.KVs[i-1].Key >= kv.Key {
+			if len(kvs) > first && kvs[len(kvs)-1].Key >= kv.Key {
 				t.Fatalf("span [%q, %q) not sorted at %q", sp.Start, sp.End, kv.Key)
 			}
+			kvs = append(kvs, kv)
 		}
-		kvs = append(kvs, sp.KVs...)
 	}
 	return kvMap(t, kvs)
 }

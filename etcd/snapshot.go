@@ -127,7 +127,9 @@ func (c *Client) readSnapshot(ctx context.Context, sels []snapshot.Selector, sta
 			}
 			sp := &snap.Spans[p.span]
 			for _, kv := range rr.Kvs {
-				sp.KVs = append(sp.KVs, snapshot.KV{Key: string(kv.Key), Value: string(kv.Value)})
+				if err := sp.Append(snapshot.KV{Key: string(kv.Key), Value: string(kv.Value)}); err != nil {
+					return nil, fmt.Errorf("etcd answered a read of %s out of order: %w", describeRange(sp), err)
+				}
 			}
 			stats.Keys += len(rr.Kvs)
 			if rr.More && len(rr.Kvs) > 0 {
@@ -178,7 +180,9 @@ func (c *Client) readSpans(ctx context.Context, sels []snapshot.Selector, stats 
 				snap.Revision, snap.ClusterID = resp.Header.Revision, clusterID(resp.Header.ClusterId)
 			}
 			for _, kv := range resp.Kvs {
-				sp.KVs = append(sp.KVs, snapshot.KV{Key: string(kv.Key), Value: string(kv.Value)})
+				if err := sp.Append(snapshot.KV{Key: string(kv.Key), Value: string(kv.Value)}); err != nil {
+					return nil, fmt.Errorf("etcd answered a read of %s out of order: %w", describeRange(sp), err)
+				}
 			}
 			stats.Keys += len(resp.Kvs)
 			if !resp.More || len(resp.Kvs) == 0 {

@@ -3,7 +3,8 @@ package render_test
 import (
 	"bytes"
 	"errors"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -14,19 +15,18 @@ import (
 )
 
 // fuzzSnapshot is a snapshot of the binding's keys holding kvs.
-func fuzzSnapshot(b *bindings.Binding, kvs map[string]string) *snapshot.Snapshot {
+func fuzzSnapshot(t testing.TB, b *bindings.Binding, kvs map[string]string) *snapshot.Snapshot {
+	t.Helper()
 	s := &snapshot.Snapshot{Revision: 7, Spans: snapshot.Cover(b.Selectors())}
-	for k, v := range kvs {
+	for _, k := range slices.Sorted(maps.Keys(kvs)) {
 		for i := range s.Spans {
 			sp := &s.Spans[i]
 			if sp.Start <= k && k < sp.End {
-				sp.KVs = append(sp.KVs, snapshot.KV{Key: k, Value: v})
+				if err := sp.Append(snapshot.KV{Key: k, Value: kvs[k]}); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
-	}
-	for i := range s.Spans {
-		kv := s.Spans[i].KVs
-		sort.Slice(kv, func(a, b int) bool { return kv[a].Key < kv[b].Key })
 	}
 	s.Stamp()
 	return s
@@ -73,7 +73,7 @@ func FuzzTemplate(f *testing.F) {
 			checkRender(t, nil, err)
 			return
 		}
-		in, err := render.Gather(b, fuzzSnapshot(b, map[string]string{"/k": value, "/k/a": value, "/k/b/c": "x", "/alt/z": value}))
+		in, err := render.Gather(b, fuzzSnapshot(t, b, map[string]string{"/k": value, "/k/a": value, "/k/b/c": "x", "/alt/z": value}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,7 +110,7 @@ func FuzzValues(f *testing.F) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			in, err := render.Gather(b, fuzzSnapshot(b, map[string]string{key: string(value), "/k/n": "1"}))
+			in, err := render.Gather(b, fuzzSnapshot(t, b, map[string]string{key: string(value), "/k/n": "1"}))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -50,7 +50,9 @@ func newSnapshot(t testing.TB, rev int64, sels []snapshot.Selector, data map[str
 			// a recursive /app): a snapshot does not contain it.
 			continue
 		}
-		s.Spans[i].KVs = append(s.Spans[i].KVs, snapshot.KV{Key: k, Value: data[k]})
+		if err := s.Spans[i].Append(snapshot.KV{Key: k, Value: data[k]}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return s
 }

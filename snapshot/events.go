@@ -44,7 +44,7 @@ func (s *Snapshot) ApplySpan(i int, events []Event) []string {
 		if ev.Revision <= floor {
 			continue
 		}
-		if ev.Key >= sp.Start && ev.Key < sp.End && s.applyTo(sp, ev) {
+		if ev.Key >= sp.Start && ev.Key < sp.End && sp.apply(ev) {
 			changed = append(changed, ev.Key)
 		}
 		newest = max(newest, ev.Revision)
@@ -70,26 +70,13 @@ func (s *Snapshot) Progress(i int, rev int64) {
 	}
 }
 
-// applyTo applies one event to a span and reports whether the value of
-// its key changed.
-func (s *Snapshot) applyTo(sp *Span, ev Event) bool {
-	i := sort.Search(len(sp.KVs), func(i int) bool { return sp.KVs[i].Key >= ev.Key })
-	found := i < len(sp.KVs) && sp.KVs[i].Key == ev.Key
-	switch {
-	case ev.Delete && found:
-		sp.KVs = append(sp.KVs[:i], sp.KVs[i+1:]...)
-	case ev.Delete:
-		return false
-	case found && sp.KVs[i].Value == ev.Value:
-		return false
-	case found:
-		sp.KVs[i].Value = ev.Value
-	default:
-		sp.KVs = append(sp.KVs, KV{})
-		copy(sp.KVs[i+1:], sp.KVs[i:])
-		sp.KVs[i] = KV{Key: ev.Key, Value: ev.Value}
+// apply applies one event to the span and reports whether the value of
+// its key changed: O(log n) (see store).
+func (sp *Span) apply(ev Event) bool {
+	if ev.Delete {
+		return sp.kvs.delete(ev.Key)
 	}
-	return true
+	return sp.kvs.put(ev.Key, ev.Value)
 }
 
 // Apply routes events to the spans that hold their keys (ApplySpan) and

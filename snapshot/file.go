@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/reconfig/reconfig/atomicfile"
@@ -54,7 +56,7 @@ func (s *Snapshot) Marshal() ([]byte, error) {
 	}
 	for _, sp := range s.Spans {
 		f.Ranges = append(f.Ranges, fileRange{Start: sp.Start, End: sp.End, Optional: sp.Optional})
-		for _, kv := range sp.KVs {
+		for kv := range sp.All() {
 			if utf8.ValidString(kv.Value) && utf8.ValidString(kv.Key) {
 				f.Data[kv.Key] = kv.Value
 				continue
@@ -105,12 +107,15 @@ func Unmarshal(name string, data []byte) (*Snapshot, error) {
 			return nil, fmt.Errorf("snapshot file %s: ranges %q and %q overlap", name, s.Spans[i-1].Start, s.Spans[i].Start)
 		}
 	}
+	// The key/values of each span, gathered and sorted before they are
+	// appended to it in key order.
+	kvs := make([][]KV, len(s.Spans))
 	put := func(k, v string) error {
-		sp := s.span(k, k+"\x00")
-		if sp == nil {
+		i := s.find(k, k+"\x00")
+		if i < 0 {
 			return fmt.Errorf("snapshot file %s: key %s lies outside every range", name, k)
 		}
-		sp.KVs = append(sp.KVs, KV{Key: k, Value: v})
+		kvs[i] = append(kvs[i], KV{Key: k, Value: v})
 		return nil
 	}
 	for k, v := range f.Data {
@@ -128,13 +133,15 @@ func Unmarshal(name string, data []byte) (*Snapshot, error) {
 			return nil, err
 		}
 	}
-	for i := range s.Spans {
-		kvs := s.Spans[i].KVs
-		sort.Slice(kvs, func(a, b int) bool { return kvs[a].Key < kvs[b].Key })
+	for i, kvs := range kvs {
+		slices.SortFunc(kvs, func(a, b KV) int { return strings.Compare(a.Key, b.Key) })
 		for j := 1; j < len(kvs); j++ {
 			if kvs[j].Key == kvs[j-1].Key {
 				return nil, fmt.Errorf("snapshot file %s: key %s appears twice (in data and data_base64)", name, kvs[j].Key)
 			}
+		}
+		if err := s.Spans[i].Append(kvs...); err != nil {
+			return nil, fmt.Errorf("snapshot file %s: %w", name, err)
 		}
 	}
 	// Every range of the file is current at its revision.

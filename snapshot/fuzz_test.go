@@ -2,6 +2,7 @@ package snapshot_test
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -39,7 +40,7 @@ func FuzzUnmarshal(f *testing.F) {
 func kvs(s *snapshot.Snapshot) []snapshot.KV {
 	var out []snapshot.KV
 	for _, sp := range s.Spans {
-		out = append(out, sp.KVs...)
+		out = slices.AppendSeq(out, sp.All())
 	}
 	return out
 }

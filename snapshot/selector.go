@@ -1,6 +1,8 @@
 package snapshot
 
 import (
+	"fmt"
+	"iter"
 	"sort"
 	"strings"
 )
@@ -65,11 +67,15 @@ func (s Selector) Match(key string) bool {
 }
 
 // Span is a half-open key range [Start, End) and the key/values in it,
-// sorted by key.
+// sorted by key. The key/values are loaded with Append, read with All,
+// Snapshot.Select and Snapshot.Get, and changed by Snapshot.ApplySpan in
+// O(log n) amortised for a span of n (see store). A copy of a Span shares
+// its key/values: copy them with Snapshot.Clone.
 type Span struct {
 	Start string
 	End   string
-	KVs   []KV
+	// kvs are the key/values, sorted by key, all in [Start, End).
+	kvs store
 	// Rev is the revision the span is known to be current at: the
 	// snapshot's revision, then the newest event or progress notification
 	// of its watch. A watch of the span resumes after Rev.
@@ -87,6 +93,30 @@ type KV struct {
 	Key   string
 	Value string
 }
+
+// Append adds key/values after the span's last one, for loading a span in
+// key order (a paged read of etcd, a snapshot file). Each key must lie in
+// [Start, End) and sort after every key before it; at the first that does
+// not, Append stops with an error and keeps the key/values before it.
+func (sp *Span) Append(kvs ...KV) error {
+	for _, kv := range kvs {
+		if kv.Key < sp.Start || kv.Key >= sp.End {
+			return fmt.Errorf("key %q lies outside the range [%q, %q)", kv.Key, sp.Start, sp.End)
+		}
+		if last, ok := sp.kvs.last(); ok && kv.Key <= last.Key {
+			return fmt.Errorf("key %q does not sort after %q", kv.Key, last.Key)
+		}
+		sp.kvs.add(kv)
+	}
+	return nil
+}
+
+// Len is the number of key/values in the span.
+func (sp *Span) Len() int { return sp.kvs.len() }
+
+// All yields the span's key/values in key order. The span must not change
+// during the iteration.
+func (sp *Span) All() iter.Seq[KV] { return sp.kvs.all() }
 
 // contains reports whether the span's range holds [start, end).
 func (sp *Span) contains(start, end string) bool {

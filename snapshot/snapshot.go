@@ -20,10 +20,19 @@ type Snapshot struct {
 	Spans []Span
 }
 
-// span returns the span whose range holds [start, end), or nil.
-func (s *Snapshot) span(start, end string) *Span {
+// find returns the index of the span whose range holds [start, end), or
+// -1.
+func (s *Snapshot) find(start, end string) int {
 	i := sort.Search(len(s.Spans), func(i int) bool { return s.Spans[i].End > start })
 	if i < len(s.Spans) && s.Spans[i].contains(start, end) {
+		return i
+	}
+	return -1
+}
+
+// span returns the span whose range holds [start, end), or nil.
+func (s *Snapshot) span(start, end string) *Span {
+	if i := s.find(start, end); i >= 0 {
 		return &s.Spans[i]
 	}
 	return nil
@@ -48,8 +57,9 @@ func (e *ErrNotCovered) Error() string {
 	return fmt.Sprintf("the snapshot does not contain key %s", e.Key)
 }
 
-// Select returns the key/values sel matches, sorted by key. The slice must
-// not be modified.
+// Select returns the key/values sel matches, sorted by key: O(log n + k)
+// for k of them in a span of n. The slice must not be modified; it may
+// share memory with the snapshot, and then changes when the snapshot does.
 func (s *Snapshot) Select(sel Selector) ([]KV, error) {
 	rs := sel.Ranges()
 	var out []KV
@@ -58,11 +68,12 @@ func (s *Snapshot) Select(sel Selector) ([]KV, error) {
 		if sp == nil {
 			return nil, &ErrNotCovered{Key: sel.Key}
 		}
-		lo := sort.Search(len(sp.KVs), func(i int) bool { return sp.KVs[i].Key >= r.Start })
-		hi := lo + sort.Search(len(sp.KVs)-lo, func(i int) bool { return sp.KVs[lo+i].Key >= r.End })
-		kvs := sp.KVs[lo:hi]
+		kvs := sp.kvs.between(r.Start, r.End)
 		if len(out) == 0 {
 			out = kvs
+			continue
+		}
+		if len(kvs) == 0 {
 			continue
 		}
 		// Ranges are ordered and disjoint: appending keeps keys sorted.
@@ -85,7 +96,7 @@ func (s *Snapshot) Get(key string) (value string, ok bool, err error) {
 func (s *Snapshot) Len() int {
 	n := 0
 	for i := range s.Spans {
-		n += len(s.Spans[i].KVs)
+		n += s.Spans[i].Len()
 	}
 	return n
 }
@@ -104,7 +115,7 @@ func (s *Snapshot) Clone() *Snapshot {
 	c.Spans = make([]Span, len(s.Spans))
 	for i, sp := range s.Spans {
 		c.Spans[i] = sp // every field, Rev included
-		c.Spans[i].KVs = append([]KV(nil), sp.KVs...)
+		c.Spans[i].kvs = sp.kvs.clone()
 	}
 	return &c
 }

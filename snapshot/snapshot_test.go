@@ -38,7 +38,9 @@ func buildSpans(t *testing.T, rev int64, spans []snapshot.Span, data map[string]
 		placed := false
 		for i := range s.Spans {
 			if s.Spans[i].Start <= k && k < s.Spans[i].End {
-				s.Spans[i].KVs = append(s.Spans[i].KVs, snapshot.KV{Key: k, Value: data[k]})
+				if err := s.Spans[i].Append(snapshot.KV{Key: k, Value: data[k]}); err != nil {
+					t.Fatal(err)
+				}
 				placed = true
 			}
 		}
@@ -59,15 +61,20 @@ func all(t *testing.T, s *snapshot.Snapshot) []snapshot.KV {
 		if i > 0 && s.Spans[i-1].End > sp.Start {
 			t.Fatalf("spans %d and %d overlap", i-1, i)
 		}
-		for j, kv := range sp.KVs {
+		n := 0
+		for kv := range sp.All() {
 			if kv.Key < sp.Start || kv.Key >= sp.End {
 				t.Fatalf("key %q lies outside its span [%q, %q)", kv.Key, sp.Start, sp.End)
 			}
-			if j > 0 && sp.KVs[j-1].Key >= kv.Key {
-				t.Fatalf("keys %q and %q are not sorted and unique", sp.KVs[j-1].Key, kv.Key)
+			if len(out) > 0 && out[len(out)-1].Key >= kv.Key {
+				t.Fatalf("keys %q and %q are not sorted and unique", out[len(out)-1].Key, kv.Key)
 			}
+			out = append(out, kv)
+			n++
 		}
-		out = append(out, sp.KVs...)
+		if n != sp.Len() {
+			t.Fatalf("span [%q, %q) yields %d key/values, Len says %d", sp.Start, sp.End, n, sp.Len())
+		}
 	}
 	return out
 }
@@ -554,8 +561,7 @@ func TestApply(t *testing.T) {
 func TestCloneIsDeep(t *testing.T) {
 	s := build(t, 5, appSels, appData)
 	c := s.Clone()
-	c.Apply([]snapshot.Event{{Revision: 6, Key: "/app/a", Value: "changed"}, {Revision: 6, Key: "/app/b/c", Delete: true}})
-	c.Spans[0].KVs[0].Value = "scribbled"
+	c.Apply([]snapshot.Event{{Revision: 6, Key: "/app/a", Value: "changed"}, {Revision: 6, Key: "/app/b/c", Delete: true}, {Revision: 6, Key: "/app", Value: "scribbled"}})
 	if v, _, _ := s.Get("/app/a"); v != "1" {
 		t.Errorf("original /app/a = %q after changing the clone, want 1", v)
 	}
