@@ -74,4 +74,15 @@ func TestAuth(t *testing.T) {
 			}
 		})
 	}
+	t.Run("password from a file", func(t *testing.T) {
+		t.Setenv("RECONFIG_PASSWORD", "")
+		pw := filepath.Join(t.TempDir(), "pw")
+		if err := os.WriteFile(pw, []byte("readpw\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		code, stdout, stderr := reconfig(ctx, append(ep, "-c", app, "--user", "reader", "--password-file", pw, "plan")...)
+		if code != 0 || !strings.Contains(stdout, "+port=8080") || stderr != "" {
+			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+		}
+	})
 }

@@ -218,6 +218,32 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 			ts.Fatalf("GET %s: %s", args[0], resp.Status)
 		}
 	},
+	// waithttp URL REGEXP: wait (up to 30s) until a GET of URL answers a
+	// body matching REGEXP — for a daemon's metrics, updated at the end of
+	// a cycle that already renamed its files.
+	"waithttp": func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) != 2 {
+			ts.Fatalf("usage: waithttp URL REGEXP")
+		}
+		re, err := regexp.Compile("(?m)" + args[1])
+		ts.Check(err)
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			var body []byte
+			resp, err := http.Get(args[0])
+			if err == nil {
+				body, _ = io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if re.Match(body) {
+					return
+				}
+			}
+			if time.Now().After(deadline) {
+				ts.Fatalf("GET %s does not match %q after 30s (%v):\n%s", args[0], args[1], err, body)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	},
 	// signal SIG WORD: send SIGHUP/SIGTERM/... to the children of the test
 	// process (background reconfig commands) whose command line holds WORD
 	// (testscript's kill knows only INT and KILL).

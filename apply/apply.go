@@ -46,6 +46,9 @@ type Outcome struct {
 // Reason is the plan's reason for a skipped, failed or orphaned binding.
 func (o *Outcome) Reason() string { return o.change.Reason }
 
+// Skipped says why the binding was skipped ("" when it was not).
+func (o *Outcome) Skipped() plan.SkipReason { return o.change.Skipped }
+
 // Warnings are the plan's warnings about the binding's target.
 func (o *Outcome) Warnings() []string { return o.change.Warnings }
 
@@ -103,9 +106,17 @@ const stageWorkers = 16
 // reconfig stages, and its own staged files never outlive a cycle.
 var swept sync.Map
 
+// Options tune Execute.
+type Options struct {
+	// Journal is where the last checked content of targets installed
+	// before their check is kept until the check is done (JournalPath of
+	// the state file); "" keeps none.
+	Journal string
+}
+
 // Execute applies the plan. ctx cancels commands in flight; files already
 // renamed stay (each is whole and checked or restored).
-func Execute(ctx context.Context, p *plan.Plan) *Result {
+func Execute(ctx context.Context, p *plan.Plan, opts Options) *Result {
 	r := &Result{Revision: p.Revision}
 	var writes, deletes []*Outcome
 	for _, ch := range p.Changes {
@@ -139,6 +150,19 @@ func Execute(ctx context.Context, p *plan.Plan) *Result {
 
 	// Stage every write concurrently: temp file, write, fsync, attributes.
 	parallel(writes, stageWorkers, stage)
+	// Which stage created a shared directory is a race: every target in
+	// it says so, and the first in plan order is where it is shown.
+	created := map[string]bool{}
+	for _, o := range writes {
+		if o.CreatedDir != "" {
+			created[o.CreatedDir] = true
+		}
+	}
+	for _, o := range writes {
+		if dir := filepath.Dir(o.Target); created[dir] {
+			o.CreatedDir = dir
+		}
+	}
 
 	// Checks of the staged files, before anything is installed.
 	var prechecked []*Outcome
@@ -157,10 +181,43 @@ func Execute(ctx context.Context, p *plan.Plan) *Result {
 		}
 	})
 
+	// Targets checked only once installed are journaled first: a kill
+	// before their check is done must not leave unchecked content for
+	// good (Recover).
+	var postchecked []*Outcome
+	for _, o := range writes {
+		if o.staged != nil && o.change.CheckCmd != "" && !usesSrc(o.change.CheckCmd) {
+			postchecked = append(postchecked, o)
+		}
+	}
+	journaled := false
+	if len(postchecked) > 0 && opts.Journal != "" {
+		if err := writeJournal(opts.Journal, postchecked); err != nil {
+			for _, o := range postchecked {
+				o.staged.Discard()
+				o.staged = nil
+				o.Err = fmt.Errorf("%w; %s was left as it is", err, o.Target)
+			}
+		} else {
+			journaled = true
+		}
+	}
+
 	// Install: rename each staged file, then fsync each directory once.
 	dirs := map[string]bool{}
 	for _, o := range writes {
 		if o.staged == nil {
+			continue
+		}
+		// The last look: a target edited by hand while its check ran is
+		// not overwritten.
+		if changed, err := atomicfile.Changed(o.Target, o.prev); err != nil || changed {
+			o.staged.Discard()
+			o.staged = nil
+			o.Err = fmt.Errorf("%s changed while it was being checked (edited by hand?); it was left as it is (plan again)", o.Target)
+			if err != nil {
+				o.Err = err
+			}
 			continue
 		}
 		if err := o.staged.Commit(); err != nil {
@@ -191,6 +248,16 @@ func Execute(ctx context.Context, p *plan.Plan) *Result {
 			o.Err = fmt.Errorf("check failed: %v; %s was removed again (it did not exist before)", o.Check.Err, ch.Target)
 		} else {
 			o.Err = fmt.Errorf("check failed: %v; the old content of %s was restored", o.Check.Err, ch.Target)
+		}
+	}
+	if journaled {
+		if err := removeJournal(opts.Journal); err != nil {
+			// The next run finds it and puts back what it holds; say so.
+			for _, o := range postchecked {
+				if o.Err == nil {
+					o.Err = err
+				}
+			}
 		}
 	}
 
@@ -408,25 +475,42 @@ func (r *Result) record(st *state.State, p *plan.Plan, now time.Time) {
 		rec := st.Bindings[o.ID]
 		switch ch.Action {
 		case plan.Delete:
-			if o.Changed {
+			if !o.Changed {
+				continue
+			}
+			if _, ok := st.Orphans[ch.Target]; ok {
+				delete(st.Orphans, ch.Target)
+			} else if rec != nil && rec.Target == ch.Target {
 				delete(st.Bindings, o.ID)
 			}
 			continue
-		case plan.NoOp:
-			if rec == nil || rec.Target != ch.Target || rec.SHA256 != ch.BeforeHash {
-				st.Bindings[o.ID] = &state.Record{Target: ch.Target, SHA256: ch.BeforeHash, Revision: p.Revision,
-					AppliedAt: now, Check: state.OutcomeNone, Reload: state.OutcomeNone}
-			}
-			continue
-		case plan.Create, plan.Update:
+		case plan.NoOp, plan.Create, plan.Update:
 		default:
 			continue
 		}
-		if rec == nil || rec.Target != ch.Target {
+		if rec != nil && rec.Target != ch.Target {
+			// The binding's target changed: the old one is an orphan now.
+			old := *rec
+			old.Binding = o.ID
+			if st.Orphans == nil {
+				st.Orphans = map[string]*state.Record{}
+			}
+			st.Orphans[old.Target] = &old
+			rec = nil
+		}
+		delete(st.Orphans, ch.Target)
+		if ch.Action == plan.NoOp {
+			if rec == nil || rec.SHA256 != ch.BeforeHash || rec.Sensitive != ch.Sensitive {
+				st.Bindings[o.ID] = &state.Record{Target: ch.Target, SHA256: ch.BeforeHash, Revision: p.Revision,
+					AppliedAt: now, Check: state.OutcomeNone, Reload: state.OutcomeNone, Sensitive: ch.Sensitive}
+			}
+			continue
+		}
+		if rec == nil {
 			rec = &state.Record{Target: ch.Target, SHA256: ch.BeforeHash}
 			st.Bindings[o.ID] = rec
 		}
-		rec.Check, rec.Reload, rec.Error = outcome(o.Check), outcome(o.Reload), ""
+		rec.Check, rec.Reload, rec.Error, rec.Sensitive = outcome(o.Check), outcome(o.Reload), "", ch.Sensitive
 		if o.Changed {
 			rec.SHA256, rec.Revision, rec.AppliedAt = ch.AfterHash, p.Revision, now
 		}

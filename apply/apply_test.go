@@ -84,7 +84,7 @@ func (f *fixture) plan() *plan.Plan {
 // apply plans and executes, recording the state.
 func (f *fixture) apply() *apply.Result {
 	p := f.plan()
-	r := apply.Execute(context.Background(), p)
+	r := apply.Execute(context.Background(), p, apply.Options{})
 	r.Record(f.st, p, time.Now())
 	return r
 }
@@ -355,7 +355,7 @@ func TestTargetChangedSincePlan(t *testing.T) {
 	if err := os.WriteFile(f.target("app"), []byte("by hand\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r := apply.Execute(context.Background(), p)
+	r := apply.Execute(context.Background(), p, apply.Options{})
 	if o := r.Outcomes[0]; o.Err == nil || !strings.Contains(o.Err.Error(), "changed since the plan was made") {
 		t.Fatalf("err = %v", o.Err)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -82,6 +83,19 @@ func (c *cappedBuffer) String() string {
 	return c.buf.String()
 }
 
+// childEnv is reconfig's environment without its own settings: the
+// RECONFIG_* variables include the etcd password and the key passphrase,
+// which no check or reload command may see.
+func childEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "RECONFIG_") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
 // run runs command with /bin/sh -c in its own process group, so that a
 // timeout kills the command and everything it started.
 func run(ctx context.Context, command string, env []string, timeout time.Duration) *CommandResult {
@@ -89,7 +103,7 @@ func run(ctx context.Context, command string, env []string, timeout time.Duratio
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", command)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(childEnv(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error {
 		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)

@@ -174,6 +174,41 @@ type Current struct {
 	// (or deleting it) changes this name only: the other links keep the
 	// old content.
 	Links uint64
+	// stamp identifies the file as it was read, for Changed.
+	stamp stamp
+}
+
+// stamp identifies one version of a file: a write changes its size or
+// modification time, a replacement its inode.
+type stamp struct {
+	dev, ino uint64
+	size     int64
+	mtime    int64
+}
+
+func stampOf(info fs.FileInfo) stamp {
+	s := stamp{size: info.Size(), mtime: info.ModTime().UnixNano()}
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		s.dev, s.ino = uint64(st.Dev), st.Ino
+	}
+	return s
+}
+
+// Changed reports whether the file at path is no longer the one cur was
+// read from (another inode, size or modification time) — or, when cur is
+// nil, whether a file appeared there. It is the last look before a rename
+// replaces the file: an edit by hand made meanwhile is not overwritten.
+func Changed(path string, cur *Current) (bool, error) {
+	info, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return cur != nil, nil
+	case err != nil:
+		return false, fmt.Errorf("target %s: %w", path, unwrap(err))
+	case cur == nil:
+		return true, nil
+	}
+	return stampOf(info) != cur.stamp, nil
 }
 
 // ReadCurrent reads the target at path with its mode, owner and link
@@ -194,7 +229,7 @@ func ReadCurrent(path string, max int64) (*Current, error) {
 	case err != nil:
 		return nil, fmt.Errorf("target %s: %w", path, unwrap(err))
 	}
-	c := &Current{Data: data, Links: Links(info),
+	c := &Current{Data: data, Links: Links(info), stamp: stampOf(info),
 		Attrs: Attrs{Mode: info.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky), UID: -1, GID: -1}}
 	if st, ok := info.Sys().(*syscall.Stat_t); ok {
 		c.Attrs.UID, c.Attrs.GID = int(st.Uid), int(st.Gid)

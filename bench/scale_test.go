@@ -41,7 +41,7 @@ func BenchmarkPlan(b *testing.B) {
 			s := newScale(b, sz.bindings, sz.keys)
 			cli := s.client(b)
 			p, _ := s.plan(b, cli, state.New())
-			if r := apply.Execute(context.Background(), p); r.Failed() {
+			if r := apply.Execute(context.Background(), p, apply.Options{}); r.Failed() {
 				b.Fatal("setup apply failed")
 			}
 			var stats struct{ trips, keys int }
@@ -72,7 +72,7 @@ func BenchmarkApply(b *testing.B) {
 				b.StartTimer()
 				st := state.New()
 				p, _ := s.plan(b, cli, st)
-				r := apply.Execute(context.Background(), p)
+				r := apply.Execute(context.Background(), p, apply.Options{})
 				if r.Summary().Created != sz.bindings {
 					b.Fatalf("apply: %+v", r.Summary())
 				}
@@ -124,7 +124,7 @@ func BenchmarkEtcdRequests(b *testing.B) {
 			before := grpcCount(b, "grpc_server_handled_total", "Range") + grpcCount(b, "grpc_server_handled_total", "Txn")
 			b.StartTimer()
 			p, _ := s.plan(b, cli, state.New())
-			apply.Execute(context.Background(), p)
+			apply.Execute(context.Background(), p, apply.Options{})
 			b.StopTimer()
 			reads = grpcCount(b, "grpc_server_handled_total", "Range") + grpcCount(b, "grpc_server_handled_total", "Txn") - before
 			b.StartTimer()

@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/reconfig/reconfig/apply"
+	"github.com/reconfig/reconfig/bindings"
 	"github.com/reconfig/reconfig/plan"
 	"github.com/reconfig/reconfig/state"
 	"github.com/reconfig/reconfig/view"
@@ -101,13 +102,26 @@ func runApply(c *cli.Context, env *runEnv, a applyArgs) error {
 		return err
 	}
 	defer lock.Release()
+	recovered, err := apply.Recover(g.statePath)
+	view.Recovered(env.io.Stdout, env.style, recovered)
+	if err != nil {
+		return err
+	}
 	st, err := state.Load(g.statePath)
 	if err != nil {
 		return err
 	}
 
 	if a.planFile != "" {
+		set, err := bindings.Load(g.cfgDir)
+		if err != nil {
+			return &hinted{err: fmt.Errorf("a saved plan is checked against the bindings, and they cannot be loaded: %w", err),
+				hint: "fix the bindings (`reconfig validate`), or pass the --cfgdir the plan was made with"}
+		}
 		if err := p.CheckFresh(a.planFile, st); err != nil {
+			return err
+		}
+		if err := p.Verify(a.planFile, set, st); err != nil {
 			return err
 		}
 		if err := st.CheckCluster(g.statePath, p.ClusterID, a.force); err != nil {
@@ -143,7 +157,7 @@ func runApply(c *cli.Context, env *runEnv, a applyArgs) error {
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sig)
 
-	res := apply.Execute(c.Context, p)
+	res := apply.Execute(c.Context, p, apply.Options{Journal: apply.JournalPath(g.statePath)})
 	before := st.Serial
 	var saveErr error
 	if res.Record(st, p, time.Now().UTC()) {

@@ -153,5 +153,8 @@ func (e *runEnv) globals(c *cli.Context) (*globals, error) {
 		return nil, err
 	}
 	e.style = view.NewStyle(g.colorOn(e.io.Stdout))
+	for _, w := range g.warnings {
+		view.Warning(e.io.Stderr, e.errStyle(), "%s", w)
+	}
 	return g, nil
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/reconfig/reconfig/atomicfile"
 )
 
 // globals are the options every command shares.
@@ -33,6 +35,9 @@ type globals struct {
 	color     string
 	logFormat string
 	debug     bool
+
+	// warnings are said once the output is set up.
+	warnings []string
 }
 
 const (
@@ -85,8 +90,10 @@ func globalFlags(hidden bool) []cli.Flag {
 		str("cert", "client certificate `FILE`", ""),
 		str("key", "client key `FILE`", ""),
 		str("key-passphrase", "`PASSPHRASE` of an encrypted client key", ""),
+		str("key-passphrase-file", "read the client key's passphrase from `FILE`", ""),
 		boolean("insecure-skip-tls-verify", "do not verify etcd's certificate"),
-		str("user", "etcd user `NAME[:PASSWORD]` (password also from RECONFIG_PASSWORD)", ""),
+		str("user", "etcd user `NAME[:PASSWORD]` (password also from RECONFIG_PASSWORD or --password-file)", ""),
+		str("password-file", "read the etcd user's password from `FILE`", ""),
 		dur("dial-timeout", "time to establish a connection to etcd", 5*time.Second),
 		dur("command-timeout", "time limit of one etcd request", 10*time.Second),
 		str("color", "color output: `auto`, always or never", "auto"),
@@ -251,11 +258,55 @@ func parseGlobals(c *cli.Context) (*globals, error) {
 	user := gString(c, "user")
 	if name, pw, ok := strings.Cut(user, ":"); ok {
 		g.user, g.password = name, pw
+		if onCommandLine(c, "user", "RECONFIG_USER") {
+			g.warnings = append(g.warnings, "the password given with --user NAME:PASSWORD is visible to every user of this host in the process list for as long as reconfig runs; use --password-file FILE or RECONFIG_PASSWORD")
+		}
 	} else {
 		g.user = user
 		g.password = os.Getenv("RECONFIG_PASSWORD")
 	}
+	if f := gString(c, "password-file"); f != "" {
+		if _, _, ok := strings.Cut(user, ":"); ok {
+			return nil, &usageError{msg: "give the password once: --user NAME:PASSWORD or --password-file, not both"}
+		}
+		pw, err := readSecretFile("--password-file", f)
+		if err != nil {
+			return nil, err
+		}
+		g.password = pw
+	}
+	if g.keyPassphrase != "" && onCommandLine(c, "key-passphrase", "RECONFIG_KEY_PASSPHRASE") {
+		g.warnings = append(g.warnings, "the passphrase given with --key-passphrase is visible to every user of this host in the process list for as long as reconfig runs; use --key-passphrase-file FILE or RECONFIG_KEY_PASSPHRASE")
+	}
+	if f := gString(c, "key-passphrase-file"); f != "" {
+		pw, err := readSecretFile("--key-passphrase-file", f)
+		if err != nil {
+			return nil, err
+		}
+		g.keyPassphrase = pw
+	}
 	return g, nil
+}
+
+// onCommandLine reports whether flag name was given on the command line
+// (where ps shows it), not only through its environment variable.
+func onCommandLine(c *cli.Context, name, env string) bool {
+	v, fromEnv := os.LookupEnv(env)
+	return gIsSet(c, name) && !(fromEnv && v == gString(c, name))
+}
+
+// maxSecretFile caps a password or passphrase file.
+const maxSecretFile = 64 << 10
+
+// readSecretFile reads a password or passphrase from a file (its first
+// line; a file that may be a symlink, as secret mounts are).
+func readSecretFile(flag, path string) (string, error) {
+	data, _, err := atomicfile.Read(path, atomicfile.ReadOptions{Max: maxSecretFile, FollowSymlink: true})
+	if err != nil {
+		return "", &hinted{err: fmt.Errorf("%s %s: %w", flag, path, err), hint: "the file must be a readable regular file holding the secret on its first line"}
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	return strings.TrimRight(line, "\r"), nil
 }
 
 // firstSet returns the first of the named flags that was given, else the

@@ -3,6 +3,8 @@ package command
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -79,6 +81,10 @@ func runStateList(c *cli.Context, env *runEnv) error {
 			mark = "  " + env.style.Err.Sprint("(last apply failed)")
 		}
 		fmt.Fprintf(w, "  %s  %s  revision %d  %s%s\n", env.style.Bold.Sprint(id), r.Target, r.Revision, r.AppliedAt.Local().Format(time.RFC3339), mark)
+	}
+	for _, t := range slices.Sorted(maps.Keys(st.Orphans)) {
+		r := st.Orphans[t]
+		fmt.Fprintf(w, "  %s  %s  revision %d  %s\n", env.style.Dim.Sprint("(orphan of "+r.Binding+")"), r.Target, r.Revision, r.AppliedAt.Local().Format(time.RFC3339))
 	}
 	return nil
 }

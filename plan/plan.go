@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -38,6 +40,19 @@ const (
 	Orphan Action = "orphan"
 )
 
+// SkipReason says why a binding is skipped.
+type SkipReason string
+
+// Why bindings are skipped.
+const (
+	// SkipMissingKey: a non-recursive key does not exist.
+	SkipMissingKey SkipReason = "missing_key"
+	// SkipEmptyPrefix: a recursive key has no keys under it.
+	SkipEmptyPrefix SkipReason = "empty_prefix"
+	// SkipEmptyOutput: the template rendered nothing but white space.
+	SkipEmptyOutput SkipReason = "empty_output"
+)
+
 // Changes reports whether the action changes a file.
 func (a Action) Changes() bool { return a == Create || a == Update || a == Delete }
 
@@ -48,6 +63,8 @@ type Change struct {
 	Action Action
 	// Reason says why a binding is skipped, failed or orphaned.
 	Reason string
+	// Skipped says why a binding is skipped, for machines.
+	Skipped SkipReason
 	// Warnings are things the reader of the plan should know before
 	// applying it, such as a target with other hard links.
 	Warnings []string
@@ -169,8 +186,21 @@ func Make(ctx context.Context, in Input) *Plan {
 	if !in.Partial {
 		p.Changes = append(p.Changes, orphans(in.Set, st, in.Prune)...)
 	}
-	sort.Slice(p.Changes, func(i, j int) bool { return p.Changes[i].ID < p.Changes[j].ID })
+	// By id; a binding's change before the orphan of its old target.
+	sort.SliceStable(p.Changes, func(i, j int) bool { return p.Changes[i].ID < p.Changes[j].ID })
 	return p
+}
+
+// DefaultMode is the mode a new target gets: the binding's, else 0644 —
+// or 0600 for a sensitive binding, whose content is nobody else's to read.
+func DefaultMode(b *bindings.Binding) fs.FileMode {
+	switch {
+	case b.HasMode:
+		return b.Mode
+	case b.Sensitive:
+		return 0o600
+	}
+	return 0o644
 }
 
 // Hash is the hex SHA-256 of content.
@@ -208,8 +238,10 @@ func planBinding(b *bindings.Binding, t *render.Template, snap *snapshot.Snapsho
 	if in.Empty() && !b.AllowEmpty {
 		ch.Action = Skip
 		if b.Recursive {
+			ch.Skipped = SkipEmptyPrefix
 			ch.Reason = fmt.Sprintf("no keys under %s; the target is left as it is (set \"allow_empty\": true to render anyway)", snap.Describe(b.Key))
 		} else {
+			ch.Skipped = SkipMissingKey
 			ch.Reason = fmt.Sprintf("key %s does not exist; the target is left as it is (set \"allow_empty\": true to render anyway)", snap.Describe(b.Key))
 		}
 		return ch
@@ -217,6 +249,12 @@ func planBinding(b *bindings.Binding, t *render.Template, snap *snapshot.Snapsho
 	out, err := t.Execute(in)
 	if err != nil {
 		return fail(err)
+	}
+	if len(bytes.TrimSpace(out)) == 0 && !b.AllowEmpty {
+		// A key set to "" is no more a config than a missing one.
+		ch.Action, ch.Skipped = Skip, SkipEmptyOutput
+		ch.Reason = "the template rendered an empty file; the target is left as it is (set \"allow_empty\": true to write it anyway)"
+		return ch
 	}
 	ch.After, ch.AfterHash = out, Hash(out)
 
@@ -230,10 +268,7 @@ func planBinding(b *bindings.Binding, t *render.Template, snap *snapshot.Snapsho
 		return fail(err)
 	case cur == nil:
 		ch.Action = Create
-		ch.Mode, ch.UID, ch.GID = 0o644, uid, gid
-		if b.HasMode {
-			ch.Mode = b.Mode
-		}
+		ch.Mode, ch.UID, ch.GID = DefaultMode(b), uid, gid
 		if rec != nil && rec.Target == b.Target {
 			ch.Drift = true // recorded, but deleted by hand
 		}
@@ -287,45 +322,77 @@ func planBinding(b *bindings.Binding, t *render.Template, snap *snapshot.Snapsho
 	return ch
 }
 
-// orphans lists the state's records whose binding is gone.
+// orphan is a target the state records that no binding writes now.
+type orphan struct {
+	id  string // the binding that wrote it
+	rec *state.Record
+	// moved is set when the binding still exists and writes another
+	// target now.
+	moved bool
+}
+
+// findOrphans lists the targets the state records that no binding writes
+// now: those of removed bindings, and the old targets of bindings whose
+// target changed, by binding id and target.
+func findOrphans(set *bindings.Set, st *state.State) []orphan {
+	written := map[string]bool{}
+	for _, b := range set.Bindings {
+		written[b.Target] = true
+	}
+	var out []orphan
+	seen := map[string]bool{}
+	add := func(id string, rec *state.Record, moved bool) {
+		if written[rec.Target] || seen[rec.Target] {
+			return
+		}
+		seen[rec.Target] = true
+		out = append(out, orphan{id: id, rec: rec, moved: moved})
+	}
+	for _, id := range st.IDs() {
+		rec := st.Bindings[id]
+		if b := set.Get(id); b == nil || b.Target != rec.Target {
+			add(id, rec, b != nil)
+		}
+	}
+	for _, t := range slices.Sorted(maps.Keys(st.Orphans)) {
+		rec := st.Orphans[t]
+		add(rec.Binding, rec, set.Get(rec.Binding) != nil)
+	}
+	return out
+}
+
+// orphans plans the orphaned targets: listed, or deleted with --prune.
 func orphans(set *bindings.Set, st *state.State, prune bool) []*Change {
 	var out []*Change
-	for _, id := range st.IDs() {
-		if set.Get(id) != nil {
-			continue
+	for _, o := range findOrphans(set, st) {
+		rec := o.rec
+		was := "its binding was removed"
+		if o.moved {
+			was = fmt.Sprintf("binding %q now writes %s", o.id, set.Get(o.id).Target)
 		}
-		rec := st.Bindings[id]
-		ch := &Change{ID: id, Target: rec.Target, Action: Orphan, UID: -1, GID: -1,
-			Reason: "its binding was removed; the target is kept (apply --prune deletes it)"}
-		// A target that another binding now writes is not an orphan's to
-		// delete.
-		taken := false
-		for _, b := range set.Bindings {
-			if b.Target == rec.Target {
-				taken = true
-			}
-		}
+		ch := &Change{ID: o.id, Target: rec.Target, Action: Orphan, UID: -1, GID: -1, Sensitive: rec.Sensitive,
+			Reason: was + "; the target is kept (apply --prune deletes it)"}
 		cur, err := atomicfile.ReadCurrent(rec.Target, MaxTargetSize)
 		var re *atomicfile.RefusedError
 		switch {
 		case errors.As(err, &re):
 			// Not the regular file reconfig wrote: never read, shown or
 			// deleted.
-			ch.Reason = fmt.Sprintf("its binding was removed, but %v; apply --prune deletes only the regular file reconfig wrote: remove it by hand", re)
-			if prune && !taken {
+			ch.Reason = fmt.Sprintf("%s, but %v; apply --prune deletes only the regular file reconfig wrote: remove it by hand", was, re)
+			if prune {
 				ch.Action, ch.Err = Fail, errors.New(ch.Reason)
 			}
 			out = append(out, ch)
 			continue
 		case err != nil:
-			ch.Reason = fmt.Sprintf("its binding was removed; %v", err)
+			ch.Reason = fmt.Sprintf("%s; %v", was, err)
 		case cur == nil:
-			ch.Reason = "its binding was removed and its target no longer exists"
+			ch.Reason = was + " and the old target no longer exists"
 		default:
 			ch.Before, ch.BeforeHash = cur.Data, Hash(cur.Data)
 			ch.Drift = ch.BeforeHash != rec.SHA256
 		}
-		if prune && !taken {
+		if prune {
 			ch.Action, ch.Reason = Delete, ""
 			if cur != nil && cur.Links > 1 {
 				ch.Warnings = append(ch.Warnings, fmt.Sprintf("target has %d hard links; apply deletes this name only, the other links keep the content", cur.Links))

@@ -78,7 +78,7 @@ func BenchmarkPlan(b *testing.B) {
 	}
 	b.Run("create", func(b *testing.B) { run(b, plan.Create) })
 	p, _ := makePlan()
-	if r := apply.Execute(ctx, p); r.Failed() {
+	if r := apply.Execute(ctx, p, apply.Options{}); r.Failed() {
 		b.Fatal("apply failed")
 	}
 	b.Run("no-change", func(b *testing.B) { run(b, plan.NoOp) })

@@ -283,3 +283,140 @@ func TestNextApplyRemovesStagedFilesOfTheKilled(t *testing.T) {
 		t.Fatalf("staged files of a killed apply left after the next applies: %v", s)
 	}
 }
+
+// Crash safety with failing checks: every other generation of the data is
+// bad — the check command refuses it, both the one that checks the staged
+// file and the one that checks the installed target — and `reconfig apply`
+// is killed at a random point: during staging, between renames, while a
+// check runs, while the reload runs, while the state is saved. However the
+// kill lands, after the next apply no target holds content that failed
+// (or never passed) its check: a bad generation leaves the last good one
+// in place, and a good one is installed, checked and reloaded.
+func TestApplyKilledWithFailingChecks(t *testing.T) {
+	runs := size(20, 120)
+	const n = 8
+	srv := etcdtest.Start(t)
+	ctx := context.Background()
+	f := newFixture(t, srv.ClientURL)
+	f.write(f.marks+"/check.sh", `#!/bin/sh
+echo "C+ $RECONFIG_ID" >> $MARKS/log
+: > $MARKS/check-started
+sleep 0.01
+grep -q ' gen-' "$1" || exit 1
+grep -q ' bad-' "$1" && exit 1
+echo "C= $RECONFIG_ID $(sha256sum < "$1" | cut -c1-64)" >> $MARKS/log
+`)
+	f.write(f.marks+"/reload.sh", crashReload)
+	f.write("templates/page.tmpl", "{{range $k, $v := .Data}}{{range seq 1 150}}{{$k}} {{$v}} line {{.}}\n{{end}}{{end}}")
+	for i := range n {
+		check := "sh $MARKS/check.sh {{.src}}"
+		if i%2 == 1 {
+			check = "sh $MARKS/check.sh {{.dest}}"
+		}
+		f.binding(fmt.Sprintf("b%02d", i), map[string]any{"key": fmt.Sprintf("/crash/%02d", i), "source": "page.tmpl",
+			"target": fmt.Sprintf("$OUT/t%02d.conf", i), "checkcmd": check, "reloadcmd": "sh $MARKS/reload.sh"})
+	}
+	// Generation g renders "gen-…" when good and "bad-gen-…" when odd.
+	content := func(i, gen int) string {
+		var b strings.Builder
+		tag := fmt.Sprintf("gen-%06d", gen)
+		if gen%2 == 1 {
+			tag = "bad-" + tag
+		}
+		for l := 1; l <= 150; l++ {
+			fmt.Fprintf(&b, "/crash/%02d %s line %d\n", i, tag, l)
+		}
+		return b.String()
+	}
+	setGen := func(gen int) {
+		data := map[string]string{}
+		for i := range n {
+			v := fmt.Sprintf("gen-%06d", gen)
+			if gen%2 == 1 {
+				v = "bad-" + v
+			}
+			data[fmt.Sprintf("/crash/%02d", i)] = v
+		}
+		if _, err := srv.Load(ctx, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logPath := f.marks + "/log"
+	outEvents, markEvents, stateEvents := watchDir(t, f.out), watchDir(t, f.marks), watchDir(t, f.dir)
+	anchors := []struct {
+		name string
+		ev   *dirEvents
+		is   func(dirEvent) bool
+	}{
+		{"first staged file", outEvents, func(e dirEvent) bool {
+			return e.Mask&syscall.IN_CREATE != 0 && strings.HasPrefix(e.Name, ".reconfig-")
+		}},
+		{"first rename", outEvents, func(e dirEvent) bool {
+			return e.Mask&syscall.IN_MOVED_TO != 0 && strings.HasPrefix(e.Name, "t")
+		}},
+		{"check start", markEvents, func(e dirEvent) bool { return e.Name == "check-started" }},
+		{"reload start", markEvents, func(e dirEvent) bool { return e.Name == "reload-started" }},
+		{"state save", stateEvents, func(e dirEvent) bool {
+			return e.Mask&syscall.IN_CREATE != 0 && strings.HasPrefix(e.Name, ".reconfig-") && strings.HasSuffix(e.Name, "state.json")
+		}},
+	}
+
+	setGen(0)
+	f.mustApply()
+	good := 0
+	kills := 0
+	for run := range runs {
+		gen := run + 1
+		setGen(gen)
+		os.WriteFile(logPath, nil, 0o644)
+		os.Remove(f.marks + "/reload-started")
+		os.Remove(f.marks + "/check-started")
+		a := anchors[run%len(anchors)]
+		from := a.ev.mark()
+		cmd := f.command("apply", "--auto-approve")
+		var out testfixtures.SyncBuffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		a.ev.wait(from, a.is, exited, 30*time.Second)
+		time.Sleep(rand.N(20 * time.Millisecond)) // the random kill delay, not a synchronisation
+		cmd.Process.Signal(syscall.SIGKILL)
+		<-exited
+		if cmd.ProcessState.ExitCode() == -1 {
+			kills++
+		}
+		r := f.run("apply", "--auto-approve")
+		if gen%2 == 0 {
+			good = gen
+			if r.code != 0 {
+				t.Fatalf("run %d (kill after %s): the apply after the kill: %s", run, a.name, r)
+			}
+		} else if r.code != 1 {
+			t.Fatalf("run %d (kill after %s): the apply of a bad generation after the kill exited %d, want 1:\n%s", run, a.name, r.code, r)
+		}
+		if s := strays(t, f.out, f.dir); len(s) > 0 {
+			t.Fatalf("run %d (kill after %s): staged files left: %v", run, a.name, s)
+		}
+		if _, err := os.Stat(f.statePath() + ".journal"); !os.IsNotExist(err) {
+			t.Fatalf("run %d (kill after %s): the journal is still there after the next apply:\n%s", run, a.name, r)
+		}
+		log := readFile(t, logPath)
+		for i := range n {
+			name := fmt.Sprintf("t%02d.conf", i)
+			got, want := readFile(t, f.target(name)), content(i, good)
+			if got != want {
+				t.Fatalf("run %d (kill after %s, generation %d): %s holds %.60q…, want the last good generation %d\n%s", run, a.name, gen, name, got, good, r)
+			}
+			if good == gen && !strings.Contains(log, "C= "+fmt.Sprintf("b%02d", i)+" "+hash([]byte(want))) {
+				t.Fatalf("run %d (kill after %s): %s was never checked (command log:\n%s)", run, a.name, name, log)
+			}
+		}
+	}
+	t.Logf("%d runs, %d processes killed", runs, kills)
+	if kills < runs/2 {
+		t.Fatalf("only %d of %d runs were killed before apply finished", kills, runs)
+	}
+}

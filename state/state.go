@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -27,6 +29,11 @@ type State struct {
 	ClusterID string             `json:"cluster_id"`
 	Revision  int64              `json:"revision"`
 	Bindings  map[string]*Record `json:"bindings"`
+	// Orphans are targets reconfig wrote whose binding now writes another
+	// target (its "target" changed), by path. A removed binding's target
+	// stays in Bindings under its id. Both are listed as orphaned, and
+	// --prune deletes them.
+	Orphans map[string]*Record `json:"orphans,omitempty"`
 }
 
 // Record is what apply last did for one binding.
@@ -44,6 +51,12 @@ type Record struct {
 	Reload string `json:"reload"`
 	// Error is the last apply's failure, if any.
 	Error string `json:"error,omitempty"`
+	// Sensitive is set when the binding was sensitive: its content is
+	// never shown, also once the binding is gone.
+	Sensitive bool `json:"sensitive,omitempty"`
+	// Binding is, for an entry of Orphans, the id of the binding that
+	// wrote it.
+	Binding string `json:"binding,omitempty"`
 }
 
 // Outcomes of a check or reload command.
@@ -77,7 +90,11 @@ func (s *State) Fingerprint() string {
 	var b strings.Builder
 	for _, id := range s.IDs() {
 		r := s.Bindings[id]
-		fmt.Fprintf(&b, "%s\x00%s\x00%s\x00%s\x00%s\x00%s\n", id, r.Target, r.SHA256, r.Check, r.Reload, r.Error)
+		fmt.Fprintf(&b, "%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00%v\n", id, r.Target, r.SHA256, r.Check, r.Reload, r.Error, r.Sensitive)
+	}
+	for _, t := range slices.Sorted(maps.Keys(s.Orphans)) {
+		r := s.Orphans[t]
+		fmt.Fprintf(&b, "orphan\x00%s\x00%s\x00%s\n", t, r.Binding, r.SHA256)
 	}
 	return b.String()
 }
@@ -160,6 +177,11 @@ func Load(path string) (*State, error) {
 	for id, r := range s.Bindings {
 		if r == nil || r.Target == "" {
 			return nil, corrupt(fmt.Sprintf("binding %q has no target", id))
+		}
+	}
+	for t, r := range s.Orphans {
+		if r == nil || r.Target != t {
+			return nil, corrupt(fmt.Sprintf("orphan %q does not name its target", t))
 		}
 	}
 	return &s, nil

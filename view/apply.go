@@ -44,6 +44,17 @@ func Apply(w io.Writer, s *Style, p *plan.Plan, r *apply.Result) {
 	fmt.Fprintln(w, ApplySummary(r))
 }
 
+// Recovered prints what was done about targets an interrupted apply left
+// installed before their check.
+func Recovered(w io.Writer, s *Style, rs []apply.Recovered) {
+	for _, r := range rs {
+		fmt.Fprintf(w, "%s %s  %s  %s\n", s.Warn.Sprint("!"), s.Bold.Sprint(r.ID), r.Target, r.Note)
+	}
+	if len(rs) > 0 {
+		fmt.Fprintln(w)
+	}
+}
+
 func errText(o *apply.Outcome) string {
 	if o.Err != nil {
 		return o.Err.Error()
@@ -134,10 +145,11 @@ func ApplyJSON(w io.Writer, p *plan.Plan, r *apply.Result) error {
 	out.Applied = &jsonApplySum{Created: sum.Created, Updated: sum.Updated, Deleted: sum.Deleted,
 		Failed: sum.Failed, Skipped: sum.Skipped, OK: sum.Failed == 0}
 	for i := range out.Changes {
-		o := r.Outcome(out.Changes[i].ID)
-		if o == nil {
-			continue
+		// One outcome per change, in plan order.
+		if i >= len(r.Outcomes) {
+			break
 		}
+		o := r.Outcomes[i]
 		jo := &jsonOutcome{Changed: o.Changed, CreatedDir: o.CreatedDir, Check: cmdJSON(o.Check), Reload: cmdJSON(o.Reload)}
 		if o.Failed() {
 			jo.Error = errText(o)

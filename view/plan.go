@@ -81,7 +81,7 @@ func Plan(w io.Writer, s *Style, p *plan.Plan) {
 	}
 	listed(s.Mod.Sprint("Skipped:"), plan.Skip)
 	listed(s.Err.Sprint("Failed:"), plan.Fail)
-	listed(s.Dim.Sprint("Orphaned (recorded in state, binding removed):"), plan.Orphan)
+	listed(s.Dim.Sprint("Orphaned (recorded in state, no binding writes them now):"), plan.Orphan)
 	fmt.Fprintln(w, Summary(p))
 }
 
@@ -154,6 +154,7 @@ type jsonChange struct {
 	Action     plan.Action  `json:"action"`
 	Drift      bool         `json:"drift"`
 	Reason     string       `json:"reason,omitempty"`
+	Skipped    string       `json:"skipped,omitempty"`
 	Warnings   []string     `json:"warnings,omitempty"`
 	Sensitive  bool         `json:"sensitive,omitempty"`
 	AttrChange string       `json:"attr_change,omitempty"`
@@ -173,7 +174,7 @@ func planJSON(p *plan.Plan) *jsonPlan {
 		out.Summary[string(k)] += 0
 	}
 	for _, ch := range p.Changes {
-		jc := jsonChange{ID: ch.ID, Target: ch.Target, Action: ch.Action, Drift: ch.Drift, Reason: ch.Reason, Warnings: ch.Warnings,
+		jc := jsonChange{ID: ch.ID, Target: ch.Target, Action: ch.Action, Drift: ch.Drift, Reason: ch.Reason, Skipped: string(ch.Skipped), Warnings: ch.Warnings,
 			Sensitive: ch.Sensitive, AttrChange: ch.AttrChange, BeforeHash: ch.BeforeHash, AfterHash: ch.AfterHash}
 		if ch.Sensitive {
 			// A hash of a low-entropy secret is as good as the secret.

@@ -601,6 +601,15 @@ func (d *daemon) cycle(parent context.Context, ids map[string]bool) (*apply.Resu
 		return nil, err
 	}
 	defer lock.Release()
+	recovered, err := apply.Recover(o.StatePath)
+	for _, r := range recovered {
+		d.log.Warn("an interrupted apply left a target unchecked", "id", r.ID, "target", r.Target, "done", r.Note)
+	}
+	if err != nil {
+		err = fmt.Errorf("cannot finish an interrupted apply: %w", err)
+		report(Cycle{Revision: d.snap.Revision, Err: err})
+		return nil, err
+	}
 	st, err := d.states.Load(o.StatePath)
 	if err == nil {
 		err = st.CheckCluster(o.StatePath, d.snap.ClusterID, o.Force)
@@ -614,7 +623,7 @@ func (d *daemon) cycle(parent context.Context, ids map[string]bool) (*apply.Resu
 	start := time.Now()
 	p := plan.Make(ctx, plan.Input{Set: set, Templates: d.cfg.Templates, Snapshot: d.snap, State: st, Partial: true})
 	planned := time.Since(start)
-	res := apply.Execute(ctx, p)
+	res := apply.Execute(ctx, p, apply.Options{Journal: apply.JournalPath(o.StatePath)})
 	// A cycle that records nothing new leaves the file as it is; the
 	// cached state then runs ahead of it only in its revision, which the
 	// next save writes.
@@ -674,11 +683,7 @@ func (d *daemon) countOutcomes(p *plan.Plan, res *apply.Result) {
 	for _, out := range res.Outcomes {
 		switch {
 		case out.Action == plan.Skip:
-			reason := "missing_key"
-			if strings.Contains(out.Reason(), "no keys under") {
-				reason = "empty_prefix"
-			}
-			m.skipped.WithLabelValues(reason).Inc()
+			m.skipped.WithLabelValues(string(out.Skipped())).Inc()
 		case out.Action == plan.Fail:
 			m.failures.WithLabelValues("render").Inc()
 		case out.Failed() && out.Check != nil && out.Check.Err != nil:
