@@ -407,6 +407,11 @@ func reload(ctx context.Context, p *plan.Plan, writes []*Outcome) []*Reload {
 		}
 		res := run(ctx, cmd, env(p, ids, targets), timeout)
 		for _, o := range g {
+			if o.change.Sensitive {
+				res.hideOutput()
+			}
+		}
+		for _, o := range g {
 			o.Reload = res
 			if res.Err != nil {
 				o.Err = fmt.Errorf("reload failed: %v (%s has its new content)", res.Err, o.Target)

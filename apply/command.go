@@ -56,7 +56,22 @@ func runCheck(ctx context.Context, ch *plan.Change, src string, env []string) *C
 	if err != nil {
 		return &CommandResult{Command: ch.CheckCmd, ExitCode: -1, Err: fmt.Errorf("checkcmd: %w", err)}
 	}
-	return run(ctx, cmd, env, ch.CommandTimeout)
+	r := run(ctx, cmd, env, ch.CommandTimeout)
+	if ch.Sensitive {
+		r.hideOutput()
+	}
+	return r
+}
+
+// hiddenOutput stands for the output of a sensitive binding's command: a
+// checker quotes the lines it refuses, and those hold secrets.
+const hiddenOutput = "(output hidden: the binding is sensitive)"
+
+// hideOutput drops the output of a command run for a sensitive binding.
+func (r *CommandResult) hideOutput() {
+	if r.Output != "" {
+		r.Output = hiddenOutput
+	}
 }
 
 type cappedBuffer struct {

@@ -99,6 +99,13 @@ func runStateShow(c *cli.Context, env *runEnv, id string, asJSON bool) error {
 		return &hinted{err: fmt.Errorf("the state %s records no binding %q", g.statePath, id), hint: "`reconfig state list` shows the recorded ids"}
 	}
 	w := env.io.Stdout
+	sum := r.SHA256
+	if r.Sensitive {
+		// A hash of a low-entropy secret is as good as the secret.
+		shown := *r
+		shown.SHA256, r = "", &shown
+		sum = "(not shown: the binding is sensitive)"
+	}
 	if asJSON {
 		data, _ := json.MarshalIndent(r, "", "  ")
 		fmt.Fprintf(w, "%s\n", data)
@@ -106,7 +113,7 @@ func runStateShow(c *cli.Context, env *runEnv, id string, asJSON bool) error {
 	}
 	fmt.Fprintf(w, "id:         %s\n", id)
 	fmt.Fprintf(w, "target:     %s\n", r.Target)
-	fmt.Fprintf(w, "sha256:     %s\n", r.SHA256)
+	fmt.Fprintf(w, "sha256:     %s\n", sum)
 	fmt.Fprintf(w, "revision:   %d\n", r.Revision)
 	fmt.Fprintf(w, "applied at: %s\n", r.AppliedAt.Local().Format(time.RFC3339))
 	fmt.Fprintf(w, "check:      %s\n", r.Check)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"os"
 	"runtime"
 	"slices"
 	"sort"
@@ -51,6 +52,9 @@ const (
 	SkipEmptyPrefix SkipReason = "empty_prefix"
 	// SkipEmptyOutput: the template rendered nothing but white space.
 	SkipEmptyOutput SkipReason = "empty_output"
+	// SkipOmitted: a snapshot file left out the values the binding reads
+	// (those of sensitive bindings).
+	SkipOmitted SkipReason = "sensitive_omitted"
 )
 
 // Changes reports whether the action changes a file.
@@ -233,6 +237,12 @@ func planBinding(b *bindings.Binding, t *render.Template, snap *snapshot.Snapsho
 		if errors.As(err, &nc) {
 			return fail(fmt.Errorf("binding %q reads %s, which the snapshot does not contain (take a new one with `reconfig snapshot save`)", b.ID, nc.Key))
 		}
+		var om *snapshot.ErrOmitted
+		if errors.As(err, &om) {
+			ch.Action, ch.Skipped = Skip, SkipOmitted
+			ch.Reason = fmt.Sprintf("not rendered: the snapshot leaves out the values of %s, which sensitive bindings read (`snapshot save --include-sensitive` keeps them)", snap.Describe(om.Key))
+			return ch
+		}
 		return fail(err)
 	}
 	if in.Empty() && !b.AllowEmpty {
@@ -271,6 +281,9 @@ func planBinding(b *bindings.Binding, t *render.Template, snap *snapshot.Snapsho
 		ch.Mode, ch.UID, ch.GID = DefaultMode(b), uid, gid
 		if rec != nil && rec.Target == b.Target {
 			ch.Drift = true // recorded, but deleted by hand
+		}
+		if b.Sensitive {
+			ch.Warnings = append(ch.Warnings, exposed(b, ch.Mode, ch.UID)...)
 		}
 		return ch
 	}
@@ -316,10 +329,30 @@ func planBinding(b *bindings.Binding, t *render.Template, snap *snapshot.Snapsho
 		ch.Action = NoOp
 		ch.Drift = false
 	}
+	if b.Sensitive {
+		ch.Warnings = append(ch.Warnings, exposed(b, ch.Mode, ch.UID)...)
+	}
 	if ch.Action == Update && cur.Links > 1 {
 		ch.Warnings = append(ch.Warnings, fmt.Sprintf("target has %d hard links; apply replaces this name only, the other links keep the old content", cur.Links))
 	}
 	return ch
+}
+
+// exposed says how a sensitive target (with the mode and owner it will
+// have) is open to others: readable or writable by every user, or owned by
+// a user other than the one reconfig runs as, who may read and change it.
+func exposed(b *bindings.Binding, mode fs.FileMode, uid int) []string {
+	var out []string
+	switch {
+	case mode&0o002 != 0:
+		out = append(out, fmt.Sprintf("sensitive target has mode %s: every user of this host can change it (set \"mode\", e.g. \"0600\")", bindings.FormatMode(mode)))
+	case mode&0o004 != 0:
+		out = append(out, fmt.Sprintf("sensitive target has mode %s: every user of this host can read it (set \"mode\", e.g. \"0600\")", bindings.FormatMode(mode)))
+	}
+	if me := os.Geteuid(); uid >= 0 && uid != me && b.Owner == "" {
+		out = append(out, fmt.Sprintf("sensitive target is owned by uid %d, not by the user reconfig runs as (uid %d): that user can read and change it (set \"owner\" to make it deliberate)", uid, me))
+	}
+	return out
 }
 
 // orphan is a target the state records that no binding writes now.

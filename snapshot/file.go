@@ -29,13 +29,16 @@ const MaxFileSize = 512 << 20
 // flat key → value object that a reviewer can read. Values that are not
 // valid UTF-8 go to data_base64 so that the file round-trips byte for byte.
 type fileSnapshot struct {
-	FormatVersion int               `json:"format_version"`
-	Revision      int64             `json:"revision"`
-	ClusterID     string            `json:"cluster_id,omitempty"`
-	Prefix        string            `json:"prefix,omitempty"`
-	Ranges        []fileRange       `json:"ranges"`
-	Data          map[string]string `json:"data"`
-	DataBase64    map[string]string `json:"data_base64,omitempty"`
+	FormatVersion int         `json:"format_version"`
+	Revision      int64       `json:"revision"`
+	ClusterID     string      `json:"cluster_id,omitempty"`
+	Prefix        string      `json:"prefix,omitempty"`
+	Ranges        []fileRange `json:"ranges"`
+	// Omitted are ranges whose values were left out (those only sensitive
+	// bindings read).
+	Omitted    []fileRange       `json:"omitted,omitempty"`
+	Data       map[string]string `json:"data"`
+	DataBase64 map[string]string `json:"data_base64,omitempty"`
 }
 
 type fileRange struct {
@@ -53,6 +56,9 @@ func (s *Snapshot) Marshal() ([]byte, error) {
 		Prefix:        s.Prefix,
 		Ranges:        make([]fileRange, 0, len(s.Spans)),
 		Data:          make(map[string]string, s.Len()),
+	}
+	for _, r := range s.Omitted {
+		f.Omitted = append(f.Omitted, fileRange{Start: r.Start, End: r.End})
 	}
 	for _, sp := range s.Spans {
 		f.Ranges = append(f.Ranges, fileRange{Start: sp.Start, End: sp.End, Optional: sp.Optional})
@@ -107,6 +113,13 @@ func Unmarshal(name string, data []byte) (*Snapshot, error) {
 			return nil, fmt.Errorf("snapshot file %s: ranges %q and %q overlap", name, s.Spans[i-1].Start, s.Spans[i].Start)
 		}
 	}
+	for _, r := range f.Omitted {
+		if r.Start >= r.End {
+			return nil, fmt.Errorf("snapshot file %s: omitted range %q..%q is empty", name, r.Start, r.End)
+		}
+		s.Omitted = append(s.Omitted, Range{Start: r.Start, End: r.End})
+	}
+	s.Omitted = normalize(s.Omitted)
 	// The key/values of each span, gathered and sorted before they are
 	// appended to it in key order.
 	kvs := make([][]KV, len(s.Spans))
@@ -114,6 +127,9 @@ func Unmarshal(name string, data []byte) (*Snapshot, error) {
 		i := s.find(k, k+"\x00")
 		if i < 0 {
 			return fmt.Errorf("snapshot file %s: key %s lies outside every range", name, k)
+		}
+		if s.omits(k, k+"\x00") {
+			return fmt.Errorf("snapshot file %s: key %s lies in a range whose values were left out", name, k)
 		}
 		kvs[i] = append(kvs[i], KV{Key: k, Value: v})
 		return nil

@@ -18,6 +18,9 @@ type Snapshot struct {
 	Prefix string
 	// Spans are disjoint and sorted by Start.
 	Spans []Span
+	// Omitted are ranges whose values were left out (Omit): sorted,
+	// disjoint, and read as an *ErrOmitted.
+	Omitted []Range
 }
 
 // find returns the index of the span whose range holds [start, end), or
@@ -67,6 +70,9 @@ func (s *Snapshot) Select(sel Selector) ([]KV, error) {
 		sp := s.span(r.Start, r.End)
 		if sp == nil {
 			return nil, &ErrNotCovered{Key: sel.Key}
+		}
+		if len(s.Omitted) > 0 && s.omits(r.Start, r.End) {
+			return nil, &ErrOmitted{Key: sel.Key}
 		}
 		kvs := sp.kvs.between(r.Start, r.End)
 		if len(out) == 0 {

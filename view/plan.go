@@ -54,6 +54,8 @@ func Plan(w io.Writer, s *Style, p *plan.Plan) {
 		switch {
 		case ch.Action == plan.Delete && ch.BeforeHash == "":
 			fmt.Fprintln(w, s.Dim.Sprint("  (the file is already gone; its state record is removed)"))
+		case ch.Sensitive && ch.Action == plan.Delete:
+			fmt.Fprintln(w, "  (sensitive content, not shown)")
 		case ch.Sensitive:
 			if ch.BeforeHash != ch.AfterHash {
 				fmt.Fprintln(w, "  (sensitive content changed)")
@@ -82,6 +84,24 @@ func Plan(w io.Writer, s *Style, p *plan.Plan) {
 	listed(s.Mod.Sprint("Skipped:"), plan.Skip)
 	listed(s.Err.Sprint("Failed:"), plan.Fail)
 	listed(s.Dim.Sprint("Orphaned (recorded in state, no binding writes them now):"), plan.Orphan)
+	// Warnings of the targets that do not change (those that do carry
+	// theirs under their header).
+	first := true
+	for _, ch := range p.Changes {
+		if ch.Action.Changes() || len(ch.Warnings) == 0 {
+			continue
+		}
+		if first {
+			fmt.Fprintln(w, s.Warn.Sprint("Warnings:"))
+			first = false
+		}
+		for _, warning := range ch.Warnings {
+			fmt.Fprintf(w, "  %s  %s: %s\n", s.Bold.Sprint(ch.ID), ch.Target, warning)
+		}
+	}
+	if !first {
+		fmt.Fprintln(w)
+	}
 	fmt.Fprintln(w, Summary(p))
 }
 
