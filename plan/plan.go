@@ -127,7 +127,9 @@ type Input struct {
 	Prune bool
 }
 
-// Make renders every binding and compares it with its target.
+// Make renders every binding and compares it with its target. A render
+// that outlives its binding's render_timeout, or ctx, fails that binding
+// alone.
 func Make(ctx context.Context, in Input) *Plan {
 	p := &Plan{
 		Revision:  in.Snapshot.Revision,
@@ -150,7 +152,7 @@ func Make(ctx context.Context, in Input) *Plan {
 			defer wg.Done()
 			for i := range next {
 				b := in.Set.Bindings[i]
-				p.Changes[i] = planBinding(b, in.Templates[b.ID], in.Snapshot, st.Bindings[b.ID])
+				p.Changes[i] = planBinding(ctx, b, in.Templates[b.ID], in.Snapshot, st.Bindings[b.ID])
 			}
 		}()
 	}
@@ -173,7 +175,7 @@ func Hash(b []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func planBinding(b *bindings.Binding, t *render.Template, snap *snapshot.Snapshot, rec *state.Record) *Change {
+func planBinding(ctx context.Context, b *bindings.Binding, t *render.Template, snap *snapshot.Snapshot, rec *state.Record) *Change {
 	ch := &Change{
 		ID:             b.ID,
 		Target:         b.Target,
@@ -208,7 +210,7 @@ func planBinding(b *bindings.Binding, t *render.Template, snap *snapshot.Snapsho
 		}
 		return ch
 	}
-	out, err := t.Execute(in)
+	out, err := t.Execute(ctx, in)
 	if err != nil {
 		return fail(err)
 	}

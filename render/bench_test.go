@@ -1,6 +1,7 @@
 package render_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
@@ -21,13 +22,34 @@ func benchRender(tb *testing.B, bd *bindings.Binding, src string, data map[strin
 	}
 	var size int
 	for tb.Loop() {
-		out, err := tmpl.Execute(in)
+		out, err := tmpl.Execute(context.Background(), in)
 		if err != nil {
 			tb.Fatal(err)
 		}
 		size = len(out)
 	}
 	tb.ReportMetric(float64(size), "out-bytes")
+}
+
+// BenchmarkRangeKeys ranges over 10,000 keys, the hot path of a render:
+// it measures what the stop checks inside every loop iteration cost.
+func BenchmarkRangeKeys(b *testing.B) {
+	data := map[string]string{}
+	for i := range 10_000 {
+		data[fmt.Sprintf("/svc/host-%05d", i)] = fmt.Sprintf("10.0.%d.%d:8080", i/256, i%256)
+	}
+	tests := []struct {
+		name string
+		src  string
+	}{
+		{"data", "{{range $k, $v := .Data}}server {{base $k}} {{$v}}\n{{end}}"},
+		{"gets", "{{range gets \"/svc/*\"}}server {{base .Key}} {{.Value}}\n{{end}}"},
+	}
+	for _, tt := range tests {
+		b.Run(tt.name, func(b *testing.B) {
+			benchRender(b, newBinding("svc", "/svc", true, nil), tt.src, data)
+		})
+	}
 }
 
 // BenchmarkLsdirGets is a template that lists 4,000 services and reads

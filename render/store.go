@@ -16,6 +16,8 @@ import (
 type store struct {
 	kvs  []snapshot.KV
 	sels []snapshot.Selector
+	// size is the bytes of the keys and values.
+	size int64
 }
 
 // search returns the index of the first key at or after from that is not

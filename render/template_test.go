@@ -1,6 +1,7 @@
 package render_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -66,7 +67,7 @@ func renderText(t testing.TB, b *bindings.Binding, src string, snap *snapshot.Sn
 	if err != nil {
 		t.Fatalf("Gather: %v", err)
 	}
-	out, err := tmpl.Execute(in)
+	out, err := tmpl.Execute(context.Background(), in)
 	if err != nil && out != nil {
 		t.Errorf("Execute returned output with an error")
 	}
@@ -729,7 +730,7 @@ backend web
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := tmpl.Execute(in)
+	got, err := tmpl.Execute(context.Background(), in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -839,7 +840,7 @@ func TestTemplateReuse(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out, err := tmpl.Execute(in)
+			out, err := tmpl.Execute(context.Background(), in)
 			outs[i], errs[i] = string(out), err
 		}()
 	}
@@ -885,7 +886,7 @@ func TestOriginalExamples(t *testing.T) {
 			if in.Empty() {
 				t.Fatal("input is empty")
 			}
-			got, err := tmpl.Execute(in)
+			got, err := tmpl.Execute(context.Background(), in)
 			if err != nil {
 				t.Fatal(err)
 			}
