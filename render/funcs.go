@@ -532,9 +532,17 @@ func (r *run) mod(a, b int) (int, error) {
 
 // Environment.
 
+// settingsPrefix starts the names of reconfig's own environment
+// variables: its settings, some of them secrets (RECONFIG_PASSWORD,
+// RECONFIG_KEY_PASSPHRASE, RECONFIG_USER with a password).
+const settingsPrefix = "RECONFIG_"
+
 func (r *run) getenv(key string, def ...string) (string, error) {
 	if err := r.check(); err != nil {
 		return "", err
+	}
+	if len(key) >= len(settingsPrefix) && strings.EqualFold(key[:len(settingsPrefix)], settingsPrefix) {
+		return "", fmt.Errorf("%s: variables named %s* are reconfig's own settings, some of them secrets, and are not visible to templates", key, settingsPrefix)
 	}
 	if v := os.Getenv(key); v != "" {
 		return v, nil
