@@ -178,6 +178,9 @@ func (t *Template) Execute(ctx context.Context, in *Input) ([]byte, error) {
 	if err := checkText(out.Bytes()); err != nil {
 		e := &Error{Binding: b.ID, Template: b.SourcePath,
 			Msg: "rendered output " + err.Error() + "; config files must be text (use base64Encode to embed binary values)"}
+		if b.Sensitive {
+			e.Msg = "rendered output is not text " + hidden + "; config files must be text (use base64Encode to embed binary values)"
+		}
 		if k := binaryKey(in.store.kvs, out.Bytes()); k != "" {
 			e.Key = k
 			e.Msg = fmt.Sprintf("key %s holds binary data: %s", k, e.Msg)
@@ -282,21 +285,48 @@ func parseError(b *bindings.Binding, err error) error {
 	return e
 }
 
+// hidden replaces what an error of a sensitive binding would say about
+// its values.
+const hidden = "(details hidden: the binding is sensitive)"
+
+var callRE = regexp.MustCompile(`^error calling ([^:]+): `)
+
+// execError describes a failed render: its line, the action (template
+// source) and what went wrong. For a sensitive binding, only what cannot
+// hold a value is kept: the location, a missing key's message (it names
+// keys), a refused size and a missing map entry (its name is template
+// source); any other text is replaced with hidden, and the underlying
+// error, whose text may quote a value, is dropped.
 func execError(b *bindings.Binding, err error) error {
 	e := &Error{Binding: b.ID, Template: b.SourcePath, Msg: err.Error(), Err: err}
 	var ke *KeyError
-	if errors.As(err, &ke) {
+	var le *limitError
+	isKey, isLimit := errors.As(err, &ke), errors.As(err, &le)
+	if isKey {
 		e.Key = ke.Key
 	}
-	var le *limitError
-	isLimit := errors.As(err, &le)
 	m := execRE.FindStringSubmatch(err.Error())
+	if m != nil {
+		e.Line, _ = strconv.Atoi(m[1])
+	}
+	if b.Sensitive && !isKey && !isLimit {
+		e.Err = nil
+		switch {
+		case m == nil:
+			e.Msg = hidden
+		case strings.HasPrefix(m[3], "map has no entry for key "):
+			e.Msg = fmt.Sprintf("at <%s>: %s", m[2], m[3])
+		case callRE.MatchString(m[3]):
+			e.Msg = fmt.Sprintf("at <%s>: %s: %s", m[2], callRE.FindStringSubmatch(m[3])[1], hidden)
+		default:
+			e.Msg = fmt.Sprintf("at <%s>: %s", m[2], hidden)
+		}
+		return e
+	}
 	switch {
 	case m != nil && isLimit:
-		e.Line, _ = strconv.Atoi(m[1])
 		e.Msg = fmt.Sprintf("at <%s>: %s", m[2], le.msg)
 	case m != nil:
-		e.Line, _ = strconv.Atoi(m[1])
 		e.Msg = fmt.Sprintf("at <%s>: %s", m[2], strings.TrimPrefix(m[3], "error calling "))
 	case isLimit:
 		e.Msg = le.msg
