@@ -18,6 +18,12 @@ const DefaultPattern = "{{ }}"
 // command_timeout.
 const DefaultCommandTimeout = 60 * time.Second
 
+// DefaultRenderTimeout limits one render of a binding's template when the
+// binding sets no render_timeout. Honest templates render in milliseconds;
+// ten seconds is a runaway loop, and short enough that a daemon cycle or a
+// SIGTERM is not held for long by one.
+const DefaultRenderTimeout = 10 * time.Second
+
 // Binding binds an etcd key to a template and the target file it renders.
 type Binding struct {
 	// ID names the binding in output, state and --target.
@@ -42,6 +48,9 @@ type Binding struct {
 	CheckCmd       string
 	ReloadCmd      string
 	CommandTimeout time.Duration
+	// RenderTimeout limits one render of the template; zero means
+	// DefaultRenderTimeout.
+	RenderTimeout time.Duration
 
 	// Mode is the file mode to set; HasMode is false when the binding keeps
 	// the existing file's mode (or 0644 for a new file).

@@ -63,6 +63,7 @@ type fileBinding struct {
 	Sensitive      bool              `json:"sensitive"`
 	AllowEmpty     bool              `json:"allow_empty"`
 	CommandTimeout *string           `json:"command_timeout"`
+	RenderTimeout  *string           `json:"render_timeout"`
 }
 
 // Load reads every binding file of dir/conf.d. The returned error, when not
@@ -271,18 +272,24 @@ func loadFile(confd, path, templatesDir string) (*Binding, Errors) {
 		bad(`"checkcmd": %v`, err)
 	}
 	b.ReloadCmd = fb.ReloadCmd
-	b.CommandTimeout = DefaultCommandTimeout
-	if fb.CommandTimeout != nil {
-		d, err := time.ParseDuration(*fb.CommandTimeout)
+	// duration reads a positive duration field, or returns def.
+	duration := func(field string, v *string, def time.Duration) time.Duration {
+		if v == nil {
+			return def
+		}
+		d, err := time.ParseDuration(*v)
 		switch {
 		case err != nil:
-			bad(`"command_timeout" %q is not a duration; write it like "30s" or "2m"`, *fb.CommandTimeout)
+			bad(`%q %q is not a duration; write it like "30s" or "2m"`, field, *v)
 		case d <= 0:
-			bad(`"command_timeout" %q must be positive`, *fb.CommandTimeout)
+			bad(`%q %q must be positive`, field, *v)
 		default:
-			b.CommandTimeout = d
+			return d
 		}
+		return def
 	}
+	b.CommandTimeout = duration("command_timeout", fb.CommandTimeout, DefaultCommandTimeout)
+	b.RenderTimeout = duration("render_timeout", fb.RenderTimeout, DefaultRenderTimeout)
 
 	if fb.Mode != nil {
 		if m, err := ParseMode(*fb.Mode); err != nil {
@@ -425,7 +432,7 @@ func describeJSONError(data []byte, err error) (line, col int, msg string) {
 				break
 			}
 		}
-		return line, col, fmt.Sprintf("unknown field %s; known fields: id, key, recursive, source, target, pattern, altkeys, checkcmd, reloadcmd, mode, owner, group, sensitive, allow_empty, command_timeout", name)
+		return line, col, fmt.Sprintf("unknown field %s; known fields: id, key, recursive, source, target, pattern, altkeys, checkcmd, reloadcmd, mode, owner, group, sensitive, allow_empty, command_timeout, render_timeout", name)
 	}
 	return 0, 0, "invalid JSON: " + strings.TrimPrefix(s, "json: ")
 }
@@ -488,7 +495,7 @@ func (es Errors) Unwrap() []error {
 var knownFields = map[string]bool{
 	"id": true, "key": true, "recursive": true, "source": true, "target": true, "pattern": true,
 	"altkeys": true, "checkcmd": true, "reloadcmd": true, "mode": true, "owner": true, "group": true,
-	"sensitive": true, "allow_empty": true, "command_timeout": true,
+	"sensitive": true, "allow_empty": true, "command_timeout": true, "render_timeout": true,
 }
 
 // checkFieldNames finds a top-level field named with the wrong case or

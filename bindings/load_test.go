@@ -77,7 +77,7 @@ func TestLoadValid(t *testing.T) {
 			files: map[string]string{"conf.d/web.json": `{"key": "/app", "source": "web.tmpl", "target": "/etc/app.conf"}`},
 			want: bindings.Binding{
 				ID: "web.json", File: "conf.d/web.json", Key: "/app", Source: "web.tmpl", SourcePath: "templates/web.tmpl",
-				Target: "/etc/app.conf", LeftDelim: "{{", RightDelim: "}}", CommandTimeout: 60 * time.Second,
+				Target: "/etc/app.conf", LeftDelim: "{{", RightDelim: "}}", CommandTimeout: 60 * time.Second, RenderTimeout: 10 * time.Second,
 			},
 		},
 		{
@@ -85,7 +85,7 @@ func TestLoadValid(t *testing.T) {
 			files: map[string]string{"conf.d/frontends/haproxy": `{"key": "/lb", "source": "web.tmpl", "target": "/etc/haproxy/haproxy.cfg"}`},
 			want: bindings.Binding{
 				ID: "frontends/haproxy", File: "conf.d/frontends/haproxy", Key: "/lb", Source: "web.tmpl", SourcePath: "templates/web.tmpl",
-				Target: "/etc/haproxy/haproxy.cfg", LeftDelim: "{{", RightDelim: "}}", CommandTimeout: 60 * time.Second,
+				Target: "/etc/haproxy/haproxy.cfg", LeftDelim: "{{", RightDelim: "}}", CommandTimeout: 60 * time.Second, RenderTimeout: 10 * time.Second,
 			},
 		},
 		{
@@ -107,7 +107,8 @@ func TestLoadValid(t *testing.T) {
   "group": "33",
   "sensitive": true,
   "allow_empty": true,
-  "command_timeout": "2m30s"
+  "command_timeout": "2m30s",
+  "render_timeout": "500ms"
 }`,
 			},
 			want: bindings.Binding{
@@ -117,8 +118,8 @@ func TestLoadValid(t *testing.T) {
 				Target:    "/etc/nginx/sites/site.conf",
 				LeftDelim: "#%", RightDelim: "%#",
 				CheckCmd: "nginx -t -c {{.src}}", ReloadCmd: "systemctl reload nginx",
-				CommandTimeout: 150 * time.Second,
-				Mode:           0o640, HasMode: true, Owner: "www-data", Group: "33",
+				CommandTimeout: 150 * time.Second, RenderTimeout: 500 * time.Millisecond,
+				Mode: 0o640, HasMode: true, Owner: "www-data", Group: "33",
 				Sensitive: true, AllowEmpty: true,
 			},
 		},
@@ -127,7 +128,7 @@ func TestLoadValid(t *testing.T) {
 			files: map[string]string{"conf.d/web.json": `{"key": "/app", "source": "web.tmpl", "target": "/etc/app.conf", "pattern": "  <%=   %>  "}`},
 			want: bindings.Binding{
 				ID: "web.json", File: "conf.d/web.json", Key: "/app", Source: "web.tmpl", SourcePath: "templates/web.tmpl",
-				Target: "/etc/app.conf", LeftDelim: "<%=", RightDelim: "%>", CommandTimeout: 60 * time.Second,
+				Target: "/etc/app.conf", LeftDelim: "<%=", RightDelim: "%>", CommandTimeout: 60 * time.Second, RenderTimeout: 10 * time.Second,
 			},
 		},
 		{
@@ -135,7 +136,7 @@ func TestLoadValid(t *testing.T) {
 			files: map[string]string{"conf.d/web.json": `{"key": "/app", "source": "web.tmpl", "target": "/etc/app.conf", "mode": "3750"}`},
 			want: bindings.Binding{
 				ID: "web.json", File: "conf.d/web.json", Key: "/app", Source: "web.tmpl", SourcePath: "templates/web.tmpl",
-				Target: "/etc/app.conf", LeftDelim: "{{", RightDelim: "}}", CommandTimeout: 60 * time.Second,
+				Target: "/etc/app.conf", LeftDelim: "{{", RightDelim: "}}", CommandTimeout: 60 * time.Second, RenderTimeout: 10 * time.Second,
 				Mode: 0o750 | fs.ModeSetgid | fs.ModeSticky, HasMode: true,
 			},
 		},
@@ -147,7 +148,7 @@ func TestLoadValid(t *testing.T) {
 			},
 			want: bindings.Binding{
 				ID: "web.json", File: "conf.d/web.json", Key: "/app", Source: "link/site.tmpl", SourcePath: "templates/link/site.tmpl",
-				Target: "/etc/app.conf", LeftDelim: "{{", RightDelim: "}}", CommandTimeout: 60 * time.Second,
+				Target: "/etc/app.conf", LeftDelim: "{{", RightDelim: "}}", CommandTimeout: 60 * time.Second, RenderTimeout: 10 * time.Second,
 			},
 		},
 		{
@@ -155,7 +156,7 @@ func TestLoadValid(t *testing.T) {
 			files: map[string]string{"conf.d/web.json": `{"key": "/app", "source": "web.tmpl", "target": "/etc/app.conf", "id": null, "pattern": null, "mode": null}`},
 			want: bindings.Binding{
 				ID: "web.json", File: "conf.d/web.json", Key: "/app", Source: "web.tmpl", SourcePath: "templates/web.tmpl",
-				Target: "/etc/app.conf", LeftDelim: "{{", RightDelim: "}}", CommandTimeout: 60 * time.Second,
+				Target: "/etc/app.conf", LeftDelim: "{{", RightDelim: "}}", CommandTimeout: 60 * time.Second, RenderTimeout: 10 * time.Second,
 			},
 		},
 	}
@@ -243,7 +244,7 @@ func TestLoadFileErrors(t *testing.T) {
 		{
 			name: "unknown field is named with its position",
 			file: "{\n  \"key\": \"/app\",\n  \"source\": \"web.tmpl\",\n  \"target\": \"/etc/app.conf\",\n  \"reload_cmd\": \"systemctl reload app\"\n}\n",
-			want: []string{`unknown field "reload_cmd"`, "known fields:", "reloadcmd"}, line: 5, col: 3,
+			want: []string{`unknown field "reload_cmd"`, "known fields:", "reloadcmd", "command_timeout, render_timeout"}, line: 5, col: 3,
 		},
 		{
 			name: "unknown field whose name is also an earlier value",
@@ -486,6 +487,31 @@ func TestLoadFileErrors(t *testing.T) {
 			want: []string{`"command_timeout" "0s" must be positive`},
 		},
 		{
+			name: "render_timeout without unit",
+			file: valid + `, "render_timeout": "10"}`,
+			want: []string{`"render_timeout" "10" is not a duration`, `"30s"`},
+		},
+		{
+			name: "render_timeout is a number",
+			file: valid + `, "render_timeout": 10}`,
+			want: []string{`"render_timeout" must be a string, not number`},
+		},
+		{
+			name: "negative render_timeout",
+			file: valid + `, "render_timeout": "-1s"}`,
+			want: []string{`"render_timeout" "-1s" must be positive`},
+		},
+		{
+			name: "zero render_timeout",
+			file: valid + `, "render_timeout": "0s"}`,
+			want: []string{`"render_timeout" "0s" must be positive`},
+		},
+		{
+			name: "render_timeout with the wrong case",
+			file: valid + `, "Render_Timeout": "1s"}`,
+			want: []string{`unknown field "Render_Timeout"; field names are lowercase: "render_timeout"`},
+		},
+		{
 			name: "altkey without a leading slash",
 			file: valid + `, "altkeys": {"db": "/services/db", "cache": "services/cache"}}`,
 			want: []string{`"altkeys" "cache": key "services/cache" must start with "/"`},
@@ -507,8 +533,8 @@ func TestLoadFileErrors(t *testing.T) {
 		},
 		{
 			name: "several problems in one file are all reported",
-			file: `{"key": "app", "source": "../x", "target": "x", "pattern": "{{", "mode": "x", "command_timeout": "x"}`,
-			want: []string{`"`}, n: 6,
+			file: `{"key": "app", "source": "../x", "target": "x", "pattern": "{{", "mode": "x", "command_timeout": "x", "render_timeout": "x"}`,
+			want: []string{`"`}, n: 7,
 		},
 
 		// Wrong JSON types.
@@ -863,19 +889,19 @@ func TestLoadOriginalExamples(t *testing.T) {
 		{
 			ID: "test1", File: filepath.Join(dir, "conf.d", "test1.json"), Key: "/test1", Recursive: true,
 			Source: "test1.conf.erb", SourcePath: tmpl("test1.conf.erb"), Target: "/tmp/test1.conf",
-			LeftDelim: "{{", RightDelim: "}}", CommandTimeout: 60 * time.Second,
+			LeftDelim: "{{", RightDelim: "}}", CommandTimeout: 60 * time.Second, RenderTimeout: 10 * time.Second,
 		},
 		{
 			ID: "test3_altpattern", File: filepath.Join(dir, "conf.d", "test3_altpattern"), Key: "/test3",
 			Source: "test3.conf.erb", SourcePath: tmpl("test3.conf.erb"), Target: "/tmp/test3.conf",
 			LeftDelim: "#%", RightDelim: "%#", CheckCmd: "/tmp/1.sh", ReloadCmd: "/tmp/2.sh",
-			CommandTimeout: 60 * time.Second,
+			CommandTimeout: 60 * time.Second, RenderTimeout: 10 * time.Second,
 		},
 		{
 			ID: "test4_altkey", File: filepath.Join(dir, "conf.d", "test4.json"), Key: "/test4",
 			AltKeys: map[string]string{"akey1": "/altkey1", "akey2": "/altkey2"},
 			Source:  "test4.conf.erb", SourcePath: tmpl("test4.conf.erb"), Target: "/tmp/test4.conf",
-			LeftDelim: "{{", RightDelim: "}}", CommandTimeout: 60 * time.Second,
+			LeftDelim: "{{", RightDelim: "}}", CommandTimeout: 60 * time.Second, RenderTimeout: 10 * time.Second,
 		},
 	}
 	if len(set.Bindings) != len(want) {

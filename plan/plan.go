@@ -154,7 +154,9 @@ type Input struct {
 // reads: no larger file can be one it rendered.
 const MaxTargetSize = render.MaxOutput
 
-// Make renders every binding and compares it with its target.
+// Make renders every binding and compares it with its target. A render
+// that outlives its binding's render_timeout, or ctx, fails that binding
+// alone.
 func Make(ctx context.Context, in Input) *Plan {
 	p := &Plan{
 		Revision:  in.Snapshot.Revision,
@@ -177,7 +179,7 @@ func Make(ctx context.Context, in Input) *Plan {
 			defer wg.Done()
 			for i := range next {
 				b := in.Set.Bindings[i]
-				p.Changes[i] = planBinding(b, in.Templates[b.ID], in.Snapshot, st.Bindings[b.ID])
+				p.Changes[i] = planBinding(ctx, b, in.Templates[b.ID], in.Snapshot, st.Bindings[b.ID])
 			}
 		}()
 	}
@@ -213,7 +215,7 @@ func Hash(b []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func planBinding(b *bindings.Binding, t *render.Template, snap *snapshot.Snapshot, rec *state.Record) *Change {
+func planBinding(ctx context.Context, b *bindings.Binding, t *render.Template, snap *snapshot.Snapshot, rec *state.Record) *Change {
 	ch := &Change{
 		ID:             b.ID,
 		Target:         b.Target,
@@ -256,7 +258,7 @@ func planBinding(b *bindings.Binding, t *render.Template, snap *snapshot.Snapsho
 		}
 		return ch
 	}
-	out, err := t.Execute(in)
+	out, err := t.Execute(ctx, in)
 	if err != nil {
 		return fail(err)
 	}

@@ -6,5 +6,14 @@
 // function set (confd's deterministic functions plus keys, toJSON,
 // toPrettyJSON and trimPrefix), restricted to the keys the binding declares.
 // Rendering is deterministic: the same snapshot gives the same bytes.
-// Errors name the binding, the template file, its line and the key.
+// Errors name the binding, the template file, its line and the key; those
+// of a sensitive binding never quote a value.
+//
+// A render is bounded: it stops at its binding's render_timeout or when its
+// context ends (checks inserted into every loop and template body, see
+// instrument), no function call returns more than MaxOutput bytes or a
+// million entries, the function calls of a render produce at most a budget
+// of bytes, and the output is at most MaxOutput. A runaway template fails
+// its own binding; it never hangs or exhausts the process. Key look-ups
+// binary-search the sorted keys.
 package render

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/reconfig/reconfig/snapshot"
 )
@@ -37,182 +39,333 @@ func (e *KeyError) Error() string {
 	return fmt.Sprintf("key %s does not exist (give getv a default: getv %q \"fallback\")", e.Key, e.Key)
 }
 
-// store is every key/value a binding may see, sorted by key.
-type store struct {
-	kvs  []snapshot.KV
-	sels []snapshot.Selector
+// The hidden functions of the checks that instrument inserts. They are
+// not in funcStubs, so a template that names them does not compile.
+const (
+	stoppedFunc = "_reconfigStopped"
+	stopFunc    = "_reconfigStop"
+)
+
+// funcStubs lets templates parse before a render is bound.
+var funcStubs = func() template.FuncMap {
+	fm := funcs(newRun(&store{}))
+	delete(fm, stoppedFunc)
+	delete(fm, stopFunc)
+	return fm
+}()
+
+// builtinOverrides are text/template builtins that funcs replaces with
+// versions bounded in size; a FuncMap entry wins over a builtin.
+var builtinOverrides = map[string]bool{
+	"print": true, "printf": true, "println": true, "html": true, "js": true, "urlquery": true,
 }
 
-func (s *store) declared(key string) bool {
-	for _, sel := range s.sels {
-		if sel.Match(key) {
-			return true
-		}
-	}
-	return false
-}
-
-func (s *store) lookup(key string) (string, bool) {
-	i := sort.Search(len(s.kvs), func(i int) bool { return s.kvs[i].Key >= key })
-	if i < len(s.kvs) && s.kvs[i].Key == key {
-		return s.kvs[i].Value, true
-	}
-	return "", false
-}
-
-func (s *store) missing(key string) error {
-	return &KeyError{Key: key, Undeclared: !s.declared(key)}
-}
-
-// under returns the key/values below dir + "/".
-func (s *store) under(dir string) []snapshot.KV {
-	p := strings.TrimSuffix(dir, "/") + "/"
-	i := sort.Search(len(s.kvs), func(i int) bool { return s.kvs[i].Key >= p })
-	j := i
-	for j < len(s.kvs) && strings.HasPrefix(s.kvs[j].Key, p) {
-		j++
-	}
-	return s.kvs[i:j]
-}
-
-func (s *store) getv(key string, def ...string) (string, error) {
-	if v, ok := s.lookup(key); ok {
-		return v, nil
-	}
-	if len(def) > 0 {
-		return def[0], nil
-	}
-	return "", s.missing(key)
-}
-
-func (s *store) get(key string) (KVPair, error) {
-	if v, ok := s.lookup(key); ok {
-		return KVPair{key, v}, nil
-	}
-	return KVPair{}, s.missing(key)
-}
-
-func (s *store) exists(key string) bool {
-	_, ok := s.lookup(key)
-	return ok
-}
-
-func (s *store) gets(pattern string) ([]KVPair, error) {
-	out := []KVPair{}
-	for _, kv := range s.kvs {
-		ok, err := path.Match(pattern, kv.Key)
-		if err != nil {
-			return nil, fmt.Errorf("pattern %q: %w", pattern, err)
-		}
-		if ok {
-			out = append(out, KVPair{kv.Key, kv.Value})
-		}
-	}
-	return out, nil
-}
-
-func (s *store) getvs(pattern string) ([]string, error) {
-	kvs, err := s.gets(pattern)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]string, len(kvs))
-	for i, kv := range kvs {
-		out[i] = kv.Value
-	}
-	sort.Strings(out)
-	return out, nil
-}
-
-// ls lists the names directly under dir (confd's ls, but /app never lists
-// /apple's children).
-func (s *store) ls(dir string) []string {
-	return s.children(dir, false)
-}
-
-// lsdir lists the names directly under dir that have keys below them.
-func (s *store) lsdir(dir string) []string {
-	return s.children(dir, true)
-}
-
-func (s *store) children(dir string, dirsOnly bool) []string {
-	seen := map[string]bool{}
-	out := []string{}
-	if _, ok := s.lookup(dir); ok && !dirsOnly {
-		out = append(out, path.Base(dir))
-		seen[path.Base(dir)] = true
-	}
-	p := strings.TrimSuffix(dir, "/") + "/"
-	for _, kv := range s.under(dir) {
-		rest := strings.TrimPrefix(kv.Key, p)
-		name, _, deeper := strings.Cut(rest, "/")
-		if name == "" || seen[name] || (dirsOnly && !deeper) {
-			continue
-		}
-		seen[name] = true
-		out = append(out, name)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// funcStubs lets templates parse before a store is bound.
-var funcStubs = funcs(&store{})
-
-// funcs is the function set of templates, bound to one binding's keys.
-func funcs(s *store) template.FuncMap {
+// funcs is the function set of templates, bound to one render. Every
+// function returns errStopped once the render is stopped, and every
+// function that builds a string or a list accounts for it first (see
+// run.produce), so that no call returns more than MaxOutput bytes or
+// maxElems entries, and a render's calls no more than its budget.
+func funcs(r *run) template.FuncMap {
 	return template.FuncMap{
-		"getv":           s.getv,
-		"getvs":          s.getvs,
-		"gets":           s.gets,
-		"get":            s.get,
-		"ls":             s.ls,
-		"lsdir":          s.lsdir,
-		"exists":         s.exists,
-		"base":           path.Base,
-		"dir":            path.Dir,
-		"split":          strings.Split,
-		"join":           strings.Join,
-		"json":           unmarshalObject,
-		"jsonArray":      unmarshalArray,
-		"map":            makeMap,
-		"contains":       strings.Contains,
-		"replace":        strings.Replace,
-		"trimSuffix":     strings.TrimSuffix,
-		"trimPrefix":     strings.TrimPrefix,
-		"toUpper":        strings.ToUpper,
-		"toLower":        strings.ToLower,
-		"atoi":           strconv.Atoi,
-		"seq":            seq,
-		"add":            func(a, b int) int { return a + b },
-		"sub":            func(a, b int) int { return a - b },
-		"mul":            func(a, b int) int { return a * b },
-		"div":            div,
-		"mod":            mod,
-		"base64Encode":   func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) },
-		"base64Decode":   base64Decode,
-		"parseBool":      strconv.ParseBool,
-		"reverse":        reverse,
-		"sortByLength":   sortByLength,
-		"sortKVByLength": sortKVByLength,
-		"getenv":         getenv,
-		"keys":           keys,
-		"toJSON":         toJSON,
-		"toPrettyJSON":   toPrettyJSON,
+		stoppedFunc:      r.stoppedCheck,
+		stopFunc:         r.stopCheck,
+		"getv":           r.getv,
+		"getvs":          r.getvs,
+		"gets":           r.gets,
+		"get":            r.get,
+		"ls":             r.ls,
+		"lsdir":          r.lsdir,
+		"exists":         r.exists,
+		"base":           r.base,
+		"dir":            r.dir,
+		"split":          r.split,
+		"join":           r.join,
+		"json":           r.unmarshalObject,
+		"jsonArray":      r.unmarshalArray,
+		"map":            r.makeMap,
+		"contains":       r.contains,
+		"replace":        r.replace,
+		"trimSuffix":     r.trimSuffix,
+		"trimPrefix":     r.trimPrefix,
+		"toUpper":        r.toUpper,
+		"toLower":        r.toLower,
+		"atoi":           r.atoi,
+		"seq":            r.seq,
+		"add":            r.add,
+		"sub":            r.sub,
+		"mul":            r.mul,
+		"div":            r.div,
+		"mod":            r.mod,
+		"base64Encode":   r.base64Encode,
+		"base64Decode":   r.base64Decode,
+		"parseBool":      r.parseBool,
+		"reverse":        r.reverse,
+		"sortByLength":   r.sortByLength,
+		"sortKVByLength": r.sortKVByLength,
+		"getenv":         r.getenv,
+		"keys":           r.keys,
+		"toJSON":         r.toJSON,
+		"toPrettyJSON":   r.toPrettyJSON,
+		"print":          r.print,
+		"printf":         r.printf,
+		"println":        r.println,
+		"html":           r.html,
+		"js":             r.js,
+		"urlquery":       r.urlquery,
 	}
 }
 
-// FuncNames lists the template functions, sorted.
+// FuncNames lists reconfig's template functions, sorted: not the
+// builtins of text/template, even those it bounds.
 func FuncNames() []string {
 	var names []string
 	for n := range funcStubs {
-		names = append(names, n)
+		if !builtinOverrides[n] {
+			names = append(names, n)
+		}
 	}
 	sort.Strings(names)
 	return names
 }
 
-func unmarshalObject(s string) (map[string]any, error) {
+// Sizes that lists of each kind of entry are accounted with.
+const (
+	headerSize = 16 // a string
+	kvSize     = 32 // a KVPair
+	anySize    = 48 // a decoded JSON value or map entry
+)
+
+// Key functions.
+
+func (r *run) getv(key string, def ...string) (string, error) {
+	if err := r.check(); err != nil {
+		return "", err
+	}
+	return r.store.getv(key, def...)
+}
+
+func (r *run) get(key string) (KVPair, error) {
+	if err := r.check(); err != nil {
+		return KVPair{}, err
+	}
+	return r.store.get(key)
+}
+
+func (r *run) exists(key string) (bool, error) {
+	if err := r.check(); err != nil {
+		return false, err
+	}
+	return r.store.exists(key), nil
+}
+
+func (r *run) gets(pattern string) ([]KVPair, error) {
+	if err := r.check(); err != nil {
+		return nil, err
+	}
+	kvs, err := r.store.gets(pattern)
+	if err != nil {
+		return nil, err
+	}
+	return kvs, r.spend("gets", kvSize*int64(len(kvs)))
+}
+
+func (r *run) getvs(pattern string) ([]string, error) {
+	if err := r.check(); err != nil {
+		return nil, err
+	}
+	vs, err := r.store.getvs(pattern)
+	if err != nil {
+		return nil, err
+	}
+	return vs, r.spend("getvs", (kvSize+headerSize)*int64(len(vs)))
+}
+
+func (r *run) ls(dir string) ([]string, error) {
+	if err := r.check(); err != nil {
+		return nil, err
+	}
+	names := r.store.ls(dir)
+	return names, r.spend("ls", headerSize*int64(len(names)))
+}
+
+func (r *run) lsdir(dir string) ([]string, error) {
+	if err := r.check(); err != nil {
+		return nil, err
+	}
+	names := r.store.lsdir(dir)
+	return names, r.spend("lsdir", headerSize*int64(len(names)))
+}
+
+// Strings and paths.
+
+func (r *run) base(p string) (string, error) {
+	if err := r.check(); err != nil {
+		return "", err
+	}
+	return path.Base(p), nil
+}
+
+func (r *run) dir(p string) (string, error) {
+	if err := r.produce("dir", int64(len(p))); err != nil {
+		return "", err
+	}
+	return path.Dir(p), nil
+}
+
+func (r *run) split(s, sep string) ([]string, error) {
+	n := int64(utf8.RuneCountInString(s)) // strings.Split(s, "")
+	if sep != "" {
+		n = int64(strings.Count(s, sep)) + 1
+	}
+	if err := r.produceList("split", n, headerSize); err != nil {
+		return nil, err
+	}
+	return strings.Split(s, sep), nil
+}
+
+func (r *run) join(elems []string, sep string) (string, error) {
+	n := int64(len(sep)) * int64(max(len(elems)-1, 0))
+	for _, e := range elems {
+		n += int64(len(e))
+	}
+	if err := r.produce("join", n); err != nil {
+		return "", err
+	}
+	return strings.Join(elems, sep), nil
+}
+
+func (r *run) contains(s, substr string) (bool, error) {
+	if err := r.check(); err != nil {
+		return false, err
+	}
+	return strings.Contains(s, substr), nil
+}
+
+func (r *run) replace(s, old, new string, n int) (string, error) {
+	// How many replacements strings.Replace makes, and so its length.
+	m := int64(utf8.RuneCountInString(s)) + 1
+	if old != "" {
+		m = int64(strings.Count(s, old))
+	}
+	if n >= 0 {
+		m = min(m, int64(n))
+	}
+	if err := r.produce("replace", int64(len(s))+m*(int64(len(new))-int64(len(old)))); err != nil {
+		return "", err
+	}
+	return strings.Replace(s, old, new, n), nil
+}
+
+func (r *run) trimSuffix(s, suffix string) (string, error) {
+	if err := r.check(); err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(s, suffix), nil
+}
+
+func (r *run) trimPrefix(s, prefix string) (string, error) {
+	if err := r.check(); err != nil {
+		return "", err
+	}
+	return strings.TrimPrefix(s, prefix), nil
+}
+
+func (r *run) toUpper(s string) (string, error) {
+	if err := r.produce("toUpper", caseLen(s, unicode.ToUpper)); err != nil {
+		return "", err
+	}
+	return strings.ToUpper(s), nil
+}
+
+func (r *run) toLower(s string) (string, error) {
+	if err := r.produce("toLower", caseLen(s, unicode.ToLower)); err != nil {
+		return "", err
+	}
+	return strings.ToLower(s), nil
+}
+
+func (r *run) base64Encode(s string) (string, error) {
+	if err := r.produce("base64Encode", int64(base64.StdEncoding.EncodedLen(len(s)))); err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString([]byte(s)), nil
+}
+
+func (r *run) base64Decode(s string) (string, error) {
+	if err := r.produce("base64Decode", int64(base64.StdEncoding.DecodedLen(len(s)))); err != nil {
+		return "", err
+	}
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return "", fmt.Errorf("base64Decode: %v", err)
+	}
+	return string(b), nil
+}
+
+// fmt builtins, bounded.
+
+func (r *run) printf(format string, args ...any) (string, error) {
+	if err := r.produce("printf", printfSize(format, args, min(MaxOutput, r.left)+1)); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf(format, args...), nil
+}
+
+func (r *run) print(args ...any) (string, error) {
+	if err := r.produce("print", printSize(args, min(MaxOutput, r.left)+1)); err != nil {
+		return "", err
+	}
+	return fmt.Sprint(args...), nil
+}
+
+func (r *run) println(args ...any) (string, error) {
+	if err := r.produce("println", printSize(args, min(MaxOutput, r.left)+1)); err != nil {
+		return "", err
+	}
+	return fmt.Sprintln(args...), nil
+}
+
+// escaper bounds an escaping builtin: exact for one string, else factor
+// times what fmt.Sprint would print (text/template escapes that).
+func (r *run) escaper(fn string, exact func(string) int64, factor int64, args []any) error {
+	if len(args) == 1 {
+		if s, ok := args[0].(string); ok {
+			return r.produce(fn, exact(s))
+		}
+	}
+	return r.produce(fn, factor*printSize(args, min(MaxOutput, r.left)/factor+1))
+}
+
+func (r *run) html(args ...any) (string, error) {
+	if err := r.escaper("html", htmlLen, 5, args); err != nil {
+		return "", err
+	}
+	return template.HTMLEscaper(args...), nil
+}
+
+func (r *run) js(args ...any) (string, error) {
+	if err := r.escaper("js", jsLen, 6, args); err != nil {
+		return "", err
+	}
+	return template.JSEscaper(args...), nil
+}
+
+func (r *run) urlquery(args ...any) (string, error) {
+	if err := r.escaper("urlquery", urlLen, 3, args); err != nil {
+		return "", err
+	}
+	return template.URLQueryEscaper(args...), nil
+}
+
+// Decoding.
+
+func (r *run) unmarshalObject(s string) (map[string]any, error) {
+	if err := r.produceList("json", jsonValues(s), anySize); err != nil {
+		return nil, err
+	}
+	if err := r.spend("json", int64(len(s))); err != nil {
+		return nil, err
+	}
 	var m map[string]any
 	if err := json.Unmarshal([]byte(s), &m); err != nil {
 		return nil, fmt.Errorf("json: value is not a JSON object: %v", err)
@@ -220,7 +373,13 @@ func unmarshalObject(s string) (map[string]any, error) {
 	return m, nil
 }
 
-func unmarshalArray(s string) ([]any, error) {
+func (r *run) unmarshalArray(s string) ([]any, error) {
+	if err := r.produceList("jsonArray", jsonValues(s), anySize); err != nil {
+		return nil, err
+	}
+	if err := r.spend("jsonArray", int64(len(s))); err != nil {
+		return nil, err
+	}
 	var a []any
 	if err := json.Unmarshal([]byte(s), &a); err != nil {
 		return nil, fmt.Errorf("jsonArray: value is not a JSON array: %v", err)
@@ -228,7 +387,26 @@ func unmarshalArray(s string) ([]any, error) {
 	return a, nil
 }
 
-func makeMap(values ...any) (map[string]any, error) {
+func (r *run) atoi(s string) (int, error) {
+	if err := r.check(); err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(s)
+}
+
+func (r *run) parseBool(s string) (bool, error) {
+	if err := r.check(); err != nil {
+		return false, err
+	}
+	return strconv.ParseBool(s)
+}
+
+// Lists and maps.
+
+func (r *run) makeMap(values ...any) (map[string]any, error) {
+	if err := r.produceList("map", int64(len(values)/2), anySize); err != nil {
+		return nil, err
+	}
 	if len(values)%2 != 0 {
 		return nil, errors.New("map: want pairs of name and value")
 	}
@@ -244,9 +422,12 @@ func makeMap(values ...any) (map[string]any, error) {
 }
 
 // maxSeq bounds seq so a typo cannot exhaust memory.
-const maxSeq = 1 << 20
+const maxSeq = maxElems
 
-func seq(first, last int) ([]int, error) {
+func (r *run) seq(first, last int) ([]int, error) {
+	if err := r.check(); err != nil {
+		return nil, err
+	}
 	if last < first {
 		return []int{}, nil
 	}
@@ -254,6 +435,9 @@ func seq(first, last int) ([]int, error) {
 	n := last - first
 	if n < 0 || n >= maxSeq {
 		return nil, fmt.Errorf("seq: %d..%d has more than %d numbers", first, last, maxSeq)
+	}
+	if err := r.produceList("seq", int64(n)+1, 8); err != nil {
+		return nil, err
 	}
 	// Count rather than compare with last, which may be the largest int.
 	out := make([]int, 0, n+1)
@@ -263,34 +447,18 @@ func seq(first, last int) ([]int, error) {
 	return out, nil
 }
 
-func div(a, b int) (int, error) {
-	if b == 0 {
-		return 0, errors.New("div: division by zero")
+func (r *run) reverse(v any) (any, error) {
+	if err := r.check(); err != nil {
+		return nil, err
 	}
-	return a / b, nil
-}
-
-func mod(a, b int) (int, error) {
-	if b == 0 {
-		return 0, errors.New("mod: division by zero")
-	}
-	return a % b, nil
-}
-
-func base64Decode(s string) (string, error) {
-	b, err := base64.StdEncoding.DecodeString(s)
-	if err != nil {
-		return "", fmt.Errorf("base64Decode: %v", err)
-	}
-	return string(b), nil
-}
-
-func reverse(v any) (any, error) {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Slice {
 		return nil, fmt.Errorf("reverse: want a list, got %T", v)
 	}
 	n := rv.Len()
+	if err := r.produceList("reverse", int64(n), int64(rv.Type().Elem().Size())); err != nil {
+		return nil, err
+	}
 	out := reflect.MakeSlice(rv.Type(), n, n)
 	for i := 0; i < n; i++ {
 		out.Index(i).Set(rv.Index(n - 1 - i))
@@ -298,33 +466,35 @@ func reverse(v any) (any, error) {
 	return out.Interface(), nil
 }
 
-func sortByLength(in []string) []string {
+func (r *run) sortByLength(in []string) ([]string, error) {
+	if err := r.produceList("sortByLength", int64(len(in)), headerSize); err != nil {
+		return nil, err
+	}
 	out := append([]string(nil), in...)
 	sort.SliceStable(out, func(i, j int) bool { return len(out[i]) < len(out[j]) })
-	return out
+	return out, nil
 }
 
-func sortKVByLength(in []KVPair) []KVPair {
+func (r *run) sortKVByLength(in []KVPair) ([]KVPair, error) {
+	if err := r.produceList("sortKVByLength", int64(len(in)), kvSize); err != nil {
+		return nil, err
+	}
 	out := append([]KVPair(nil), in...)
 	sort.SliceStable(out, func(i, j int) bool { return len(out[i].Key) < len(out[j].Key) })
-	return out
-}
-
-func getenv(key string, def ...string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	if len(def) > 0 {
-		return def[0]
-	}
-	return ""
+	return out, nil
 }
 
 // keys returns the keys of any map with string keys, sorted.
-func keys(m any) ([]string, error) {
+func (r *run) keys(m any) ([]string, error) {
+	if err := r.check(); err != nil {
+		return nil, err
+	}
 	rv := reflect.ValueOf(m)
 	if rv.Kind() != reflect.Map || rv.Type().Key().Kind() != reflect.String {
 		return nil, fmt.Errorf("keys: want a map with string keys, got %T", m)
+	}
+	if err := r.produceList("keys", int64(rv.Len()), headerSize); err != nil {
+		return nil, err
 	}
 	out := make([]string, 0, rv.Len())
 	for _, k := range rv.MapKeys() {
@@ -334,19 +504,74 @@ func keys(m any) ([]string, error) {
 	return out, nil
 }
 
-func toJSON(v any) (string, error) {
-	return marshal(v, "")
+// Numbers.
+
+func (r *run) add(a, b int) (int, error) { return a + b, r.check() }
+func (r *run) sub(a, b int) (int, error) { return a - b, r.check() }
+func (r *run) mul(a, b int) (int, error) { return a * b, r.check() }
+
+func (r *run) div(a, b int) (int, error) {
+	if err := r.check(); err != nil {
+		return 0, err
+	}
+	if b == 0 {
+		return 0, errors.New("div: division by zero")
+	}
+	return a / b, nil
 }
 
-func toPrettyJSON(v any) (string, error) {
-	return marshal(v, "  ")
+func (r *run) mod(a, b int) (int, error) {
+	if err := r.check(); err != nil {
+		return 0, err
+	}
+	if b == 0 {
+		return 0, errors.New("mod: division by zero")
+	}
+	return a % b, nil
 }
 
-func marshal(v any, indent string) (string, error) {
+// Environment.
+
+// settingsPrefix starts the names of reconfig's own environment
+// variables: its settings, some of them secrets (RECONFIG_PASSWORD,
+// RECONFIG_KEY_PASSPHRASE, RECONFIG_USER with a password).
+const settingsPrefix = "RECONFIG_"
+
+func (r *run) getenv(key string, def ...string) (string, error) {
+	if err := r.check(); err != nil {
+		return "", err
+	}
+	if len(key) >= len(settingsPrefix) && strings.EqualFold(key[:len(settingsPrefix)], settingsPrefix) {
+		return "", fmt.Errorf("%s: variables named %s* are reconfig's own settings, some of them secrets, and are not visible to templates", key, settingsPrefix)
+	}
+	if v := os.Getenv(key); v != "" {
+		return v, nil
+	}
+	if len(def) > 0 {
+		return def[0], nil
+	}
+	return "", nil
+}
+
+// JSON.
+
+func (r *run) toJSON(v any) (string, error) {
+	return r.marshal("toJSON", v, 0)
+}
+
+func (r *run) toPrettyJSON(v any) (string, error) {
+	return r.marshal("toPrettyJSON", v, 2)
+}
+
+func (r *run) marshal(fn string, v any, indent int64) (string, error) {
+	n := jsonSize(reflect.ValueOf(v), indent, 0, min(MaxOutput, r.left)+1)
+	if err := r.produce(fn, n); err != nil {
+		return "", err
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	enc.SetIndent("", indent)
+	enc.SetIndent("", strings.Repeat(" ", int(indent)))
 	if err := enc.Encode(v); err != nil {
 		return "", fmt.Errorf("toJSON: %v", err)
 	}

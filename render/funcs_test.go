@@ -36,8 +36,8 @@ var funcData = map[string]string{
 }
 
 func TestFuncs(t *testing.T) {
-	t.Setenv("RECONFIG_TEST_REGION", "eu-west-1")
-	t.Setenv("RECONFIG_TEST_UNSET", "")
+	t.Setenv("TEMPLATE_TEST_REGION", "eu-west-1")
+	t.Setenv("TEMPLATE_TEST_UNSET", "")
 
 	tests := []struct {
 		name string
@@ -155,10 +155,10 @@ func TestFuncs(t *testing.T) {
 		{name: "toPrettyJSON of an empty map", src: `{{toPrettyJSON (map)}}`, want: "{}"},
 
 		// Environment.
-		{name: "getenv", src: `region {{getenv "RECONFIG_TEST_REGION"}}`, want: "region eu-west-1"},
-		{name: "getenv with a default, set", src: `{{getenv "RECONFIG_TEST_REGION" "us-east-1"}}`, want: "eu-west-1"},
-		{name: "getenv with a default, empty", src: `{{getenv "RECONFIG_TEST_UNSET" "us-east-1"}}`, want: "us-east-1"},
-		{name: "getenv unset without a default", src: `[{{getenv "RECONFIG_TEST_UNSET"}}]`, want: "[]"},
+		{name: "getenv", src: `region {{getenv "TEMPLATE_TEST_REGION"}}`, want: "region eu-west-1"},
+		{name: "getenv with a default, set", src: `{{getenv "TEMPLATE_TEST_REGION" "us-east-1"}}`, want: "eu-west-1"},
+		{name: "getenv with a default, empty", src: `{{getenv "TEMPLATE_TEST_UNSET" "us-east-1"}}`, want: "us-east-1"},
+		{name: "getenv unset without a default", src: `[{{getenv "TEMPLATE_TEST_UNSET"}}]`, want: "[]"},
 	}
 	b := newBinding("web", "/app", true, map[string]string{"apple": "/apple", "db": "/db"})
 	sels := append(b.Selectors(), snapshot.Selector{Key: "/other", Recursive: true})
@@ -185,6 +185,46 @@ func TestFuncs(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestGetenvHidesSettings checks that templates cannot read reconfig's own
+// settings from the environment, some of which are secrets.
+func TestGetenvHidesSettings(t *testing.T) {
+	const secret = "hunter2-not-for-templates"
+	for _, name := range []string{"RECONFIG_PASSWORD", "RECONFIG_KEY_PASSPHRASE", "RECONFIG_USER", "RECONFIG_CFGDIR"} {
+		t.Setenv(name, secret)
+	}
+	t.Setenv("APP_REGION", "eu-west-1")
+	tests := []struct {
+		name, src, env string
+	}{
+		{name: "the password", src: `{{getenv "RECONFIG_PASSWORD"}}`, env: "RECONFIG_PASSWORD"},
+		{name: "the key passphrase, with a default", src: `{{getenv "RECONFIG_KEY_PASSPHRASE" "none"}}`, env: "RECONFIG_KEY_PASSPHRASE"},
+		{name: "the user, which may hold a password", src: `user {{getenv "RECONFIG_USER"}}`, env: "RECONFIG_USER"},
+		{name: "a setting that is not secret", src: `{{getenv "RECONFIG_CFGDIR"}}`, env: "RECONFIG_CFGDIR"},
+		{name: "a setting that is not set", src: `{{getenv "RECONFIG_NOT_SET" "x"}}`, env: "RECONFIG_NOT_SET"},
+		{name: "in lower case", src: `{{getenv "reconfig_password"}}`, env: "reconfig_password"},
+		{name: "after a variable that may be read", src: `{{getenv "APP_REGION"}} {{getenv "RECONFIG_PASSWORD"}}`, env: "RECONFIG_PASSWORD"},
+	}
+	b := newBinding("web", "/app", true, nil)
+	snap := newSnapshot(t, 1, b.Selectors(), map[string]string{"/app/a": "1"})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := renderText(t, b, tt.src, snap)
+			re := renderError(t, err)
+			want := tt.env + ": variables named RECONFIG_* are reconfig's own settings, some of them secrets, and are not visible to templates"
+			if re.Line != 1 || !strings.Contains(err.Error(), want) {
+				t.Errorf("error = %v\nwant line 1 and %q", err, want)
+			}
+			if strings.Contains(err.Error(), secret) || strings.Contains(got, secret) {
+				t.Errorf("the setting's value shows: %q, %v", got, err)
+			}
+		})
+	}
+	got, err := renderText(t, b, `{{getenv "APP_REGION"}}`, snap)
+	if err != nil || got != "eu-west-1" {
+		t.Errorf("getenv of another variable = %q, %v; want eu-west-1", got, err)
 	}
 }
 

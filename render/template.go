@@ -2,6 +2,7 @@ package render
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+	"time"
 	"unicode/utf8"
 
 	"github.com/reconfig/reconfig/bindings"
@@ -27,7 +29,9 @@ type Template struct {
 	src     string
 }
 
-// Error is a template that cannot be parsed or rendered.
+// Error is a template that cannot be parsed or rendered. A render stopped
+// by its render_timeout wraps ErrTimeout; one stopped by its context wraps
+// the context's cause.
 type Error struct {
 	Binding  string
 	Template string // path of the template file
@@ -63,13 +67,13 @@ func Compile(b *bindings.Binding) (*Template, error) {
 
 // CompileText checks that src parses as the template of b.
 func CompileText(b *bindings.Binding, src string) (*Template, error) {
-	if _, err := parse(b, src, funcStubs); err != nil {
+	if _, err := parseTemplate(b, src, funcStubs); err != nil {
 		return nil, parseError(b, err)
 	}
 	return &Template{Binding: b, src: src}, nil
 }
 
-func parse(b *bindings.Binding, src string, fm template.FuncMap) (*template.Template, error) {
+func parseTemplate(b *bindings.Binding, src string, fm template.FuncMap) (*template.Template, error) {
 	return template.New(b.Source).
 		Delims(b.LeftDelim, b.RightDelim).
 		Option("missingkey=error").
@@ -135,20 +139,38 @@ func Gather(b *bindings.Binding, snap *snapshot.Snapshot) (*Input, error) {
 		lists = append(lists, kvs)
 	}
 	in.store.kvs = mergeSorted(lists)
+	for _, kv := range in.store.kvs {
+		in.store.size += int64(len(kv.Key) + len(kv.Value))
+	}
 	return in, nil
 }
 
-// Execute renders the template with the input.
-func (t *Template) Execute(in *Input) ([]byte, error) {
+// Execute renders the template with the input. The render stops, with an
+// error, when the binding's render_timeout passes or when ctx ends: a
+// runaway template never holds its caller, nor the other bindings.
+func (t *Template) Execute(ctx context.Context, in *Input) ([]byte, error) {
 	b := t.Binding
-	tmpl, err := parse(b, t.src, funcs(&in.store))
+	if ctx.Err() != nil {
+		return nil, t.stopError(ctx, nil)
+	}
+	r := newRun(&in.store)
+	// A timer and ctx set the flag that the render checks: checking the
+	// time itself at every step would cost more.
+	rctx, cancel := context.WithTimeout(ctx, t.timeout())
+	defer cancel()
+	defer context.AfterFunc(rctx, r.stop)()
+
+	tmpl, err := parseTemplate(b, t.src, funcs(r))
 	if err != nil {
 		return nil, parseError(b, err)
 	}
-	var out limitedBuffer
-	out.limit = MaxOutput
+	instrument(tmpl)
+	out := limitedBuffer{limit: MaxOutput, run: r}
 	if err := tmpl.Execute(&out, in.Values); err != nil {
-		if errors.Is(err, errTooLarge) {
+		switch {
+		case errors.Is(err, errStopped):
+			return nil, t.stopError(ctx, err)
+		case errors.Is(err, errTooLarge):
 			return nil, &Error{Binding: b.ID, Template: b.SourcePath, Msg: fmt.Sprintf("rendered output is larger than %d MiB", MaxOutput>>20)}
 		}
 		return nil, execError(b, err)
@@ -156,6 +178,9 @@ func (t *Template) Execute(in *Input) ([]byte, error) {
 	if err := checkText(out.Bytes()); err != nil {
 		e := &Error{Binding: b.ID, Template: b.SourcePath,
 			Msg: "rendered output " + err.Error() + "; config files must be text (use base64Encode to embed binary values)"}
+		if b.Sensitive {
+			e.Msg = "rendered output is not text " + hidden + "; config files must be text (use base64Encode to embed binary values)"
+		}
 		if k := binaryKey(in.store.kvs, out.Bytes()); k != "" {
 			e.Key = k
 			e.Msg = fmt.Sprintf("key %s holds binary data: %s", k, e.Msg)
@@ -163,6 +188,36 @@ func (t *Template) Execute(in *Input) ([]byte, error) {
 		return nil, e
 	}
 	return out.Bytes(), nil
+}
+
+// timeout is the binding's render_timeout, or the default.
+func (t *Template) timeout() time.Duration {
+	if d := t.Binding.RenderTimeout; d > 0 {
+		return d
+	}
+	return bindings.DefaultRenderTimeout
+}
+
+// stopError reports a render stopped by ctx, or else by its time limit.
+// err is what the render returned, to tell where it was stopped.
+func (t *Template) stopError(ctx context.Context, err error) error {
+	e := &Error{Binding: t.Binding.ID, Template: t.Binding.SourcePath}
+	where := ""
+	if err != nil {
+		if m := execRE.FindStringSubmatch(err.Error()); m != nil {
+			where = " at line " + m[1]
+		}
+	}
+	if ctx.Err() != nil {
+		e.Err = context.Cause(ctx)
+		e.Msg = fmt.Sprintf("rendering was stopped%s: %v", where, e.Err)
+		return e
+	}
+	e.Err = ErrTimeout
+	e.Msg = fmt.Sprintf("rendering did not finish within %s (render_timeout); stopped%s: "+
+		"does a loop or a {{template}} recursion never end? If the template is only slow, raise \"render_timeout\" in the binding",
+		t.timeout(), where)
+	return e
 }
 
 // checkText refuses output that is not UTF-8 text or holds NUL bytes.
@@ -195,12 +250,18 @@ func binaryKey(kvs []snapshot.KV, out []byte) string {
 
 var errTooLarge = errors.New("output too large")
 
+// limitedBuffer is the output of a render: at most limit bytes, and no
+// more writes once the render is stopped.
 type limitedBuffer struct {
 	bytes.Buffer
 	limit int
+	run   *run
 }
 
 func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if err := l.run.check(); err != nil {
+		return 0, err
+	}
 	if l.Len()+len(p) > l.limit {
 		return 0, errTooLarge
 	}
@@ -224,20 +285,56 @@ func parseError(b *bindings.Binding, err error) error {
 	return e
 }
 
+// hidden replaces what an error of a sensitive binding would say about
+// its values.
+const hidden = "(details hidden: the binding is sensitive)"
+
+var callRE = regexp.MustCompile(`^error calling ([^:]+): `)
+
+// execError describes a failed render: its line, the action (template
+// source) and what went wrong. For a sensitive binding, only what cannot
+// hold a value is kept: the location, a missing key's message (it names
+// keys), a refused size and a missing map entry (its name is template
+// source); any other text is replaced with hidden, and the underlying
+// error, whose text may quote a value, is dropped.
 func execError(b *bindings.Binding, err error) error {
 	e := &Error{Binding: b.ID, Template: b.SourcePath, Msg: err.Error(), Err: err}
 	var ke *KeyError
-	if errors.As(err, &ke) {
+	var le *limitError
+	isKey, isLimit := errors.As(err, &ke), errors.As(err, &le)
+	if isKey {
 		e.Key = ke.Key
 	}
-	if m := execRE.FindStringSubmatch(err.Error()); m != nil {
+	m := execRE.FindStringSubmatch(err.Error())
+	if m != nil {
 		e.Line, _ = strconv.Atoi(m[1])
-		msg := m[3]
-		msg = strings.TrimPrefix(msg, "error calling ")
-		e.Msg = fmt.Sprintf("at <%s>: %s", m[2], msg)
-	} else if m := parseRE.FindStringSubmatch(err.Error()); m != nil {
-		e.Line, _ = strconv.Atoi(m[1])
-		e.Msg = m[2]
+	}
+	if b.Sensitive && !isKey && !isLimit {
+		e.Err = nil
+		switch {
+		case m == nil:
+			e.Msg = hidden
+		case strings.HasPrefix(m[3], "map has no entry for key "):
+			e.Msg = fmt.Sprintf("at <%s>: %s", m[2], m[3])
+		case callRE.MatchString(m[3]):
+			e.Msg = fmt.Sprintf("at <%s>: %s: %s", m[2], callRE.FindStringSubmatch(m[3])[1], hidden)
+		default:
+			e.Msg = fmt.Sprintf("at <%s>: %s", m[2], hidden)
+		}
+		return e
+	}
+	switch {
+	case m != nil && isLimit:
+		e.Msg = fmt.Sprintf("at <%s>: %s", m[2], le.msg)
+	case m != nil:
+		e.Msg = fmt.Sprintf("at <%s>: %s", m[2], strings.TrimPrefix(m[3], "error calling "))
+	case isLimit:
+		e.Msg = le.msg
+	default:
+		if m := parseRE.FindStringSubmatch(err.Error()); m != nil {
+			e.Line, _ = strconv.Atoi(m[1])
+			e.Msg = m[2]
+		}
 	}
 	return e
 }

@@ -1,6 +1,7 @@
 package render_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -68,7 +69,7 @@ func renderText(t testing.TB, b *bindings.Binding, src string, snap *snapshot.Sn
 	if err != nil {
 		t.Fatalf("Gather: %v", err)
 	}
-	out, err := tmpl.Execute(in)
+	out, err := tmpl.Execute(context.Background(), in)
 	if err != nil && out != nil {
 		t.Errorf("Execute returned output with an error")
 	}
@@ -731,7 +732,7 @@ backend web
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := tmpl.Execute(in)
+	got, err := tmpl.Execute(context.Background(), in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -841,7 +842,7 @@ func TestTemplateReuse(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out, err := tmpl.Execute(in)
+			out, err := tmpl.Execute(context.Background(), in)
 			outs[i], errs[i] = string(out), err
 		}()
 	}
@@ -887,7 +888,7 @@ func TestOriginalExamples(t *testing.T) {
 			if in.Empty() {
 				t.Fatal("input is empty")
 			}
-			got, err := tmpl.Execute(in)
+			got, err := tmpl.Execute(context.Background(), in)
 			if err != nil {
 				t.Fatal(err)
 			}
