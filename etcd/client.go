@@ -11,6 +11,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/namespace"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/grpclog"
 	"io"
@@ -59,6 +60,13 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, &Error{Msg: "no etcd endpoint given", hint: "pass --endpoints http://HOST:2379"}
 	}
 	c := &Client{cfg: cfg}
+	// reconfig keeps the auth token itself (tokenAuth), not the client.
+	var auth *tokenAuth
+	var dialOpts []grpc.DialOption
+	if cfg.Username != "" && cfg.Password != "" {
+		auth = newTokenAuth(cfg.Username, cfg.Password)
+		dialOpts = auth.dialOptions()
+	}
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:            cfg.Endpoints,
 		DialTimeout:          cfg.DialTimeout,
@@ -66,8 +74,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		DialKeepAliveTimeout: 5 * time.Second,
 		PermitWithoutStream:  true,
 		TLS:                  cfg.TLS,
-		Username:             cfg.Username,
-		Password:             cfg.Password,
+		DialOptions:          dialOpts,
 		Logger:               zap.NewNop(),
 		Context:              ctx,
 	})
@@ -78,6 +85,15 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	if err := c.waitReady(ctx); err != nil {
 		cli.Close()
 		return nil, err
+	}
+	if auth != nil {
+		actx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
+		err := auth.refresh(actx, cli.ActiveConnection(), "")
+		cancel()
+		if err != nil {
+			cli.Close()
+			return nil, c.connectError(clientv3.ContextError(actx, err))
+		}
 	}
 	c.kv, c.watcher, c.lease = cli.KV, cli.Watcher, cli.Lease
 	if cfg.Prefix != "" {

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"iter"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/reconfig/reconfig/snapshot"
@@ -33,6 +36,9 @@ type Batch struct {
 	CompactRevision int64
 }
 
+// streamIDs numbers the Streams.
+var streamIDs atomic.Uint64
+
 // watchesPerReader is how many watch channels one goroutine receives
 // from: a daemon with thousands of bindings keeps a few readers, not a
 // goroutine per watch.
@@ -53,7 +59,7 @@ type Stream struct {
 }
 
 // Watch watches every span, each from its Rev (from the current revision
-// when Rev is 0), on one gRPC stream (one context), requiring a leader and
+// when Rev is 0), on one gRPC stream of its own, requiring a leader and
 // asking for progress notifications. Spans marked Denied (an optional own
 // key the user may not read) are not watched. received, when not nil, is
 // called with the number of events of each response as it arrives. The
@@ -61,6 +67,11 @@ type Stream struct {
 // every span has ended with an error.
 func (c *Client) Watch(ctx context.Context, spans []snapshot.Span, received func(events int)) *Stream {
 	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	// A gRPC stream of its own. The client puts the watches of contexts
+	// with the same metadata on one stream, which keeps the auth token it
+	// was opened with; etcd checks that token for every watch created on
+	// it, and by now it may have expired. A new stream gets a new token.
+	ctx = metadata.AppendToOutgoingContext(ctx, "reconfig-watch", strconv.FormatUint(streamIDs.Add(1), 10))
 	s := &Stream{ctx: ctx, cancel: cancel, ready: make(chan struct{}, 1)}
 	var watched []int
 	for i, sp := range spans {
@@ -126,8 +137,8 @@ func (s *Stream) Close() {
 	s.cancel()
 }
 
-// Context is the stream's context: a progress request made with it goes
-// to this stream.
+// Context is the stream's context: a progress request made with it, and
+// only with it, goes to this stream.
 func (s *Stream) Context() context.Context { return s.ctx }
 
 func (s *Stream) push(b Batch) {

@@ -395,7 +395,8 @@ func TestWatchProgress(t *testing.T) {
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ch := batches(c.Watch(wctx, spans, nil))
+	s := c.Watch(wctx, spans, nil)
+	ch := batches(s)
 	// The events at Rev come first: the seed of /app/a and /db.
 	evs := collectEvents(t, ch, func(evs []snapshot.Event) bool { return len(evs) == 2 })
 	for _, ev := range evs {
@@ -404,7 +405,7 @@ func TestWatchProgress(t *testing.T) {
 		}
 	}
 
-	if err := c.RequestProgress(wctx); err != nil {
+	if err := c.RequestProgress(s.Context()); err != nil {
 		t.Fatalf("RequestProgress: %v", err)
 	}
 	got := collectBatches(t, ch, func(bs []etcd.Batch) bool { return len(bs) == len(spans) })
@@ -511,7 +512,8 @@ func TestWatchManySpans(t *testing.T) {
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ch := batches(c.Watch(wctx, snap.Spans, nil)) // from the snapshot revision
+	s := c.Watch(wctx, snap.Spans, nil) // from the snapshot revision
+	ch := batches(s)
 	// One write per key, after the snapshot: each must come on its span.
 	var last int64
 	for i := range n {
@@ -547,7 +549,7 @@ func TestWatchManySpans(t *testing.T) {
 		tick := time.NewTicker(500 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			c.RequestProgress(wctx)
+			c.RequestProgress(s.Context())
 			select {
 			case <-asking:
 				return

@@ -50,6 +50,38 @@ func EnableAuth(t TB, s *embedded.Server, rootPassword string, users ...User) {
 	must(es.AuthEnable(ctx, &pb.AuthEnableRequest{}))
 }
 
+// EnableAuthAt does what EnableAuth does, for an etcd reached at endpoint
+// (a binary, see StartBinary).
+func EnableAuthAt(t TB, endpoint, rootPassword string, users ...User) {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatalf("set up etcd auth: %v", err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	must := func(_ any, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("set up etcd auth: %v", err)
+		}
+	}
+	must(cli.UserAdd(ctx, "root", rootPassword))
+	must(cli.RoleAdd(ctx, "root"))
+	must(cli.UserGrantRole(ctx, "root", "root"))
+	for _, u := range users {
+		must(cli.UserAdd(ctx, u.Name, u.Password))
+		if u.ReadPrefix != "" {
+			role := u.Name + "-read"
+			must(cli.RoleAdd(ctx, role))
+			must(cli.RoleGrantPermission(ctx, role, u.ReadPrefix, clientv3.GetPrefixRangeEnd(u.ReadPrefix), clientv3.PermissionType(clientv3.PermRead)))
+			must(cli.UserGrantRole(ctx, u.Name, role))
+		}
+	}
+	must(cli.AuthEnable(ctx))
+}
+
 // GrantRead lets user's role ("NAME-read", made by EnableAuth) read every
 // key under prefix too, as root (rootPassword) would with etcdctl.
 func GrantRead(t TB, s *embedded.Server, rootPassword, user, prefix string) {
@@ -69,6 +101,17 @@ func RevokeRead(t TB, s *embedded.Server, rootPassword, user, prefix string) {
 	defer cli.Close()
 	if _, err := cli.RoleRevokePermission(context.Background(), user+"-read", prefix, clientv3.GetPrefixRangeEnd(prefix)); err != nil {
 		t.Fatalf("revoke %s read %s: %v", user, prefix, err)
+	}
+}
+
+// ChangePassword sets user's password, as root (rootPassword) would with
+// etcdctl; etcd drops the user's tokens at once.
+func ChangePassword(t TB, s *embedded.Server, rootPassword, user, password string) {
+	t.Helper()
+	cli := rootClient(t, s, rootPassword)
+	defer cli.Close()
+	if _, err := cli.UserChangePassword(context.Background(), user, password); err != nil {
+		t.Fatalf("change the password of %s: %v", user, err)
 	}
 }
 

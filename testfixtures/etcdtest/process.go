@@ -161,7 +161,8 @@ func Binary(t interface {
 
 // StartBinary runs the etcd binary at path as a single member on free
 // loopback ports and stops it when the test ends. It returns the client URL.
-func StartBinary(t TB, path string) string {
+// flags are added to the command line (like "--auth-token-ttl", "2").
+func StartBinary(t TB, path string, flags ...string) string {
 	t.Helper()
 	client, peer := "http://"+FreeAddr(), "http://"+FreeAddr()
 	dir := filepath.Join(t.TempDir(), "etcd")
@@ -172,6 +173,7 @@ func StartBinary(t TB, path string) string {
 		"--initial-cluster", "compat="+peer, "--initial-cluster-state", "new",
 		"--heartbeat-interval", "10", "--election-timeout", "100",
 		"--log-level", "error", "--logger", "zap")
+	cmd.Args = append(cmd.Args, flags...)
 	cmd.Env = append(os.Environ(), "ETCD_UNSUPPORTED_ARCH="+runtimeArch())
 	logFile, err := os.Create(filepath.Join(t.TempDir(), "etcd.log"))
 	if err != nil {
