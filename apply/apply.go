@@ -112,12 +112,19 @@ type Options struct {
 	// before their check is kept until the check is done (JournalPath of
 	// the state file); "" keeps none.
 	Journal string
+	// ShowCommands reports check and reload commands as passed without
+	// running them (`reconfig dev` on an operator's bindings).
+	ShowCommands bool
 }
 
 // Execute applies the plan. ctx cancels commands in flight; files already
 // renamed stay (each is whole and checked or restored).
 func Execute(ctx context.Context, p *plan.Plan, opts Options) *Result {
 	r := &Result{Revision: p.Revision}
+	runCmd := runner(run)
+	if opts.ShowCommands {
+		runCmd = show
+	}
 	var writes, deletes []*Outcome
 	for _, ch := range p.Changes {
 		o := &Outcome{ID: ch.ID, Target: ch.Target, Action: ch.Action, change: ch}
@@ -173,7 +180,7 @@ func Execute(ctx context.Context, p *plan.Plan, opts Options) *Result {
 	}
 	parallel(prechecked, 4, func(o *Outcome) {
 		ch := o.change
-		o.Check = runCheck(ctx, ch, o.staged.Path(), env(p, []string{ch.ID}, []string{ch.Target}))
+		o.Check = runCheck(ctx, runCmd, ch, o.staged.Path(), env(p, []string{ch.ID}, []string{ch.Target}))
 		if o.Check.Err != nil {
 			o.staged.Discard()
 			o.staged = nil
@@ -237,7 +244,7 @@ func Execute(ctx context.Context, p *plan.Plan, opts Options) *Result {
 		if !o.Changed || ch.CheckCmd == "" || usesSrc(ch.CheckCmd) {
 			continue
 		}
-		o.Check = runCheck(ctx, ch, ch.Target, env(p, []string{ch.ID}, []string{ch.Target}))
+		o.Check = runCheck(ctx, runCmd, ch, ch.Target, env(p, []string{ch.ID}, []string{ch.Target}))
 		if o.Check.Err == nil {
 			continue
 		}
@@ -273,7 +280,7 @@ func Execute(ctx context.Context, p *plan.Plan, opts Options) *Result {
 	}
 	syncDirs(dirs, deletes)
 
-	r.Reloads = reload(ctx, p, writes)
+	r.Reloads = reload(ctx, runCmd, p, writes)
 	return r
 }
 
@@ -382,7 +389,7 @@ func syncDirs(dirs map[string]bool, outs []*Outcome) {
 
 // reload runs each distinct reload command of the changed targets once, in
 // the order of the first binding that names it.
-func reload(ctx context.Context, p *plan.Plan, writes []*Outcome) []*Reload {
+func reload(ctx context.Context, run runner, p *plan.Plan, writes []*Outcome) []*Reload {
 	var order []string
 	groups := map[string][]*Outcome{}
 	for _, o := range writes {

@@ -51,7 +51,7 @@ func expand(cmd, src, dest string) (string, error) {
 // runCheck runs a binding's checkcmd against src (the staged file or the
 // installed target). A checkcmd that cannot be expanded fails without
 // running.
-func runCheck(ctx context.Context, ch *plan.Change, src string, env []string) *CommandResult {
+func runCheck(ctx context.Context, run runner, ch *plan.Change, src string, env []string) *CommandResult {
 	cmd, err := expand(ch.CheckCmd, src, ch.Target)
 	if err != nil {
 		return &CommandResult{Command: ch.CheckCmd, ExitCode: -1, Err: fmt.Errorf("checkcmd: %w", err)}
@@ -109,6 +109,17 @@ func childEnv() []string {
 		}
 	}
 	return out
+}
+
+// runner runs a check or reload command: run, or show for ShowCommands.
+type runner func(ctx context.Context, command string, env []string, timeout time.Duration) *CommandResult
+
+// notRun is the output of a command shown and not run.
+const notRun = "(not run: commands are only shown here)"
+
+// show reports a command without running it, as a success.
+func show(_ context.Context, command string, _ []string, _ time.Duration) *CommandResult {
+	return &CommandResult{Command: command, Output: notRun}
 }
 
 // run runs command with /bin/sh -c in its own process group, so that a

@@ -13,27 +13,33 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/reconfig/reconfig/atomicfile"
+	"github.com/reconfig/reconfig/bindings"
 	"github.com/reconfig/reconfig/embedded"
 	"github.com/reconfig/reconfig/testfixtures"
 )
 
 type devArgs struct {
-	data   string
-	listen string
-	wait   string
+	data        string
+	listen      string
+	wait        string
+	dir         string
+	runCommands bool
 }
 
 func devCommand(env *runEnv) *cli.Command {
 	return &cli.Command{
 		Name:  "dev",
 		Usage: "try reconfig locally: an embedded etcd with demo data, watched live",
-		UsageText: `reconfig dev [--data FILE] [--cfgdir DIR] [--listen ADDR]
+		UsageText: `reconfig dev [--data FILE] [--cfgdir DIR] [--listen ADDR] [--dir DIR] [--run-commands]
 
 Starts an etcd inside this process on loopback (a free port unless --listen),
-in a temporary data directory removed on exit, loads --data (a JSON object of
-key → value; default: the demo's haproxy backends), prints the endpoint, and
-runs watch against it. Without --cfgdir it uses the demo bindings, writing
-under a temporary directory. Ctrl-C stops both.
+in a temporary directory removed on exit (or --dir, kept), loads --data (a
+JSON object of key → value; default: the demo's haproxy backends), prints
+the endpoint, and runs watch against it. Without --cfgdir it uses the demo
+bindings. dev never touches a real target or the real state: with --cfgdir,
+every target is written under DIR/targets/ (its own path below that), the
+state is DIR/state.json, and check and reload commands are shown, not run,
+unless --run-commands. Ctrl-C stops both.
 
 Example:
    reconfig dev
@@ -43,9 +49,12 @@ Example:
 			&cli.StringFlag{Name: "data", Usage: "seed etcd from `FILE`, a JSON object of key → value"},
 			&cli.StringFlag{Name: "listen", Usage: "client `ADDR` of the embedded etcd, like 127.0.0.1:2379"},
 			&cli.StringFlag{Name: "wait", Usage: "quiescence of the watch, `MIN[:MAX]`"},
+			&cli.StringFlag{Name: "dir", Usage: "keep etcd's data, the targets and the state in `DIR` (kept on exit) instead of a temporary directory"},
+			&cli.BoolFlag{Name: "run-commands", Usage: "run the bindings' check and reload commands for real (a reload command acts on this host's services)"},
 		},
 		Action: func(c *cli.Context) error {
-			return runDev(c, env, devArgs{data: c.String("data"), listen: c.String("listen"), wait: c.String("wait")})
+			return runDev(c, env, devArgs{data: c.String("data"), listen: c.String("listen"), wait: c.String("wait"),
+				dir: c.String("dir"), runCommands: c.Bool("run-commands")})
 		},
 	}
 }
@@ -69,21 +78,37 @@ func runDev(c *cli.Context, env *runEnv, a devArgs) error {
 			return fmt.Errorf("--data %s: key %q must start with \"/\"", a.data, k)
 		}
 	}
-	tmp, err := os.MkdirTemp("", "reconfig-dev-")
-	if err != nil {
+	tmp := a.dir
+	if tmp == "" {
+		if tmp, err = os.MkdirTemp("", "reconfig-dev-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+	} else if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return fmt.Errorf("--dir: %w", err)
+	}
+	if tmp, err = filepath.Abs(tmp); err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
 
+	// dev never writes the real state, never touches a real target and,
+	// unless asked, runs no command of an operator's bindings.
 	cfgSet := gIsSet(c, "cfgdir")
+	g.statePath = filepath.Join(tmp, "state.json")
+	wa := watchArgs{wait: a.wait, resync: 10 * time.Minute, progress: 5 * time.Second}
+	targets := filepath.Join(tmp, "targets")
 	if !cfgSet {
 		g.cfgDir = filepath.Join(tmp, "cfg")
 		if err := testfixtures.WriteDemo(g.cfgDir, filepath.Join(tmp, "out")); err != nil {
 			return err
 		}
-		if !gIsSet(c, "state") {
-			g.statePath = filepath.Join(g.cfgDir, "state.json")
+	} else {
+		wa.rewrite = func(set *bindings.Set) {
+			for _, b := range set.Bindings {
+				b.Target = filepath.Join(targets, b.Target)
+			}
 		}
+		wa.showCommands = !a.runCommands
 	}
 	opts := embedded.Options{Dir: filepath.Join(tmp, "etcd"), Fast: true}
 	if a.listen != "" {
@@ -106,11 +131,23 @@ func runDev(c *cli.Context, env *runEnv, a devArgs) error {
 
 	w := env.io.Stdout
 	s := env.style
-	fmt.Fprintf(w, "%s etcd is listening on %s with %d keys (data dir %s, removed on exit).\n", s.Bold.Sprint("reconfig dev:"), srv.ClientURL, len(data), opts.Dir)
+	fate := "removed on exit"
+	if a.dir != "" {
+		fate = "kept"
+	}
+	fmt.Fprintf(w, "%s etcd is listening on %s with %d keys (data dir %s, %s).\n", s.Bold.Sprint("reconfig dev:"), srv.ClientURL, len(data), opts.Dir, fate)
 	fmt.Fprintf(w, "Bindings: %s/conf.d", g.cfgDir)
 	if !cfgSet {
 		fmt.Fprintf(w, " (the demo; targets under %s/out)", tmp)
+	} else {
+		fmt.Fprintf(w, "\nNothing real is touched: each target is written under %s/ (its own path below that), not where the binding says;", targets)
+		if a.runCommands {
+			fmt.Fprintf(w, "\ncheck and reload commands RUN for real (--run-commands): a reload command acts on this host's services;")
+		} else {
+			fmt.Fprintf(w, "\ncheck and reload commands are shown, not run (--run-commands runs them);")
+		}
 	}
+	fmt.Fprintf(w, "\nthe state is %s, not the real one.", g.statePath)
 	fmt.Fprintf(w, "\nIn another terminal, change a key and watch the target follow:\n")
 	fmt.Fprintf(w, "    reconfig --endpoints %s kv set /services/web/web-3 10.0.0.13:8080\n", srv.ClientURL)
 	fmt.Fprintf(w, "    reconfig --endpoints %s kv del /services/web/web-1\n", srv.ClientURL)
@@ -119,7 +156,7 @@ func runDev(c *cli.Context, env *runEnv, a devArgs) error {
 	}
 	fmt.Fprintf(w, "Ctrl-C stops both.\n\n")
 
-	return runWatchWith(c, env, g, watchArgs{wait: a.wait, resync: 10 * time.Minute, progress: 5 * time.Second})
+	return runWatchWith(c, env, g, wa)
 }
 
 // maxDevData is the largest --data file: a JSON object of keys and values

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/urfave/cli/v2"
 
+	"github.com/reconfig/reconfig/bindings"
 	"github.com/reconfig/reconfig/etcd"
 	"github.com/reconfig/reconfig/watch"
 )
@@ -28,6 +29,11 @@ type watchArgs struct {
 	force       bool
 	// progress tunes the stream liveness check (hidden; for tests).
 	progress time.Duration
+	// rewrite changes the bindings after they are loaded (dev: targets
+	// under its own directory); showCommands shows check and reload
+	// commands instead of running them.
+	rewrite      func(*bindings.Set)
+	showCommands bool
 }
 
 func watchCommand(env *runEnv) *cli.Command {
@@ -105,8 +111,15 @@ func runWatchWith(c *cli.Context, env *runEnv, g *globals, a watchArgs) error {
 		// resident size (BENCHMARKS.md).
 		debug.SetGCPercent(50)
 	}
+	load := func() (*config, error) {
+		cfg, err := loadConfig(g.cfgDir)
+		if err == nil && a.rewrite != nil {
+			a.rewrite(cfg.set)
+		}
+		return cfg, err
+	}
 	// Bad bindings or TLS files are errors at start, not retried forever.
-	if _, err := loadConfig(g.cfgDir); err != nil {
+	if _, err := load(); err != nil {
 		return err
 	}
 	if _, err := tlsConfig(g, g.endpoints); err != nil {
@@ -159,7 +172,7 @@ func runWatchWith(c *cli.Context, env *runEnv, g *globals, a watchArgs) error {
 
 	return watch.Run(ctx, watch.Options{
 		Load: func() (*watch.Config, error) {
-			cfg, err := loadConfig(g.cfgDir)
+			cfg, err := load()
 			if err != nil {
 				return nil, err
 			}
@@ -174,6 +187,7 @@ func runWatchWith(c *cli.Context, env *runEnv, g *globals, a watchArgs) error {
 		ProgressInterval: a.progress,
 		ProgressTimeout:  a.progress,
 		Reload:           reload,
+		ShowCommands:     a.showCommands,
 		Logger:           log,
 		Metrics:          metrics,
 	})

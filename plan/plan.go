@@ -148,15 +148,18 @@ type Input struct {
 	Partial bool
 	// Prune deletes orphaned targets instead of listing them.
 	Prune bool
+	// Rendered, when set, holds the bindings already rendered from
+	// Snapshot (Render): Make only compares them.
+	Rendered map[string]*Change
 }
 
 // MaxTargetSize is the largest target (or orphaned target) reconfig
 // reads: no larger file can be one it rendered.
 const MaxTargetSize = render.MaxOutput
 
-// Make renders every binding and compares it with its target. A render
-// that outlives its binding's render_timeout, or ctx, fails that binding
-// alone.
+// Make renders every binding (unless in.Rendered holds the renders) and
+// compares it with its target. A render that outlives its binding's
+// render_timeout, or ctx, fails that binding alone.
 func Make(ctx context.Context, in Input) *Plan {
 	p := &Plan{
 		Revision:  in.Snapshot.Revision,
@@ -170,31 +173,62 @@ func Make(ctx context.Context, in Input) *Plan {
 		st = state.New()
 	}
 	p.Lineage, p.Serial = st.Lineage, st.Serial
-
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range min(runtime.GOMAXPROCS(0), len(in.Set.Bindings)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				b := in.Set.Bindings[i]
-				p.Changes[i] = planBinding(ctx, b, in.Templates[b.ID], in.Snapshot, st.Bindings[b.ID])
-			}
-		}()
+	rendered := in.Rendered
+	if rendered == nil {
+		rendered = Render(ctx, in.Set, in.Templates, in.Snapshot)
 	}
-	for i := range in.Set.Bindings {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-
+	forEach(len(in.Set.Bindings), func(i int) {
+		b := in.Set.Bindings[i]
+		ch := rendered[b.ID]
+		if ch == nil {
+			ch = newChange(b)
+			ch.fail(fmt.Errorf("binding %q was not rendered", b.ID))
+		}
+		p.Changes[i] = compare(ch, b, st.Bindings[b.ID])
+	})
 	if !in.Partial {
 		p.Changes = append(p.Changes, orphans(in.Set, st, in.Prune)...)
 	}
 	// By id; a binding's change before the orphan of its old target.
 	sort.SliceStable(p.Changes, func(i, j int) bool { return p.Changes[i].ID < p.Changes[j].ID })
 	return p
+}
+
+// Render renders every binding of set from snap, by id: the part of a plan
+// that needs neither the targets nor the state, and so no lock. Each
+// change is a skip, a failure, or holds the rendered content (After), for
+// Make to compare (Input.Rendered); use it once.
+func Render(ctx context.Context, set *bindings.Set, templates map[string]*render.Template, snap *snapshot.Snapshot) map[string]*Change {
+	changes := make([]*Change, len(set.Bindings))
+	forEach(len(set.Bindings), func(i int) {
+		b := set.Bindings[i]
+		changes[i] = renderBinding(ctx, b, templates[b.ID], snap)
+	})
+	out := make(map[string]*Change, len(changes))
+	for _, ch := range changes {
+		out[ch.ID] = ch
+	}
+	return out
+}
+
+// forEach runs f(0..n-1) on as many goroutines as there are CPUs.
+func forEach(n int, f func(i int)) {
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(runtime.GOMAXPROCS(0), n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				f(i)
+			}
+		}()
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 }
 
 // DefaultMode is the mode a new target gets: the binding's, else 0644 —
@@ -215,8 +249,9 @@ func Hash(b []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func planBinding(ctx context.Context, b *bindings.Binding, t *render.Template, snap *snapshot.Snapshot, rec *state.Record) *Change {
-	ch := &Change{
+// newChange is the change of binding b before it is rendered.
+func newChange(b *bindings.Binding) *Change {
+	return &Change{
 		ID:             b.ID,
 		Target:         b.Target,
 		Sensitive:      b.Sensitive,
@@ -226,18 +261,25 @@ func planBinding(ctx context.Context, b *bindings.Binding, t *render.Template, s
 		UID:            -1,
 		GID:            -1,
 	}
-	fail := func(err error) *Change {
-		ch.Action, ch.Err, ch.Reason = Fail, err, err.Error()
-		return ch
-	}
+}
+
+func (ch *Change) fail(err error) *Change {
+	ch.Action, ch.Err, ch.Reason = Fail, err, err.Error()
+	return ch
+}
+
+// renderBinding renders one binding: a skip, a failure, or the content
+// (After, with no action yet).
+func renderBinding(ctx context.Context, b *bindings.Binding, t *render.Template, snap *snapshot.Snapshot) *Change {
+	ch := newChange(b)
 	if t == nil {
-		return fail(fmt.Errorf("binding %q has no compiled template", b.ID))
+		return ch.fail(fmt.Errorf("binding %q has no compiled template", b.ID))
 	}
 	in, err := render.Gather(b, snap)
 	if err != nil {
 		var nc *snapshot.ErrNotCovered
 		if errors.As(err, &nc) {
-			return fail(fmt.Errorf("binding %q reads %s, which the snapshot does not contain (take a new one with `reconfig snapshot save`)", b.ID, nc.Key))
+			return ch.fail(fmt.Errorf("binding %q reads %s, which the snapshot does not contain (take a new one with `reconfig snapshot save`)", b.ID, nc.Key))
 		}
 		var om *snapshot.ErrOmitted
 		if errors.As(err, &om) {
@@ -245,7 +287,7 @@ func planBinding(ctx context.Context, b *bindings.Binding, t *render.Template, s
 			ch.Reason = fmt.Sprintf("not rendered: the snapshot leaves out the values of %s, which sensitive bindings read (`snapshot save --include-sensitive` keeps them)", snap.Describe(om.Key))
 			return ch
 		}
-		return fail(err)
+		return ch.fail(err)
 	}
 	if in.Empty() && !b.AllowEmpty {
 		ch.Action = Skip
@@ -260,7 +302,7 @@ func planBinding(ctx context.Context, b *bindings.Binding, t *render.Template, s
 	}
 	out, err := t.Execute(ctx, in)
 	if err != nil {
-		return fail(err)
+		return ch.fail(err)
 	}
 	if len(bytes.TrimSpace(out)) == 0 && !b.AllowEmpty {
 		// A key set to "" is no more a config than a missing one.
@@ -269,7 +311,17 @@ func planBinding(ctx context.Context, b *bindings.Binding, t *render.Template, s
 		return ch
 	}
 	ch.After, ch.AfterHash = out, Hash(out)
+	return ch
+}
 
+// compare decides what a rendered binding needs: its target and its state
+// record against the render.
+func compare(ch *Change, b *bindings.Binding, rec *state.Record) *Change {
+	if ch.Action != "" {
+		return ch // skipped or failed
+	}
+	fail := ch.fail
+	out := ch.After
 	uid, gid, err := b.Owners()
 	if err != nil {
 		return fail(fmt.Errorf("binding %q: %w", b.ID, err))

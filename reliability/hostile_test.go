@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/reconfig/reconfig/testfixtures/etcdtest"
 )
@@ -91,4 +94,60 @@ func TestHostileEtcdData(t *testing.T) {
 	if want := []string{"b64.conf", "big.conf", "bin.conf", "dots.conf", "odd.conf", "utf.conf"}; !bytes.Equal([]byte(strings.Join(files, " ")), []byte(strings.Join(want, " "))) {
 		t.Fatalf("files written: %v, want only the targets %v", files, want)
 	}
+}
+
+// A runaway template under `reconfig watch` (a render that would take far
+// longer than its render_timeout) holds nothing: the state lock is free
+// while it renders, so a cron `apply` goes through at once; SIGTERM stops
+// the daemon without waiting for the render; the binding fails alone, and
+// later cycles of other bindings' changes do not render it again.
+func TestRunawayTemplateUnderWatch(t *testing.T) {
+	t.Parallel()
+	srv := etcdtest.Start(t)
+	c := client(t, srv.ClientURL)
+	etcdtest.PutEventually(t, c, "/runaway/n", "1")
+	etcdtest.PutEventually(t, c, "/good/n", "1")
+	f := newFixture(t, srv.ClientURL)
+	f.write("templates/runaway.tmpl", `{{$a := seq 1 1000000}}{{range $a}}{{range $a}}{{end}}{{end}}`)
+	f.write("templates/kv.tmpl", kvTemplate)
+	f.binding("runaway", map[string]any{"key": "/runaway", "recursive": true, "source": "runaway.tmpl",
+		"target": "$OUT/runaway.conf", "render_timeout": "2m"})
+	f.binding("good", map[string]any{"key": "/good", "recursive": true, "source": "kv.tmpl", "target": "$OUT/good.conf"})
+	d := f.startWatch()
+	d.awaitLog("snapshot taken", 1, 20*time.Second)
+
+	// The daemon is rendering: the lock is free for a cron apply.
+	if r := f.run("apply", "--auto-approve", "--target", "good", "--lock-timeout", "0"); r.code != 0 {
+		t.Fatalf("a cron apply while the daemon renders a runaway template: %s", r)
+	}
+	if got := readFile(t, f.target("good.conf")); got != "n=1\n" {
+		t.Fatalf("good.conf = %q", got)
+	}
+	// SIGTERM: the daemon stops now, not after the render's two minutes.
+	start := time.Now()
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the daemon did not stop within 30s of SIGTERM while rendering a runaway template")
+	}
+	if d.err != nil {
+		t.Fatalf("the daemon exited with %v", d.err)
+	}
+	t.Logf("stopped %s after SIGTERM", time.Since(start).Round(time.Millisecond))
+
+	// With a short render_timeout the binding fails alone, and good's
+	// changes converge in cycles of their own.
+	f.binding("runaway", map[string]any{"key": "/runaway", "recursive": true, "source": "runaway.tmpl",
+		"target": "$OUT/runaway.conf", "render_timeout": "300ms"})
+	d = f.startWatch()
+	d.awaitLog("rendering did not finish within 300ms (render_timeout)", 1, 20*time.Second)
+	for i := 2; i <= 4; i++ {
+		etcdtest.PutEventually(t, c, "/good/n", fmt.Sprint(i))
+		awaitContent(t, f.target("good.conf"), fmt.Sprintf("n=%d\n", i), 20*time.Second)
+	}
+	if _, err := os.Stat(f.target("runaway.conf")); !os.IsNotExist(err) {
+		t.Fatal("runaway.conf was written")
+	}
+	d.alive()
 }

@@ -62,6 +62,9 @@ type Options struct {
 	// LockWait is how long a cycle waits for a state lock held by another
 	// reconfig before it tries again later.
 	LockWait time.Duration
+	// ShowCommands shows check and reload commands without running them
+	// (`reconfig dev` on an operator's bindings).
+	ShowCommands bool
 	// Reload delivers SIGHUP: re-read the configuration.
 	Reload <-chan struct{}
 	Logger *slog.Logger
@@ -573,8 +576,6 @@ func (d *daemon) reload() bool {
 // under the state lock. Its error says why it could not run (the state
 // lock held, the state unusable); it is then to be run again later.
 func (d *daemon) cycle(parent context.Context, ids map[string]bool) (*apply.Result, error) {
-	// A cycle in flight finishes even when the daemon is told to stop.
-	ctx := context.WithoutCancel(parent)
 	o := d.o
 	set := d.cfg.Set
 	if ids != nil {
@@ -594,7 +595,21 @@ func (d *daemon) cycle(parent context.Context, ids map[string]bool) (*apply.Resu
 			o.OnCycle(c)
 		}
 	}
-	lock, err := state.Acquire(ctx, o.StatePath, "watch", o.LockWait)
+	// Render first, without the lock: a slow or runaway template holds
+	// no cron apply, and stopping the daemon stops it. Nothing is written
+	// until the lock is held.
+	start := time.Now()
+	rendered := plan.Render(parent, set, d.cfg.Templates, d.snap)
+	renderTime := time.Since(start)
+	if parent.Err() != nil {
+		return nil, nil
+	}
+	lock, err := state.Acquire(parent, o.StatePath, "watch", o.LockWait)
+	if err != nil && parent.Err() != nil {
+		return nil, nil
+	}
+	// From here the cycle finishes even when the daemon is told to stop.
+	ctx := context.WithoutCancel(parent)
 	if err != nil {
 		err = fmt.Errorf("cannot take the state lock: %w", err)
 		report(Cycle{Revision: d.snap.Revision, Err: err})
@@ -620,10 +635,10 @@ func (d *daemon) cycle(parent context.Context, ids map[string]bool) (*apply.Resu
 		return nil, err
 	}
 
-	start := time.Now()
-	p := plan.Make(ctx, plan.Input{Set: set, Templates: d.cfg.Templates, Snapshot: d.snap, State: st, Partial: true})
-	planned := time.Since(start)
-	res := apply.Execute(ctx, p, apply.Options{Journal: apply.JournalPath(o.StatePath)})
+	start = time.Now()
+	p := plan.Make(ctx, plan.Input{Set: set, Templates: d.cfg.Templates, Snapshot: d.snap, State: st, Partial: true, Rendered: rendered})
+	planned := renderTime + time.Since(start)
+	res := apply.Execute(ctx, p, apply.Options{Journal: apply.JournalPath(o.StatePath), ShowCommands: o.ShowCommands})
 	// A cycle that records nothing new leaves the file as it is; the
 	// cached state then runs ahead of it only in its revision, which the
 	// next save writes.
@@ -631,7 +646,7 @@ func (d *daemon) cycle(parent context.Context, ids map[string]bool) (*apply.Resu
 	if res.Record(st, p, time.Now().UTC()) {
 		saveErr = d.states.Save(st, o.StatePath)
 	}
-	applied := time.Since(start) - planned
+	applied := time.Since(start) - (planned - renderTime)
 
 	ok := !res.Failed() && saveErr == nil
 	var errs []string
