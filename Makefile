@@ -36,7 +36,7 @@ test-long: deps
 # `make test` from then on.
 FUZZTIME ?= 25s
 FUZZERS  := bindings:FuzzLoad bindings:FuzzParsePattern render:FuzzTemplate render:FuzzValues \
-	snapshot:FuzzUnmarshal state:FuzzLoad apply:FuzzApplyHostileData
+	render:FuzzInstrument render:FuzzPrintfSize snapshot:FuzzUnmarshal state:FuzzLoad apply:FuzzApplyHostileData
 
 fuzz: deps
 	@set -e; for f in $(FUZZERS); do \
@@ -48,7 +48,10 @@ fuzz: deps
 # read them). Output is benchstat-compatible: make bench | tee new.txt
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./plan
-	$(GO) test -run '^$$' -bench . -benchtime 2000x ./watch
+	$(GO) test -run '^$$' -bench . -benchtime 5x ./render
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./snapshot
+	$(GO) test -run '^$$' -bench WatchConvergence -benchtime 2000x ./watch
+	$(GO) test -run '^$$' -bench BurstSlowReload -benchtime 1x ./watch
 	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./bench
 
 vet:
