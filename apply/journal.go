@@ -11,6 +11,7 @@ import (
 
 	"github.com/reconfig/reconfig/atomicfile"
 	"github.com/reconfig/reconfig/plan"
+	"github.com/reconfig/reconfig/state"
 )
 
 // The journal keeps the last checked content of every target whose check
@@ -50,7 +51,7 @@ type journalEntry struct {
 }
 
 // JournalPath is the journal of a state file.
-func JournalPath(statePath string) string { return statePath + ".journal" }
+func JournalPath(statePath string) string { return state.JournalPath(statePath) }
 
 // writeJournal records the targets about to be installed before their
 // check, durably, before any of them is renamed.
@@ -117,9 +118,9 @@ func (e *JournalError) Hint() string {
 // the new content again. The caller holds the state lock. No journal:
 // nothing to do.
 func Recover(statePath string) ([]Recovered, error) {
+	// A journal staged but never renamed into place covered no rename;
+	// state.Acquire swept it.
 	path := JournalPath(statePath)
-	// A journal staged but never renamed into place covered no rename.
-	atomicfile.RemoveStale(path)
 	data, _, err := atomicfile.Read(path, atomicfile.ReadOptions{Max: maxJournal})
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil

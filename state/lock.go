@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -26,6 +27,10 @@ type Lock struct {
 	f    *os.File
 	path string
 }
+
+// JournalPath is the journal of a state file: where apply keeps the last
+// checked content of targets installed before their check.
+func JournalPath(statePath string) string { return statePath + ".journal" }
 
 // LockPath is the lock file of a state file.
 func LockPath(statePath string) string { return statePath + ".lock" }
@@ -117,9 +122,11 @@ func Acquire(ctx context.Context, statePath, operation string, timeout time.Dura
 		case <-time.After(min(pollInterval, time.Until(deadline))):
 		}
 	}
-	// A staged state file beside the state was left by a process killed
-	// while it saved: no one else writes it while we hold the lock.
-	atomicfile.RemoveStale(statePath)
+	// A staged state file or journal beside the state was left by a
+	// process killed while it saved: no one else writes them while we hold
+	// the lock. One read of the directory for both.
+	dir, base := filepath.Split(statePath)
+	atomicfile.RemoveStaleIn(dir, map[string]bool{base: true, filepath.Base(JournalPath(statePath)): true})
 	host, _ := os.Hostname()
 	info, _ := json.Marshal(LockInfo{PID: os.Getpid(), Operation: operation, Since: time.Now().UTC(), Host: host})
 	if err := f.Truncate(0); err == nil {
