@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/reconfig/reconfig/plan"
 	"github.com/reconfig/reconfig/render"
 	"github.com/reconfig/reconfig/snapshot"
+	"github.com/reconfig/reconfig/testfixtures"
 )
 
 const runawaySrc = `{{$a := seq 1 1000000}}{{range $a}}{{range $a}}{{end}}{{end}}`
@@ -79,19 +79,6 @@ func TestRunawayTemplateFailsItsBinding(t *testing.T) {
 	}
 }
 
-// doneCtx tells when a render has asked for its Done channel, which it
-// does before it starts.
-type doneCtx struct {
-	context.Context
-	once  sync.Once
-	asked chan struct{}
-}
-
-func (c *doneCtx) Done() <-chan struct{} {
-	c.once.Do(func() { close(c.asked) })
-	return c.Context.Done()
-}
-
 // TestCancelStopsPlan cancels a plan while a template with an hour's
 // render_timeout loops: Make returns, and that binding fails with the
 // cancellation.
@@ -101,11 +88,11 @@ func TestCancelStopsPlan(t *testing.T) {
 	in.Set, _ = in.Set.Select([]string{"runaway"})
 	parent, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ctx := &doneCtx{Context: parent, asked: make(chan struct{})}
+	ctx := testfixtures.NewDoneCtx(parent)
 	done := make(chan *plan.Plan, 1)
 	go func() { done <- plan.Make(ctx, in) }()
 	select {
-	case <-ctx.asked:
+	case <-ctx.Asked():
 	case <-done:
 		t.Fatal("Make returned without a look at its context")
 	case <-time.After(time.Minute):

@@ -52,6 +52,23 @@ echo "R." >> $MARKS/log
 `
 )
 
+// crashBindings writes n bindings b00… reading /crash/NN into $OUT/tNN.conf,
+// with the check script given and the shared crashReload: half check the
+// staged file before the rename, half the installed one after it.
+func crashBindings(f *fixture, n int, check string) {
+	f.write(f.marks+"/check.sh", check)
+	f.write(f.marks+"/reload.sh", crashReload)
+	f.write("templates/page.tmpl", "{{range $k, $v := .Data}}{{range seq 1 150}}{{$k}} {{$v}} line {{.}}\n{{end}}{{end}}")
+	for i := range n {
+		check := "sh $MARKS/check.sh {{.src}}"
+		if i%2 == 1 {
+			check = "sh $MARKS/check.sh {{.dest}}"
+		}
+		f.binding(fmt.Sprintf("b%02d", i), map[string]any{"key": fmt.Sprintf("/crash/%02d", i), "source": "page.tmpl",
+			"target": fmt.Sprintf("$OUT/t%02d.conf", i), "checkcmd": check, "reloadcmd": "sh $MARKS/reload.sh"})
+	}
+}
+
 // Crash safety: `reconfig apply` writing 20 targets is killed with SIGKILL
 // at a random point, run after run. After every kill each target holds its
 // old or its new content byte for byte, and the state file parses; the next
@@ -63,19 +80,7 @@ func TestApplyKilled(t *testing.T) {
 	srv := etcdtest.Start(t)
 	ctx := context.Background()
 	f := newFixture(t, srv.ClientURL)
-	f.write(f.marks+"/check.sh", crashCheck)
-	f.write(f.marks+"/reload.sh", crashReload)
-	f.write("templates/page.tmpl", "{{range $k, $v := .Data}}{{range seq 1 150}}{{$k}} {{$v}} line {{.}}\n{{end}}{{end}}")
-	for i := range crashTargets {
-		// Half check the staged file before the rename, half the
-		// installed one after it.
-		check := "sh $MARKS/check.sh {{.src}}"
-		if i%2 == 1 {
-			check = "sh $MARKS/check.sh {{.dest}}"
-		}
-		f.binding(fmt.Sprintf("b%02d", i), map[string]any{"key": fmt.Sprintf("/crash/%02d", i), "source": "page.tmpl",
-			"target": fmt.Sprintf("$OUT/t%02d.conf", i), "checkcmd": check, "reloadcmd": "sh $MARKS/reload.sh"})
-	}
+	crashBindings(f, crashTargets, crashCheck)
 	setGen := func(gen int) {
 		data := map[string]string{}
 		for i := range crashTargets {
@@ -298,7 +303,7 @@ func TestApplyKilledWithFailingChecks(t *testing.T) {
 	srv := etcdtest.Start(t)
 	ctx := context.Background()
 	f := newFixture(t, srv.ClientURL)
-	f.write(f.marks+"/check.sh", `#!/bin/sh
+	crashBindings(f, n, `#!/bin/sh
 echo "C+ $RECONFIG_ID" >> $MARKS/log
 : > $MARKS/check-started
 sleep 0.01
@@ -306,16 +311,6 @@ grep -q ' gen-' "$1" || exit 1
 grep -q ' bad-' "$1" && exit 1
 echo "C= $RECONFIG_ID $(sha256sum < "$1" | cut -c1-64)" >> $MARKS/log
 `)
-	f.write(f.marks+"/reload.sh", crashReload)
-	f.write("templates/page.tmpl", "{{range $k, $v := .Data}}{{range seq 1 150}}{{$k}} {{$v}} line {{.}}\n{{end}}{{end}}")
-	for i := range n {
-		check := "sh $MARKS/check.sh {{.src}}"
-		if i%2 == 1 {
-			check = "sh $MARKS/check.sh {{.dest}}"
-		}
-		f.binding(fmt.Sprintf("b%02d", i), map[string]any{"key": fmt.Sprintf("/crash/%02d", i), "source": "page.tmpl",
-			"target": fmt.Sprintf("$OUT/t%02d.conf", i), "checkcmd": check, "reloadcmd": "sh $MARKS/reload.sh"})
-	}
 	// Generation g renders "gen-…" when good and "bad-gen-…" when odd.
 	content := func(i, gen int) string {
 		var b strings.Builder

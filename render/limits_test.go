@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"text/template"
 	"time"
 
 	"github.com/reconfig/reconfig/render"
+	"github.com/reconfig/reconfig/testfixtures"
 )
 
 // TestRunawayTemplates renders templates that would run forever, or build
@@ -218,19 +218,6 @@ func TestRenderBudgetScalesWithData(t *testing.T) {
 	}
 }
 
-// doneCtx is a context that tells when a render has asked for its Done
-// channel, which Execute does before the render starts.
-type doneCtx struct {
-	context.Context
-	once  sync.Once
-	asked chan struct{}
-}
-
-func (c *doneCtx) Done() <-chan struct{} {
-	c.once.Do(func() { close(c.asked) })
-	return c.Context.Done()
-}
-
 // TestCancelStopsRender cancels the context of a runaway render whose
 // binding allows it an hour: Execute returns promptly with the
 // cancellation, so a SIGTERM or the other bindings never wait for it.
@@ -248,7 +235,7 @@ func TestCancelStopsRender(t *testing.T) {
 
 	parent, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ctx := &doneCtx{Context: parent, asked: make(chan struct{})}
+	ctx := testfixtures.NewDoneCtx(parent)
 	type result struct {
 		out []byte
 		err error
@@ -260,7 +247,7 @@ func TestCancelStopsRender(t *testing.T) {
 	}()
 	var r result
 	select {
-	case <-ctx.asked:
+	case <-ctx.Asked():
 	case r = <-done:
 		t.Fatalf("Execute returned %d bytes, %v without a look at its context", len(r.out), r.err)
 	case <-time.After(time.Minute):
