@@ -518,6 +518,13 @@ func (d *daemon) runDue(ctx context.Context, q *quiescence) {
 // run holds every cycle back, with growing delays; failed bindings are
 // tried again later.
 func (d *daemon) runCycle(ctx context.Context, ids map[string]bool) bool {
+	// A binding removed by a reload is not tried again.
+	for id := range d.retries {
+		if d.cfg.Set.Get(id) == nil {
+			delete(d.retries, id)
+			delete(ids, id)
+		}
+	}
 	res, err := d.cycle(ctx, ids)
 	if err != nil {
 		d.blockStep = max(d.blockStep, d.o.BackoffMin)
@@ -550,11 +557,6 @@ func (d *daemon) runCycle(ctx context.Context, ids map[string]bool) bool {
 		}
 		r.attempts++
 		r.due = now.Add(jitter(min(d.o.RetryMin<<min(r.attempts-1, 20), d.o.RetryMax)))
-	}
-	for id := range d.retries {
-		if d.cfg.Set.Get(id) == nil {
-			delete(d.retries, id)
-		}
 	}
 	return true
 }
