@@ -8,11 +8,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -58,16 +62,26 @@ func Start(o Options) (*Server, error) {
 	if o.Name == "" {
 		o.Name = "reconfig"
 	}
+	// Ports it picks itself may be taken by someone else between the pick
+	// and etcd's bind: pick again then.
+	picked := o.ClientURL == "" || o.PeerURL == ""
+	for attempt := 1; ; attempt++ {
+		srv, err := start(o)
+		// etcd binds its listeners before it touches the data directory.
+		if err != nil && picked && attempt < 5 && (errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use")) {
+			continue
+		}
+		return srv, err
+	}
+}
+
+func start(o Options) (*Server, error) {
 	var err error
 	if o.ClientURL == "" {
-		if o.ClientURL, err = freeURL(); err != nil {
-			return nil, err
-		}
+		o.ClientURL = "http://" + FreeAddr()
 	}
 	if o.PeerURL == "" {
-		if o.PeerURL, err = freeURL(); err != nil {
-			return nil, err
-		}
+		o.PeerURL = "http://" + FreeAddr()
 	}
 	cfg := embed.NewConfig()
 	cfg.Name = o.Name
@@ -127,13 +141,35 @@ func (s *Server) Close() {
 	s.Etcd = nil
 }
 
-func freeURL() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("find a free port: %w", err)
+// FreeAddr returns a loopback host:port that was free a moment ago. It is
+// below the kernel's ephemeral range (from 32768 by default), where ports
+// are handed out for port 0 and for outgoing connections: a client dialing
+// a free ephemeral port on loopback before its server starts can connect
+// to itself (TCP simultaneous open), and the server then cannot bind it.
+func FreeAddr() string {
+	lo, hi := 10000, ephemeralStart()
+	for {
+		port := lo + rand.IntN(hi-lo)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return l.Addr().String()
 	}
-	defer l.Close()
-	return "http://" + l.Addr().String(), nil
+}
+
+// ephemeralStart is the first port of the kernel's ephemeral range.
+func ephemeralStart() int {
+	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err == nil {
+		if f := strings.Fields(string(data)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 11000 {
+				return n
+			}
+		}
+	}
+	return 32768
 }
 
 // Put sets key to value and returns the new revision.

@@ -62,6 +62,7 @@ func awaitHealth(t *testing.T, m *watch.Metrics, ok bool, re string, timeout tim
 // permissions plan needs — at once, not at the next resync — and say it
 // is healthy.
 func TestWatchUnderPrefixGrant(t *testing.T) {
+	t.Parallel()
 	srv := etcdtest.Start(t)
 	if _, err := srv.Load(context.Background(), map[string]string{"/app/a": "1"}); err != nil {
 		t.Fatal(err)
@@ -96,6 +97,7 @@ func TestWatchUnderPrefixGrant(t *testing.T) {
 // 503 naming the range and the reason; once the grant is back the daemon
 // recovers by itself.
 func TestRangeThatCannotBeWatchedIsUnhealthy(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "etcd")
 	clientURL, peerURL := "http://"+etcdtest.FreeAddr(), "http://"+etcdtest.FreeAddr()
 	opts := embedded.Options{Dir: dir, ClientURL: clientURL, PeerURL: peerURL, Fast: true}
@@ -145,6 +147,7 @@ func TestRangeThatCannotBeWatchedIsUnhealthy(t *testing.T) {
 // the first cycle are applied by exactly one more cycle, at the last put's
 // revision.
 func TestBurstDuringCycleIsOneCycle(t *testing.T) {
+	t.Parallel()
 	srv := etcdtest.Start(t)
 	c := connect(t, srv.ClientURL)
 	put(t, c, "/burst/n", "0")
@@ -221,6 +224,7 @@ func metricValue(t *testing.T, m *watch.Metrics, name string) float64 {
 // and etcd frozen (SIGSTOP) each make the daemon unhealthy, logged once,
 // and it recovers by itself when etcd is back.
 func TestHealthFollowsEtcd(t *testing.T) {
+	t.Parallel()
 	p := etcdtest.StartProcess(t, embedded.Options{})
 	c := connect(t, p.ClientURL)
 	put(t, c, "/app/a", "1")
@@ -273,6 +277,7 @@ func TestHealthFollowsEtcd(t *testing.T) {
 // once, instead of a line a second forever; once it is fixed, the daemon
 // converges without a change in etcd.
 func TestUnusableStateBacksOff(t *testing.T) {
+	t.Parallel()
 	srv := etcdtest.Start(t)
 	c := connect(t, srv.ClientURL)
 	put(t, c, "/app/a", "1")
@@ -320,6 +325,7 @@ func TestUnusableStateBacksOff(t *testing.T) {
 // never runs in the cycles of other bindings' changes, so they converge
 // at once; a change of its own keys and its retries still try it.
 func TestFailingBindingDoesNotSlowOthers(t *testing.T) {
+	t.Parallel()
 	srv := etcdtest.Start(t)
 	c := connect(t, srv.ClientURL)
 	put(t, c, "/bad/k", "1")
