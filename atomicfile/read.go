@@ -27,7 +27,8 @@ type RefusedError struct {
 	Path string
 	// Kind is what the file is instead of a regular file ("symlink",
 	// "FIFO", "socket", "character device", "block device", "directory",
-	// "irregular file"), or "" when it is a regular file over the cap.
+	// "irregular file", or "blocking" for a file fstat calls regular
+	// whose reads block), or "" when it is a regular file over the cap.
 	Kind string
 	// Max is the cap a too large file exceeds.
 	Max int64
@@ -46,6 +47,8 @@ func (e *RefusedError) What() string {
 		return "is a symlink"
 	case "FIFO":
 		return "is a FIFO (named pipe), not a regular file"
+	case kindBlocking:
+		return "blocks when read: a kernel file that only looks regular, not a file reconfig wrote"
 	}
 	return "is a " + e.Kind + ", not a regular file"
 }
@@ -154,19 +157,63 @@ func Read(path string, o ReadOptions) ([]byte, fs.FileInfo, error) {
 	}
 	data, err := readCapped(f, info.Size(), o.Max)
 	if err != nil {
-		if errors.Is(err, errTooLarge) {
+		switch {
+		case errors.Is(err, errTooLarge):
 			return nil, nil, &RefusedError{Path: path, Max: o.Max}
+		case errors.Is(err, errWouldBlock):
+			return nil, nil, &RefusedError{Path: path, Kind: kindBlocking}
 		}
 		return nil, nil, err
 	}
 	return data, info, nil
 }
 
-var errTooLarge = errors.New("too large")
+var (
+	errTooLarge   = errors.New("too large")
+	errWouldBlock = errors.New("would block")
+)
+
+// kindBlocking is the RefusedError kind of a file that fstat calls
+// regular but whose reads block (/proc/kmsg, tracefs pipes).
+const kindBlocking = "blocking"
 
 // readCapped reads f to its end, at most limit+1 bytes. size is only a
 // hint for the first allocation.
+//
+// f is open with O_NONBLOCK. Some files that fstat calls regular block
+// their readers (/proc/kmsg until the kernel logs something) and can be
+// polled, so the os package puts them in its poller and a read that would
+// block parks the goroutine until data comes — forever, holding the
+// state lock. The reads here go to the descriptor directly: one that
+// would block is an error at once.
 func readCapped(f *os.File, size, limit int64) ([]byte, error) {
+	raw, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	read := func(p []byte) (int, error) {
+		var n int
+		var rerr error
+		if err := raw.Read(func(fd uintptr) bool {
+			for {
+				n, rerr = syscall.Read(int(fd), p)
+				if rerr != syscall.EINTR {
+					return true
+				}
+			}
+		}); err != nil {
+			return 0, err
+		}
+		switch {
+		case rerr == syscall.EAGAIN:
+			return 0, errWouldBlock
+		case rerr != nil:
+			return 0, &fs.PathError{Op: "read", Path: f.Name(), Err: rerr}
+		case n == 0 && len(p) > 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
 	buf := make([]byte, 0, min(max(size, 0), limit)+1)
 	for {
 		if len(buf) == cap(buf) {
@@ -176,7 +223,7 @@ func readCapped(f *os.File, size, limit int64) ([]byte, error) {
 		if end > limit+1 {
 			end = limit + 1
 		}
-		n, err := f.Read(buf[len(buf):end])
+		n, err := read(buf[len(buf):end])
 		buf = buf[:len(buf)+n]
 		if int64(len(buf)) > limit {
 			return nil, errTooLarge

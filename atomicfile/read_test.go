@@ -171,3 +171,36 @@ func TestOpenRegularCreateRefusesLinks(t *testing.T) {
 	}
 	f.Close()
 }
+
+// Some kernel files are regular to fstat but block their readers:
+// /proc/kmsg until the kernel logs a line. Read refuses one at once
+// instead of waiting (before: plan and apply with such a target, orphan or
+// state hung for good, apply holding the state lock). Reading /proc/kmsg
+// needs root (CAP_SYSLOG); lines it returns are consumed, as they were by
+// the hanging read.
+func TestReadRefusesBlockingKernelFile(t *testing.T) {
+	const path = "/proc/kmsg"
+	if os.Geteuid() != 0 {
+		t.Skip("reading /proc/kmsg needs root")
+	}
+	if info, err := os.Lstat(path); err != nil || !info.Mode().IsRegular() {
+		t.Skipf("%s is not here as a regular file (%v)", path, err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := atomicfile.Read(path, atomicfile.ReadOptions{Max: 1 << 20})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		var re *atomicfile.RefusedError
+		switch {
+		case errors.Is(err, fs.ErrPermission):
+			t.Skipf("%s: %v", path, err)
+		case !errors.As(err, &re) || !strings.Contains(err.Error(), path+" blocks when read"):
+			t.Fatalf("Read of %s: %v; want a *RefusedError saying it blocks", path, err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("Read of %s did not return within 20s", path)
+	}
+}

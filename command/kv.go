@@ -15,6 +15,7 @@ import (
 
 	"github.com/reconfig/reconfig/etcd"
 	"github.com/reconfig/reconfig/snapshot"
+	"github.com/reconfig/reconfig/view"
 )
 
 func kvCommand(env *runEnv) *cli.Command {
@@ -269,9 +270,9 @@ func runKVWatch(c *cli.Context, env *runEnv, key string, recursive, asJSON bool,
 				continue
 			}
 			if ev.Delete {
-				fmt.Fprintf(w, "%d DELETE %s\n", ev.Revision, ev.Key)
+				fmt.Fprintf(w, "%d DELETE %s\n", ev.Revision, view.Printable(ev.Key))
 			} else {
-				fmt.Fprintf(w, "%d PUT %s %s\n", ev.Revision, ev.Key, strconv.Quote(ev.Value))
+				fmt.Fprintf(w, "%d PUT %s %s\n", ev.Revision, view.Printable(ev.Key), strconv.Quote(ev.Value))
 			}
 		}
 		if f, ok := w.(interface{ Sync() error }); ok {

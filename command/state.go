@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/reconfig/reconfig/state"
+	"github.com/reconfig/reconfig/view"
 )
 
 func stateCommand(env *runEnv) *cli.Command {
@@ -80,11 +81,11 @@ func runStateList(c *cli.Context, env *runEnv) error {
 		if r.Error != "" {
 			mark = "  " + env.style.Err.Sprint("(last apply failed)")
 		}
-		fmt.Fprintf(w, "  %s  %s  revision %d  %s%s\n", env.style.Bold.Sprint(id), r.Target, r.Revision, r.AppliedAt.Local().Format(time.RFC3339), mark)
+		fmt.Fprintf(w, "  %s  %s  revision %d  %s%s\n", env.style.Bold.Sprint(view.Printable(id)), view.Printable(r.Target), r.Revision, r.AppliedAt.Local().Format(time.RFC3339), mark)
 	}
 	for _, t := range slices.Sorted(maps.Keys(st.Orphans)) {
 		r := st.Orphans[t]
-		fmt.Fprintf(w, "  %s  %s  revision %d  %s\n", env.style.Dim.Sprint("(orphan of "+r.Binding+")"), r.Target, r.Revision, r.AppliedAt.Local().Format(time.RFC3339))
+		fmt.Fprintf(w, "  %s  %s  revision %d  %s\n", env.style.Dim.Sprint("(orphan of "+view.Printable(r.Binding)+")"), view.Printable(r.Target), r.Revision, r.AppliedAt.Local().Format(time.RFC3339))
 	}
 	return nil
 }
@@ -111,15 +112,15 @@ func runStateShow(c *cli.Context, env *runEnv, id string, asJSON bool) error {
 		fmt.Fprintf(w, "%s\n", data)
 		return nil
 	}
-	fmt.Fprintf(w, "id:         %s\n", id)
-	fmt.Fprintf(w, "target:     %s\n", r.Target)
+	fmt.Fprintf(w, "id:         %s\n", view.Printable(id))
+	fmt.Fprintf(w, "target:     %s\n", view.Printable(r.Target))
 	fmt.Fprintf(w, "sha256:     %s\n", sum)
 	fmt.Fprintf(w, "revision:   %d\n", r.Revision)
 	fmt.Fprintf(w, "applied at: %s\n", r.AppliedAt.Local().Format(time.RFC3339))
 	fmt.Fprintf(w, "check:      %s\n", r.Check)
 	fmt.Fprintf(w, "reload:     %s\n", r.Reload)
 	if r.Error != "" {
-		fmt.Fprintf(w, "error:      %s\n", r.Error)
+		fmt.Fprintf(w, "error:      %s\n", view.Printable(r.Error))
 	}
 	return nil
 }

@@ -53,6 +53,19 @@ func (p *Plan) Verify(path string, set *bindings.Set, st *state.State) error {
 				bad(ch, "deletes a file the state does not record as orphaned")
 			}
 			continue
+		case Skip, Fail:
+			// Nothing is written for these, but apply sweeps their
+			// targets' directories of staged files: they too must be a
+			// binding's own target (or, for a failed prune, an orphan).
+			if ch.Action == Fail && orphaned[ch.Target] {
+				continue
+			}
+			if b := set.Get(ch.ID); b == nil {
+				bad(ch, "no binding has this id")
+			} else if b.Target != ch.Target {
+				bad(ch, "binding %q writes %s, not this file", b.ID, b.Target)
+			}
+			continue
 		case Create, Update, NoOp:
 		default:
 			continue

@@ -31,6 +31,9 @@ func TestEditedPlanFileRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	victim := f.write(f.marks+"/victim", "precious\n")
+	// Named like a file apply staged for victim: apply sweeps those
+	// beside every target of a plan.
+	lookalike := f.write(f.marks+"/.reconfig-0123456789ab.victim", "precious too\n")
 	pwned := f.marks + "/pwned"
 	elsewhere := f.marks + "/setuid-shell"
 
@@ -54,6 +57,14 @@ func TestEditedPlanFileRefused(t *testing.T) {
 			p["changes"] = append(p["changes"].([]any), map[string]any{"id": "nobody", "target": victim, "action": "no-op",
 				"before_sha256": hash([]byte("precious\n")), "uid": -1, "gid": -1})
 		}, "no binding has this id"},
+		{"a skip of no binding, naming another file", func(_, p map[string]any) {
+			p["changes"] = append(p["changes"].([]any), map[string]any{"id": "nobody", "target": victim, "action": "skip",
+				"reason": "no keys", "before_sha256": "", "uid": -1, "gid": -1})
+		}, "no binding has this id"},
+		{"a failure of the binding, naming another file", func(_, p map[string]any) {
+			p["changes"] = append(p["changes"].([]any), map[string]any{"id": "app", "target": victim, "action": "fail",
+				"reason": "broken", "before_sha256": "", "uid": -1, "gid": -1})
+		}, `binding "app" writes ` + f.target("app.conf") + `, not this file`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var p map[string]any
@@ -80,6 +91,9 @@ func TestEditedPlanFileRefused(t *testing.T) {
 			}
 			if got := readFile(t, victim); got != "precious\n" {
 				t.Fatalf("the victim file was changed: %q", got)
+			}
+			if _, err := os.Stat(lookalike); err != nil {
+				t.Fatalf("the file named like a staged one: %v", err)
 			}
 			if got := readFile(t, f.target("app.conf")); got != "a=1\n" {
 				t.Fatalf("the target was written: %q", got)

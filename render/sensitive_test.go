@@ -103,6 +103,20 @@ func TestSensitiveErrors(t *testing.T) {
 			key:   "/app/missing",
 		},
 		{
+			name:  "a key named by a secret",
+			src:   `{{getv (getv "/app/pin")}}`,
+			line:  1,
+			want:  []string{`at <getv (getv "/app/pin")>: getv: a key the template built is not read by this binding; its name is not shown ` + hidden},
+			plain: "key SECRET-4711 is not read by this binding",
+		},
+		{
+			name:  "a missing key built from a secret",
+			src:   `{{getv (printf "/app/%s" (getv "/app/num"))}}`,
+			line:  1,
+			want:  []string{`getv: a key the template built does not exist; its name is not shown ` + hidden},
+			plain: "key /app/4711 does not exist",
+		},
+		{
 			name:  "binary data names its key, not where it is",
 			src:   `x{{getv "/app/binary"}}`,
 			want:  []string{"key /app/binary holds binary data: rendered output is not text " + hidden, "use base64Encode"},

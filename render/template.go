@@ -173,7 +173,7 @@ func (t *Template) Execute(ctx context.Context, in *Input) ([]byte, error) {
 		case errors.Is(err, errTooLarge):
 			return nil, &Error{Binding: b.ID, Template: b.SourcePath, Msg: fmt.Sprintf("rendered output is larger than %d MiB", MaxOutput>>20)}
 		}
-		return nil, execError(b, err)
+		return nil, execError(b, t.src, err)
 	}
 	if err := checkText(out.Bytes()); err != nil {
 		e := &Error{Binding: b.ID, Template: b.SourcePath,
@@ -296,8 +296,11 @@ var callRE = regexp.MustCompile(`^error calling ([^:]+): `)
 // hold a value is kept: the location, a missing key's message (it names
 // keys), a refused size and a missing map entry (its name is template
 // source); any other text is replaced with hidden, and the underlying
-// error, whose text may quote a value, is dropped.
-func execError(b *bindings.Binding, err error) error {
+// error, whose text may quote a value, is dropped. A missing key is named
+// only when the template source spells it out: a key the template built
+// (`getv (getv "/app/user")`, `getv (printf "/users/%s" ...)`) may be made
+// of a value.
+func execError(b *bindings.Binding, src string, err error) error {
 	e := &Error{Binding: b.ID, Template: b.SourcePath, Msg: err.Error(), Err: err}
 	var ke *KeyError
 	var le *limitError
@@ -308,6 +311,22 @@ func execError(b *bindings.Binding, err error) error {
 	m := execRE.FindStringSubmatch(err.Error())
 	if m != nil {
 		e.Line, _ = strconv.Atoi(m[1])
+	}
+	if b.Sensitive && isKey && !strings.Contains(src, strconv.Quote(ke.Key)) && !strings.Contains(src, "`"+ke.Key+"`") {
+		e.Key, e.Err = "", nil
+		what := "does not exist"
+		if ke.Undeclared {
+			what = "is not read by this binding"
+		}
+		e.Msg = fmt.Sprintf("a key the template built %s; its name is not shown %s", what, hidden)
+		if m != nil {
+			fn := ""
+			if c := callRE.FindStringSubmatch(m[3]); c != nil {
+				fn = c[1] + ": "
+			}
+			e.Msg = fmt.Sprintf("at <%s>: %s%s", m[2], fn, e.Msg)
+		}
+		return e
 	}
 	if b.Sensitive && !isKey && !isLimit {
 		e.Err = nil

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"maps"
 	"math"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -174,14 +175,24 @@ func Load(path string) (*State, error) {
 	if s.Bindings == nil {
 		s.Bindings = map[string]*Record{}
 	}
+	// Bindings name absolute, clean targets (bindings.Load): a record of
+	// anything else is no target reconfig wrote, and --prune would delete
+	// it (a relative one in the working directory).
+	clean := func(t string) bool { return filepath.IsAbs(t) && filepath.Clean(t) == t }
 	for id, r := range s.Bindings {
-		if r == nil || r.Target == "" {
+		switch {
+		case r == nil || r.Target == "":
 			return nil, corrupt(fmt.Sprintf("binding %q has no target", id))
+		case !clean(r.Target):
+			return nil, corrupt(fmt.Sprintf("binding %q records target %q, which is not an absolute, clean path", id, r.Target))
 		}
 	}
 	for t, r := range s.Orphans {
-		if r == nil || r.Target != t {
+		switch {
+		case r == nil || r.Target != t:
 			return nil, corrupt(fmt.Sprintf("orphan %q does not name its target", t))
+		case !clean(t):
+			return nil, corrupt(fmt.Sprintf("orphan %q records target %q, which is not an absolute, clean path", t, t))
 		}
 	}
 	return &s, nil

@@ -50,6 +50,15 @@ func TestLoadRefusesDamage(t *testing.T) {
 		{"zero serial", `{"version": 1, "lineage": "a", "serial": 0}`, "is corrupt: its serial is not positive"},
 		{"future version", `{"version": 9, "lineage": "a", "serial": 1}`, "format version 9 is not supported"},
 		{"record without target", `{"version": 1, "lineage": "a", "serial": 1, "bindings": {"x": {}}}`, `binding "x" has no target`},
+		// Bindings name absolute, clean targets: a record of anything else
+		// is no target reconfig wrote, and prune would delete it (a
+		// relative one in the working directory).
+		{"relative target", `{"version": 1, "lineage": "a", "serial": 1, "bindings": {"x": {"target": "etc/passwd"}}}`,
+			`binding "x" records target "etc/passwd", which is not an absolute, clean path`},
+		{"target with ..", `{"version": 1, "lineage": "a", "serial": 1, "bindings": {"x": {"target": "/srv/../etc/passwd"}}}`,
+			`binding "x" records target "/srv/../etc/passwd", which is not an absolute, clean path`},
+		{"relative orphan", `{"version": 1, "lineage": "a", "serial": 1, "orphans": {"x": {"target": "x", "binding": "b"}}}`,
+			`orphan "x" records target "x", which is not an absolute, clean path`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "state.json")

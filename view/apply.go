@@ -21,21 +21,21 @@ func Apply(w io.Writer, s *Style, p *plan.Plan, r *apply.Result) {
 		}
 		if o.CreatedDir != "" && !createdDirs[o.CreatedDir] {
 			createdDirs[o.CreatedDir] = true
-			fmt.Fprintf(w, "  created directory %s\n", o.CreatedDir)
+			fmt.Fprintf(w, "  created directory %s\n", Printable(o.CreatedDir))
 		}
 		switch {
 		case o.Failed():
-			fmt.Fprintf(w, "%s %s  %s  %s\n", s.Err.Sprint("!"), s.Bold.Sprint(o.ID), o.Target, s.Err.Sprint("failed: ")+errText(o))
+			fmt.Fprintf(w, "%s %s  %s  %s\n", s.Err.Sprint("!"), s.Bold.Sprint(Printable(o.ID)), Printable(o.Target), s.Err.Sprint("failed: ")+Printable(errText(o)))
 		case o.Changed:
 			verb := map[plan.Action]string{plan.Create: "created", plan.Update: "updated", plan.Delete: "deleted"}[o.Action]
-			fmt.Fprintf(w, "%s %s  %s  %s\n", symbol(s, o.Action), s.Bold.Sprint(o.ID), o.Target, verb)
+			fmt.Fprintf(w, "%s %s  %s  %s\n", symbol(s, o.Action), s.Bold.Sprint(Printable(o.ID)), Printable(o.Target), verb)
 		}
 		command(w, s, "check", o.Check)
 	}
 	for _, rl := range r.Reloads {
-		fmt.Fprintf(w, "  reload for %s: ", strings.Join(rl.IDs, ", "))
+		fmt.Fprintf(w, "  reload for %s: ", Printable(strings.Join(rl.IDs, ", ")))
 		if rl.Result.Err != nil {
-			fmt.Fprintf(w, "%s %v\n", s.Err.Sprint("failed:"), rl.Result.Err)
+			fmt.Fprintf(w, "%s %s\n", s.Err.Sprint("failed:"), Printable(rl.Result.Err.Error()))
 		} else {
 			fmt.Fprintf(w, "ok (%s)\n", rl.Result.Duration.Round(time.Millisecond))
 		}
@@ -48,7 +48,7 @@ func Apply(w io.Writer, s *Style, p *plan.Plan, r *apply.Result) {
 // installed before their check.
 func Recovered(w io.Writer, s *Style, rs []apply.Recovered) {
 	for _, r := range rs {
-		fmt.Fprintf(w, "%s %s  %s  %s\n", s.Warn.Sprint("!"), s.Bold.Sprint(r.ID), r.Target, r.Note)
+		fmt.Fprintf(w, "%s %s  %s  %s\n", s.Warn.Sprint("!"), s.Bold.Sprint(Printable(r.ID)), Printable(r.Target), Printable(r.Note))
 	}
 	if len(rs) > 0 {
 		fmt.Fprintln(w)
@@ -70,7 +70,7 @@ func command(w io.Writer, s *Style, what string, c *apply.CommandResult) {
 		fmt.Fprintf(w, "  %s: ok (%s)\n", what, c.Duration.Round(time.Millisecond))
 		return
 	}
-	fmt.Fprintf(w, "  %s: %s %v\n", what, s.Err.Sprint("failed:"), c.Err)
+	fmt.Fprintf(w, "  %s: %s %s\n", what, s.Err.Sprint("failed:"), Printable(c.Err.Error()))
 	output(w, c.Output)
 }
 
@@ -79,7 +79,7 @@ func output(w io.Writer, out string) {
 	if out == "" {
 		return
 	}
-	for _, l := range strings.Split(out, "\n") {
+	for _, l := range printableLines(out) {
 		fmt.Fprintf(w, "    | %s\n", l)
 	}
 }

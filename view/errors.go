@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 )
 
 // hinter is an error that says what to do about it.
@@ -21,7 +20,7 @@ func Error(w io.Writer, s *Style, err error) {
 	if err == nil {
 		return
 	}
-	lines := strings.Split(err.Error(), "\n")
+	lines := printableLines(err.Error())
 	var hints []string
 	var h hinter
 	if errors.As(err, &h) && h.Hint() != "" {
@@ -39,7 +38,7 @@ func Error(w io.Writer, s *Style, err error) {
 		}
 	}
 	for _, hint := range hints {
-		fmt.Fprintf(w, "%s %s\n", s.Bold.Sprint("hint:"), hint)
+		fmt.Fprintf(w, "%s %s\n", s.Bold.Sprint("hint:"), Printable(hint))
 	}
 }
 
@@ -50,5 +49,5 @@ func Hint(w io.Writer, s *Style, format string, args ...any) {
 
 // Warning prints a warning line.
 func Warning(w io.Writer, s *Style, format string, args ...any) {
-	fmt.Fprintf(w, "%s %s\n", s.Warn.Sprint("reconfig: warning:"), fmt.Sprintf(format, args...))
+	fmt.Fprintf(w, "%s %s\n", s.Warn.Sprint("reconfig: warning:"), Printable(fmt.Sprintf(format, args...)))
 }

@@ -40,16 +40,16 @@ func Plan(w io.Writer, s *Style, p *plan.Plan) {
 		if ch.Drift {
 			tags = append(tags, "drift")
 		}
-		head := fmt.Sprintf("%s %s  %s  (%s)", symbol(s, ch.Action), s.Bold.Sprint(ch.ID), ch.Target, strings.Join(tags, ", "))
+		head := fmt.Sprintf("%s %s  %s  (%s)", symbol(s, ch.Action), s.Bold.Sprint(Printable(ch.ID)), Printable(ch.Target), strings.Join(tags, ", "))
 		if ch.AttrChange != "" {
-			head += "  " + ch.AttrChange
+			head += "  " + Printable(ch.AttrChange)
 		}
 		if ch.Reason != "" {
-			head += "  " + s.Dim.Sprint("("+ch.Reason+")")
+			head += "  " + s.Dim.Sprint("("+Printable(ch.Reason)+")")
 		}
 		fmt.Fprintln(w, head)
 		for _, warning := range ch.Warnings {
-			fmt.Fprintf(w, "  %s %s\n", s.Warn.Sprint("warning:"), warning)
+			fmt.Fprintf(w, "  %s %s\n", s.Warn.Sprint("warning:"), Printable(warning))
 		}
 		switch {
 		case ch.Action == plan.Delete && ch.BeforeHash == "":
@@ -75,7 +75,7 @@ func Plan(w io.Writer, s *Style, p *plan.Plan) {
 				fmt.Fprintln(w, title)
 				first = false
 			}
-			fmt.Fprintf(w, "  %s  %s: %s\n", s.Bold.Sprint(ch.ID), ch.Target, ch.Reason)
+			fmt.Fprintf(w, "  %s  %s: %s\n", s.Bold.Sprint(Printable(ch.ID)), Printable(ch.Target), Printable(ch.Reason))
 		}
 		if !first {
 			fmt.Fprintln(w)
@@ -96,7 +96,7 @@ func Plan(w io.Writer, s *Style, p *plan.Plan) {
 			first = false
 		}
 		for _, warning := range ch.Warnings {
-			fmt.Fprintf(w, "  %s  %s: %s\n", s.Bold.Sprint(ch.ID), ch.Target, warning)
+			fmt.Fprintf(w, "  %s  %s: %s\n", s.Bold.Sprint(Printable(ch.ID)), Printable(ch.Target), Printable(warning))
 		}
 	}
 	if !first {
@@ -122,7 +122,9 @@ func writeDiff(w io.Writer, s *Style, ch *plan.Change, rev int64) {
 		if line == "" {
 			continue
 		}
-		l := strings.TrimSuffix(line, "\n")
+		// The content is shown, not played: an escape sequence in a
+		// value must not hide or forge lines of the diff under review.
+		l := Printable(strings.TrimSuffix(line, "\n"))
 		switch {
 		case strings.HasPrefix(l, "---"), strings.HasPrefix(l, "+++"):
 			fmt.Fprintln(w, s.Bold.Sprint(l))
