@@ -17,13 +17,14 @@ type planArgs struct {
 	json             bool
 	targets          []string
 	snapshotFile     string
+	prune            bool
 }
 
 func planCommand(env *runEnv) *cli.Command {
 	return &cli.Command{
 		Name:  "plan",
 		Usage: "show what apply would change, as colored diffs at one etcd revision",
-		UsageText: `reconfig plan [--detailed-exitcode] [--out FILE] [--json] [--target ID]... [--snapshot FILE]
+		UsageText: `reconfig plan [--detailed-exitcode] [--out FILE] [--json] [--target ID]... [--snapshot FILE] [--prune]
 
 Takes one consistent snapshot of every key the bindings read, renders every
 binding and prints a unified diff of each target that would change, then a
@@ -40,6 +41,7 @@ Examples:
 			&cli.BoolFlag{Name: "json", Usage: "print the plan as one JSON document"},
 			&cli.StringSliceFlag{Name: "target", Usage: "plan only the binding with this `ID` (repeatable)"},
 			&cli.StringFlag{Name: "snapshot", Usage: "render offline from `FILE` written by `reconfig snapshot save`"},
+			&cli.BoolFlag{Name: "prune", Usage: "plan to delete targets recorded in state that no binding writes any more (for --out)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
@@ -51,6 +53,7 @@ Examples:
 				json:             c.Bool("json"),
 				targets:          c.StringSlice("target"),
 				snapshotFile:     c.String("snapshot"),
+				prune:            c.Bool("prune"),
 			})
 		},
 	}
@@ -84,7 +87,7 @@ func runPlan(c *cli.Context, env *runEnv, a planArgs) error {
 	}
 	p := plan.Make(c.Context, plan.Input{
 		Set: set, Templates: cfg.templates, Snapshot: snap, State: st,
-		Partial: len(a.targets) > 0,
+		Partial: len(a.targets) > 0, Prune: a.prune,
 	})
 	if a.out != "" {
 		if err := p.Write(a.out); err != nil {

@@ -472,7 +472,14 @@ func orphans(set *bindings.Set, st *state.State, prune bool) []*Change {
 			out = append(out, ch)
 			continue
 		case err != nil:
+			// Unreadable (permissions): not compared, so never deleted.
 			ch.Reason = fmt.Sprintf("%s; %v", was, err)
+			if prune {
+				ch.Action, ch.Err = Fail, fmt.Errorf("%s, and it cannot be read (%v); apply --prune deletes only a target it can compare with what reconfig wrote: remove it by hand", was, err)
+				ch.Reason = ch.Err.Error()
+			}
+			out = append(out, ch)
+			continue
 		case cur == nil:
 			ch.Reason = was + " and the old target no longer exists"
 		default:

@@ -203,3 +203,49 @@ func TestDiskFull(t *testing.T) {
 		t.Fatalf("b.conf did not converge once the disk had room")
 	}
 }
+
+// An orphan reconfig cannot read (permissions) is never pruned: apply
+// --prune cannot tell it from a file someone else put there, so it fails
+// that orphan, naming it, and leaves it.
+func TestUnreadableOrphanNotPruned(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to run reconfig as another user")
+	}
+	srv := etcdtest.Start(t)
+	c := client(t, srv.ClientURL)
+	etcdtest.PutEventually(t, c, "/k", "v")
+	root := t.TempDir()
+	f := newFixture(t, srv.ClientURL)
+	f.write("templates/t.tmpl", "{{getv \"/k\"}}\n")
+	f.binding("b", map[string]any{"key": "/k", "source": "t.tmpl", "target": "$OUT/b.conf"})
+	exe := copyExecutable(t, filepath.Join(root, "reconfig"))
+	for _, d := range []string{filepath.Dir(f.dir), f.dir, f.out, root} {
+		for p := d; p != "/"; p = filepath.Dir(p) {
+			if info, err := os.Stat(p); err == nil {
+				os.Chmod(p, info.Mode().Perm()|0o055)
+			}
+		}
+	}
+	os.Chown(f.dir, 65534, 65534)
+	os.Chown(f.out, 65534, 65534)
+	as := func(args ...string) result {
+		cmd := f.command(args...)
+		cmd.Path, cmd.Args[0] = exe, exe
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		return runCmd(t, cmd)
+	}
+	if r := as("apply", "--auto-approve"); r.code != 0 {
+		t.Fatal(r)
+	}
+	// The binding goes; its target becomes unreadable to reconfig's user.
+	os.Remove(filepath.Join(f.dir, "conf.d", "b"))
+	os.Chown(f.target("b.conf"), 0, 0)
+	os.Chmod(f.target("b.conf"), 0o600)
+	r := as("apply", "--auto-approve", "--prune")
+	if r.code != 1 || !strings.Contains(r.stdout, "cannot be read") || !strings.Contains(r.stdout, "remove it by hand") {
+		t.Fatalf("prune of an unreadable orphan: %s", r)
+	}
+	if _, err := os.Stat(f.target("b.conf")); err != nil {
+		t.Fatalf("the unreadable orphan was deleted: %v", err)
+	}
+}
