@@ -507,15 +507,19 @@ func (d *daemon) runDue(ctx context.Context, q *quiescence) {
 			ids = d.dirty
 		}
 		d.dirty, d.full = map[string]bool{}, false
+		pending := *q
 		q.reset()
 		if !d.runCycle(ctx, ids) {
-			// Keep the work for when cycles may run again.
+			// Keep the work for when cycles may run again, and when it
+			// became due: without that, pending changes have no due time
+			// and wait for the next change or the resync.
 			if ids == nil {
 				d.full = true
 			}
 			for id := range ids {
 				d.dirty[id] = true
 			}
+			*q = pending
 			return
 		}
 	}
