@@ -29,6 +29,10 @@ type Batch struct {
 	// events it is a progress notification: the span has seen everything
 	// up to Revision.
 	Revision int64
+	// ClusterID is the id of the cluster that sent the response, as
+	// Snapshot.ClusterID spells it: another etcd may answer on the same
+	// endpoint after the client reconnected.
+	ClusterID string
 	// Err ends the watch of this span (the others go on): ErrCompacted
 	// (CompactRevision tells the oldest revision still available), a
 	// permission error, a lost leader, a canceled watch.
@@ -210,7 +214,7 @@ func (c *Client) readWatches(s *Stream, spans []snapshot.Span, idx []int, receiv
 			continue
 		}
 		resp := v.Interface().(clientv3.WatchResponse)
-		b := Batch{Span: span, Revision: resp.Header.Revision}
+		b := Batch{Span: span, Revision: resp.Header.Revision, ClusterID: clusterID(resp.Header.ClusterId)}
 		if err := resp.Err(); err != nil {
 			b.Err = c.describe("watch "+describeRange(&spans[span]), cancelReason(err))
 			b.CompactRevision = resp.CompactRevision

@@ -256,7 +256,7 @@ func (d *daemon) session(ctx context.Context, cli *etcd.Client, backoff *time.Du
 				return err
 			}
 			if why == stopResnapshot {
-				if errors.Is(err, errCompacted) {
+				if errors.Is(err, errCompacted) || errors.Is(err, errOtherEtcd) {
 					d.log.Warn("taking a new snapshot", "reason", err.Error())
 				} else {
 					d.log.Info("taking a new snapshot", "reason", errText(err))
@@ -304,6 +304,7 @@ const (
 var (
 	errStuck     = errors.New("etcd did not answer a progress request on the watch stream")
 	errCompacted = errors.New("revision compacted")
+	errOtherEtcd = errors.New("another etcd answers")
 )
 
 // follow watches the snapshot's spans on one stream and runs cycles until
@@ -436,6 +437,21 @@ func (d *daemon) take(b etcd.Batch, q *quiescence) (stop, error) {
 		}
 		return stopRewatch, b.Err
 	}
+	// The etcd client reconnects and resumes its watches by itself, also
+	// to another etcd that came up on the same endpoint: a new cluster,
+	// or the same one started over (an empty data dir, an older backup),
+	// whose history restarts below what the snapshot has seen. Its
+	// events are not news to this snapshot: read it afresh.
+	if b.ClusterID != d.snap.ClusterID {
+		return stopResnapshot, fmt.Errorf("%w: cluster %s, not %s", errOtherEtcd, b.ClusterID, d.snap.ClusterID)
+	}
+	seen := d.snap.Spans[b.Span].Rev
+	if seen == 0 {
+		seen = d.snap.Revision
+	}
+	if b.Revision < seen {
+		return stopResnapshot, fmt.Errorf("%w: its revision %d is below %d, already seen (restarted or restored from a backup?)", errOtherEtcd, b.Revision, seen)
+	}
 	if len(b.Events) == 0 {
 		d.log.Debug("watch progress", "span", b.Span, "revision", b.Revision)
 		d.snap.Progress(b.Span, b.Revision)
@@ -491,15 +507,19 @@ func (d *daemon) runDue(ctx context.Context, q *quiescence) {
 			ids = d.dirty
 		}
 		d.dirty, d.full = map[string]bool{}, false
+		pending := *q
 		q.reset()
 		if !d.runCycle(ctx, ids) {
-			// Keep the work for when cycles may run again.
+			// Keep the work for when cycles may run again, and when it
+			// became due: without that, pending changes have no due time
+			// and wait for the next change or the resync.
 			if ids == nil {
 				d.full = true
 			}
 			for id := range ids {
 				d.dirty[id] = true
 			}
+			*q = pending
 			return
 		}
 	}

@@ -3,6 +3,7 @@ package watch_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -137,5 +138,81 @@ func TestIdleStreamStaysConnected(t *testing.T) {
 	}
 	if strings.Contains(h.logs.String(), "lost etcd") {
 		t.Fatalf("the daemon reconnected on an idle cluster:\n%s", h.logs.String())
+	}
+}
+
+// Another etcd comes up on the endpoint the daemon follows, within the
+// time the client reconnects by itself: a new cluster (another cluster
+// id), or the same cluster started over (an empty data dir, a restore
+// from an older backup), whose history restarts below the daemon's
+// revision. The daemon must not go on from the old snapshot — ignoring
+// the new data as "already seen", then mixing it into the old cluster's
+// data once its revisions are higher — but read the new etcd afresh:
+// refuse a state recorded for another cluster (health says why), and
+// converge to a cluster whose history started over. etcd 3.4 answers
+// progress requests of a watch from a future revision, so there nothing
+// but the revision tells the daemon.
+func TestAnotherEtcdOnTheSameEndpoint(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		sameID bool
+		etcd34 bool
+	}{
+		{"new cluster", false, false},
+		{"same cluster started over", true, false},
+		{"same cluster started over, etcd 3.4", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clientURL, peerURL := "http://"+etcdtest.FreeAddr(), "http://"+etcdtest.FreeAddr()
+			start := func(peer string) (kill func()) {
+				if tc.etcd34 {
+					return etcdtest.StartBinaryAt(t, etcdtest.Binary(t), clientURL, peer, filepath.Join(t.TempDir(), "etcd"))
+				}
+				return etcdtest.StartProcess(t, embedded.Options{ClientURL: clientURL, PeerURL: peer}).Kill
+			}
+			kill := start(peerURL)
+			c := connect(t, clientURL)
+			put(t, c, "/app/a", "1")
+			for i := range 10 {
+				put(t, c, "/app/old", fmt.Sprint(i))
+			}
+			c.Close()
+
+			h := newHarness(t, oneBinding)
+			m := watch.NewMetrics()
+			h.start([]string{clientURL}, func(o *watch.Options) {
+				o.Metrics = m
+				o.ProgressInterval, o.ProgressTimeout = 200*time.Millisecond, time.Second
+			})
+			h.awaitContent("app.conf", "a=1\nold=9\n", 10*time.Second)
+			awaitHealth(t, m, true, "^ok$", 10*time.Second)
+
+			kill()
+			if tc.sameID {
+				start(peerURL)
+			} else {
+				start("http://" + etcdtest.FreeAddr())
+			}
+			c = connect(t, clientURL)
+			if tc.sameID {
+				// A history that started over, still below the old
+				// revision (12): what the old snapshot takes as seen.
+				for i := range 3 {
+					put(t, c, "/app/a", fmt.Sprintf("b%d", i))
+				}
+				h.awaitContent("app.conf", "a=b2\n", 30*time.Second)
+				return
+			}
+			// Past the old cluster's revision: the old snapshot would take
+			// these events as news.
+			for i := range 20 {
+				put(t, c, "/app/a", fmt.Sprintf("b%d", i))
+			}
+			reason := awaitHealth(t, m, false, "written for etcd cluster", 30*time.Second)
+			t.Logf("health: %s", reason)
+			if got := h.read("app.conf"); got != "a=1\nold=9\n" {
+				t.Fatalf("app.conf = %q: data of another cluster was written under a state recorded for the old one", got)
+			}
+		})
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/reconfig/reconfig/embedded"
 	"github.com/reconfig/reconfig/etcd"
+	"github.com/reconfig/reconfig/state"
 	"github.com/reconfig/reconfig/testfixtures/etcdtest"
 	"github.com/reconfig/reconfig/watch"
 )
@@ -360,4 +361,33 @@ func TestFailingBindingDoesNotSlowOthers(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(h.out, "bad.conf")); !os.IsNotExist(err) {
 		t.Fatal("bad.conf written although its check fails")
 	}
+}
+
+// A change that arrives while another reconfig holds the state lock (a
+// cron apply waiting at its prompt) is applied once the lock is free —
+// without another change in etcd, not at the next resync — and health
+// stops naming the lock.
+func TestChangeWhileLockHeldIsApplied(t *testing.T) {
+	srv := etcdtest.Start(t)
+	c := connect(t, srv.ClientURL)
+	put(t, c, "/app/a", "1")
+	h := newHarness(t, oneBinding)
+	m := watch.NewMetrics()
+	h.start([]string{srv.ClientURL}, func(o *watch.Options) {
+		o.Metrics = m
+		o.LockWait = 100 * time.Millisecond
+	})
+	h.awaitContent("app.conf", "a=1\n", 10*time.Second)
+
+	lock, err := state.Acquire(context.Background(), filepath.Join(h.cfg, "state.json"), "apply", 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, c, "/app/a", "2")
+	h.await("a cycle refused for the lock", 10*time.Second, func(cy watch.Cycle) bool { return cy.Err != nil })
+	awaitHealth(t, m, false, "locked", 10*time.Second)
+	lock.Release()
+
+	h.awaitContent("app.conf", "a=2\n", 10*time.Second)
+	awaitHealth(t, m, true, "^ok$", 10*time.Second)
 }

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -165,12 +166,22 @@ func Binary(t interface {
 func StartBinary(t TB, path string, flags ...string) string {
 	t.Helper()
 	client, peer := "http://"+FreeAddr(), "http://"+FreeAddr()
-	dir := filepath.Join(t.TempDir(), "etcd")
+	StartBinaryAt(t, path, client, peer, filepath.Join(t.TempDir(), "etcd"), flags...)
+	return client
+}
+
+// StartBinaryAt runs the etcd binary at path as a single member on the
+// given URLs and data dir, and returns once it is healthy. kill ends it
+// with SIGKILL (as does the end of the test). The same peer URL gives the
+// same cluster id: a member started on a new data dir there is the same
+// cluster started over.
+func StartBinaryAt(t TB, path, clientURL, peerURL, dir string, flags ...string) (kill func()) {
+	t.Helper()
 	cmd := exec.Command(path,
 		"--name", "compat", "--data-dir", dir,
-		"--listen-client-urls", client, "--advertise-client-urls", client,
-		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		"--initial-cluster", "compat="+peer, "--initial-cluster-state", "new",
+		"--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
+		"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
+		"--initial-cluster", "compat="+peerURL, "--initial-cluster-state", "new",
 		"--heartbeat-interval", "10", "--election-timeout", "100",
 		"--log-level", "error", "--logger", "zap")
 	cmd.Args = append(cmd.Args, flags...)
@@ -183,19 +194,29 @@ func StartBinary(t TB, path string, flags ...string) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", path, err)
 	}
+	var once sync.Once
+	kill = func() {
+		once.Do(func() {
+			cmd.Process.Kill()
+			cmd.Wait()
+			logFile.Close()
+		})
+	}
 	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		logFile.Close()
+		once.Do(func() {
+			cmd.Process.Signal(syscall.SIGTERM)
+			cmd.Wait()
+			logFile.Close()
+		})
 	})
 	// Ready when it answers its health endpoint.
 	deadline := time.Now().Add(30 * time.Second)
-	for !healthy(client) {
+	for !healthy(clientURL) {
 		if time.Now().After(deadline) {
 			data, _ := os.ReadFile(logFile.Name())
 			t.Fatalf("etcd binary not healthy after 30s:\n%s", data)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return client
+	return kill
 }
