@@ -365,10 +365,11 @@ func (d *daemon) follow(ctx context.Context, cli *etcd.Client, conn <-chan bool)
 				continue
 			}
 			switch {
+			case due.IsZero():
 			case time.Now().Before(d.blockedUntil):
 				// Look at the state file again in a second.
 				wake.Reset(min(time.Until(due), time.Second))
-			case !due.IsZero():
+			default:
 				wake.Reset(time.Until(due))
 			}
 		}
