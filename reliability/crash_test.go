@@ -100,16 +100,17 @@ func TestApplyKilled(t *testing.T) {
 	anchors := []struct {
 		name string
 		ev   *dirEvents
+		dir  string
 		is   func(dirEvent) bool
 	}{
-		{"process start", nil, nil},
-		{"first staged file", outEvents, func(e dirEvent) bool {
+		{"process start", nil, "", nil},
+		{"first staged file", outEvents, f.out, func(e dirEvent) bool {
 			return e.Mask&syscall.IN_CREATE != 0 && strings.HasPrefix(e.Name, ".reconfig-")
 		}},
-		{"first rename", outEvents, func(e dirEvent) bool {
+		{"first rename", outEvents, f.out, func(e dirEvent) bool {
 			return e.Mask&syscall.IN_MOVED_TO != 0 && strings.HasPrefix(e.Name, "t")
 		}},
-		{"reload start", markEvents, func(e dirEvent) bool { return e.Name == "reload-started" }},
+		{"reload start", markEvents, f.marks, func(e dirEvent) bool { return e.Name == "reload-started" }},
 	}
 
 	phases := map[string]int{}
@@ -136,7 +137,8 @@ func TestApplyKilled(t *testing.T) {
 		a := anchors[run%len(anchors)]
 		from := 0
 		if a.ev != nil {
-			from = a.ev.mark()
+			// Past every event of the previous run's applies.
+			from = a.ev.settle(t, a.dir)
 		}
 		cmd := f.command("apply", "--auto-approve")
 		var out testfixtures.SyncBuffer
@@ -341,17 +343,18 @@ echo "C= $RECONFIG_ID $(sha256sum < "$1" | cut -c1-64)" >> $MARKS/log
 	anchors := []struct {
 		name string
 		ev   *dirEvents
+		dir  string
 		is   func(dirEvent) bool
 	}{
-		{"first staged file", outEvents, func(e dirEvent) bool {
+		{"first staged file", outEvents, f.out, func(e dirEvent) bool {
 			return e.Mask&syscall.IN_CREATE != 0 && strings.HasPrefix(e.Name, ".reconfig-")
 		}},
-		{"first rename", outEvents, func(e dirEvent) bool {
+		{"first rename", outEvents, f.out, func(e dirEvent) bool {
 			return e.Mask&syscall.IN_MOVED_TO != 0 && strings.HasPrefix(e.Name, "t")
 		}},
-		{"check start", markEvents, func(e dirEvent) bool { return e.Name == "check-started" }},
-		{"reload start", markEvents, func(e dirEvent) bool { return e.Name == "reload-started" }},
-		{"state save", stateEvents, func(e dirEvent) bool {
+		{"check start", markEvents, f.marks, func(e dirEvent) bool { return e.Name == "check-started" }},
+		{"reload start", markEvents, f.marks, func(e dirEvent) bool { return e.Name == "reload-started" }},
+		{"state save", stateEvents, f.dir, func(e dirEvent) bool {
 			return e.Mask&syscall.IN_CREATE != 0 && strings.HasPrefix(e.Name, ".reconfig-") && strings.HasSuffix(e.Name, "state.json")
 		}},
 	}
@@ -367,7 +370,7 @@ echo "C= $RECONFIG_ID $(sha256sum < "$1" | cut -c1-64)" >> $MARKS/log
 		os.Remove(f.marks + "/reload-started")
 		os.Remove(f.marks + "/check-started")
 		a := anchors[run%len(anchors)]
-		from := a.ev.mark()
+		from := a.ev.settle(t, a.dir)
 		cmd := f.command("apply", "--auto-approve")
 		var out testfixtures.SyncBuffer
 		cmd.Stdout, cmd.Stderr = &out, &out

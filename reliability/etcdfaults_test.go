@@ -42,7 +42,7 @@ func (f *fixture) beginQuiet(name string, outEv, cfgEv *dirEvents) *quiet {
 	q := &quiet{t: f.t, f: f, target: f.target(name), statePath: f.statePath(), outEv: outEv, cfgEv: cfgEv}
 	q.targetID, q.stateID = identify(f.t, q.target), identify(f.t, q.statePath)
 	q.content = readFile(f.t, q.target)
-	q.outMark, q.stateMark = outEv.mark(), cfgEv.mark()
+	q.outMark, q.stateMark = outEv.settle(f.t, f.out), cfgEv.settle(f.t, f.dir)
 	return q
 }
 

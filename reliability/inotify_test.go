@@ -3,6 +3,7 @@ package reliability
 import (
 	"encoding/binary"
 	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -82,6 +83,26 @@ func (w *dirEvents) since(from int) []dirEvent {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return append([]dirEvent(nil), w.events[min(from, len(w.events)):]...)
+}
+
+// settle returns a mark after every event of dir so far has been read:
+// it makes an event of its own (a sentinel file created and removed) and
+// waits for it, since inotify reports a directory's events in order. A mark
+// taken right after an awaited change could otherwise still see that
+// change's own events arrive after it.
+func (w *dirEvents) settle(t *testing.T, dir string) int {
+	t.Helper()
+	const name = ".settle-sentinel"
+	from := w.mark()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(p)
+	if w.wait(from, func(e dirEvent) bool { return e.Name == name && e.Mask&syscall.IN_DELETE != 0 }, nil, 30*time.Second) < 0 {
+		t.Fatalf("inotify: the sentinel's events in %s never came", dir)
+	}
+	return w.mark()
 }
 
 // wait waits for an event from index from on that match accepts; it

@@ -84,7 +84,7 @@ func TestMissingDataNeverEmptiesATarget(t *testing.T) {
 	// The data goes: the lease expires, the prefix is emptied, the key
 	// deleted.
 	skipsBefore := strings.Count(d.log.String(), "binding skipped")
-	mark := events.mark()
+	mark := events.settle(t, f.out)
 	if _, err := c.Delete(ctx, "/app", true); err != nil {
 		t.Fatal(err)
 	}
