@@ -25,10 +25,11 @@ test: deps
 	$(GO) test -count=1 -timeout 15m ./...
 
 # The reliability suite at full size (RECONFIG_LONG: 200 kill -9 runs,
-# 10,000 watch-driven updates, 50 rounds of concurrent writers), then every
-# fuzzer for a bounded time.
+# 10,000 watch-driven updates, 50 rounds of concurrent writers), the core
+# packages under the race detector, then every fuzzer for a bounded time.
 test-long: deps
 	RECONFIG_LONG=1 $(GO) test -count=1 -timeout 60m ./...
+	$(GO) test -race -count=1 -timeout 20m ./watch ./etcd ./apply ./plan ./render ./snapshot ./state
 	$(MAKE) fuzz
 
 # Each fuzzer (package:Fuzzer) for FUZZTIME, one `go test -fuzz` each. A

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -544,15 +543,6 @@ func outcome(c *CommandResult) string {
 		return state.OutcomeFailed
 	}
 	return state.OutcomeOK
-}
-
-// Outcome returns the outcome of the binding with the id, or nil.
-func (r *Result) Outcome(id string) *Outcome {
-	i := sort.Search(len(r.Outcomes), func(i int) bool { return r.Outcomes[i].ID >= id })
-	if i < len(r.Outcomes) && r.Outcomes[i].ID == id {
-		return r.Outcomes[i]
-	}
-	return nil
 }
 
 func unwrapPath(err error) error {

@@ -264,7 +264,7 @@ func TestFailedReloadKeepsFile(t *testing.T) {
 	f := newFixture(t, spec{id: "a", reload: "echo boom >&2; exit 3"}, spec{id: "b"})
 	f.data["/a"], f.data["/b"] = "a\n", "b\n"
 	r := f.apply()
-	a, b := r.Outcome("a"), r.Outcome("b")
+	a, b := r.Outcomes[0], r.Outcomes[1] // in plan order: a, b
 	if a.Err == nil || !strings.Contains(a.Err.Error(), "reload failed: exited with status 3") {
 		t.Fatalf("a: %v", a.Err)
 	}

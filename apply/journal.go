@@ -50,9 +50,6 @@ type journalEntry struct {
 	AfterHash string `json:"after_sha256"`
 }
 
-// JournalPath is the journal of a state file.
-func JournalPath(statePath string) string { return state.JournalPath(statePath) }
-
 // writeJournal records the targets about to be installed before their
 // check, durably, before any of them is renamed.
 func writeJournal(path string, outs []*Outcome) error {
@@ -120,7 +117,7 @@ func (e *JournalError) Hint() string {
 func Recover(statePath string) ([]Recovered, error) {
 	// A journal staged but never renamed into place covered no rename;
 	// state.Acquire swept it.
-	path := JournalPath(statePath)
+	path := state.JournalPath(statePath)
 	data, _, err := atomicfile.Read(path, atomicfile.ReadOptions{Max: maxJournal})
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil

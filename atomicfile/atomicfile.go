@@ -175,23 +175,35 @@ type Current struct {
 	// old content.
 	Links uint64
 	// stamp identifies the file as it was read, for Changed.
-	stamp stamp
+	stamp Stamp
 }
 
-// stamp identifies one version of a file: a write changes its size or
-// modification time, a replacement its inode.
-type stamp struct {
+// Stamp identifies one version of a file: a write changes its size or
+// modification time, a replacement its inode. The zero Stamp is no file.
+type Stamp struct {
 	dev, ino uint64
 	size     int64
 	mtime    int64
 }
 
-func stampOf(info fs.FileInfo) stamp {
-	s := stamp{size: info.Size(), mtime: info.ModTime().UnixNano()}
+// StampOf is the stamp of a file's information.
+func StampOf(info fs.FileInfo) Stamp {
+	s := Stamp{size: info.Size(), mtime: info.ModTime().UnixNano()}
 	if st, ok := info.Sys().(*syscall.Stat_t); ok {
 		s.dev, s.ino = uint64(st.Dev), st.Ino
 	}
 	return s
+}
+
+// StampAt is the stamp of the file at path now, without following a
+// symlink (a link swapped in is another file); the zero Stamp when there
+// is none.
+func StampAt(path string) Stamp {
+	info, err := os.Lstat(path)
+	if err != nil {
+		return Stamp{}
+	}
+	return StampOf(info)
 }
 
 // Changed reports whether the file at path is no longer the one cur was
@@ -208,7 +220,7 @@ func Changed(path string, cur *Current) (bool, error) {
 	case cur == nil:
 		return true, nil
 	}
-	return stampOf(info) != cur.stamp, nil
+	return StampOf(info) != cur.stamp, nil
 }
 
 // ReadCurrent reads the target at path with its mode, owner and link
@@ -229,7 +241,7 @@ func ReadCurrent(path string, max int64) (*Current, error) {
 	case err != nil:
 		return nil, fmt.Errorf("target %s: %w", path, unwrap(err))
 	}
-	c := &Current{Data: data, Links: Links(info), stamp: stampOf(info),
+	c := &Current{Data: data, Links: Links(info), stamp: StampOf(info),
 		Attrs: Attrs{Mode: info.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky), UID: -1, GID: -1}}
 	if st, ok := info.Sys().(*syscall.Stat_t); ok {
 		c.Attrs.UID, c.Attrs.GID = int(st.Uid), int(st.Gid)

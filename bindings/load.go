@@ -432,7 +432,7 @@ func describeJSONError(data []byte, err error) (line, col int, msg string) {
 				break
 			}
 		}
-		return line, col, fmt.Sprintf("unknown field %s; known fields: id, key, recursive, source, target, pattern, altkeys, checkcmd, reloadcmd, mode, owner, group, sensitive, allow_empty, command_timeout, render_timeout", name)
+		return line, col, fmt.Sprintf("unknown field %s; known fields: %s", name, strings.Join(fieldNames, ", "))
 	}
 	return 0, 0, "invalid JSON: " + strings.TrimPrefix(s, "json: ")
 }
@@ -492,11 +492,18 @@ func (es Errors) Unwrap() []error {
 }
 
 // knownFields are the binding file's field names.
-var knownFields = map[string]bool{
-	"id": true, "key": true, "recursive": true, "source": true, "target": true, "pattern": true,
-	"altkeys": true, "checkcmd": true, "reloadcmd": true, "mode": true, "owner": true, "group": true,
-	"sensitive": true, "allow_empty": true, "command_timeout": true, "render_timeout": true,
-}
+// fieldNames are the binding file's field names, in the order messages
+// list them; knownFields is the same set.
+var fieldNames = []string{"id", "key", "recursive", "source", "target", "pattern", "altkeys", "checkcmd",
+	"reloadcmd", "mode", "owner", "group", "sensitive", "allow_empty", "command_timeout", "render_timeout"}
+
+var knownFields = func() map[string]bool {
+	m := make(map[string]bool, len(fieldNames))
+	for _, n := range fieldNames {
+		m[n] = true
+	}
+	return m
+}()
 
 // checkFieldNames finds a top-level field named with the wrong case or
 // given twice. data is known to hold one valid JSON object.

@@ -103,7 +103,12 @@ func runApply(c *cli.Context, env *runEnv, a applyArgs) error {
 	}
 	defer lock.Release()
 	recovered, err := apply.Recover(g.statePath)
-	view.Recovered(env.io.Stdout, env.style, recovered)
+	if a.json {
+		// Stdout is one JSON document.
+		view.Recovered(env.io.Stderr, env.errStyle(), recovered)
+	} else {
+		view.Recovered(env.io.Stdout, env.style, recovered)
+	}
 	if err != nil {
 		return err
 	}
@@ -157,7 +162,7 @@ func runApply(c *cli.Context, env *runEnv, a applyArgs) error {
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sig)
 
-	res := apply.Execute(c.Context, p, apply.Options{Journal: apply.JournalPath(g.statePath)})
+	res := apply.Execute(c.Context, p, apply.Options{Journal: state.JournalPath(g.statePath)})
 	before := st.Serial
 	var saveErr error
 	if res.Record(st, p, time.Now().UTC()) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -167,15 +168,24 @@ func readDevData(path string) ([]byte, error) {
 	if path == "" {
 		return testfixtures.Demo.ReadFile("demo/data.json")
 	}
-	// The operator's own file: a symlink is followed, but what it leads
-	// to must be a regular file of at most maxDevData.
-	raw, _, err := atomicfile.Read(path, atomicfile.ReadOptions{Max: maxDevData, FollowSymlink: true})
+	return readOperatorFile("--data", path, maxDevData)
+}
+
+// readOperatorFile reads a file the operator names on the command line:
+// a symlink is followed (secret mounts, certbot's live/), but what it leads
+// to must be a regular file of at most max bytes. Errors name the flag and
+// the file.
+func readOperatorFile(flag, path string, max int64) ([]byte, error) {
+	data, _, err := atomicfile.Read(path, atomicfile.ReadOptions{Max: max, FollowSymlink: true})
 	var re *atomicfile.RefusedError
+	var pe *fs.PathError
 	switch {
 	case errors.As(err, &re):
-		return nil, fmt.Errorf("--data %w", re)
+		return nil, fmt.Errorf("%s %s %s", flag, path, re.What())
+	case errors.As(err, &pe):
+		return nil, fmt.Errorf("%s %s: %w", flag, path, pe.Err)
 	case err != nil:
-		return nil, fmt.Errorf("--data: %w", err)
+		return nil, fmt.Errorf("%s %s: %w", flag, path, err)
 	}
-	return raw, nil
+	return data, nil
 }

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
-
-	"github.com/reconfig/reconfig/atomicfile"
 )
 
 // globals are the options every command shares.
@@ -301,9 +299,9 @@ const maxSecretFile = 64 << 10
 // readSecretFile reads a password or passphrase from a file (its first
 // line; a file that may be a symlink, as secret mounts are).
 func readSecretFile(flag, path string) (string, error) {
-	data, _, err := atomicfile.Read(path, atomicfile.ReadOptions{Max: maxSecretFile, FollowSymlink: true})
+	data, err := readOperatorFile(flag, path, maxSecretFile)
 	if err != nil {
-		return "", &hinted{err: fmt.Errorf("%s %s: %w", flag, path, err), hint: "the file must be a readable regular file holding the secret on its first line"}
+		return "", &hinted{err: err, hint: "the file must be a readable regular file holding the secret on its first line"}
 	}
 	line, _, _ := strings.Cut(string(data), "\n")
 	return strings.TrimRight(line, "\r"), nil

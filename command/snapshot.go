@@ -2,6 +2,7 @@ package command
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -64,11 +65,13 @@ func runSnapshotSave(c *cli.Context, env *runEnv, file string, includeSensitive 
 					plain = append(plain, sel.Ranges()...)
 				}
 			}
-			if b.Sensitive {
+		}
+		snap.Omit(snapshot.Subtract(secret, plain))
+		for _, b := range cfg.set.Bindings {
+			if slices.ContainsFunc(b.Selectors(), snap.Omits) {
 				omitted = append(omitted, b.ID)
 			}
 		}
-		snap.Omit(snapshot.Subtract(secret, plain))
 	}
 	data, err := snap.Marshal()
 	if err != nil {

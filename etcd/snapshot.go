@@ -128,7 +128,7 @@ func (c *Client) readSnapshot(ctx context.Context, sels []snapshot.Selector, sta
 			sp := &snap.Spans[p.span]
 			for _, kv := range rr.Kvs {
 				if err := sp.Append(snapshot.KV{Key: string(kv.Key), Value: string(kv.Value)}); err != nil {
-					return nil, fmt.Errorf("etcd answered a read of %s out of order: %w", describeRange(sp), err)
+					return nil, fmt.Errorf("etcd answered a read of %s out of order: %w", sp.Describe(), err)
 				}
 			}
 			stats.Keys += len(rr.Kvs)
@@ -170,7 +170,7 @@ func (c *Client) readSpans(ctx context.Context, sels []snapshot.Selector, stats 
 				break
 			}
 			if errors.Is(err, rpctypes.ErrPermissionDenied) {
-				return nil, &Error{Msg: fmt.Sprintf("read snapshot: permission denied for user %s to read %s", c.cfg.Username, describeRange(sp)),
+				return nil, &Error{Msg: fmt.Sprintf("read snapshot: permission denied for user %s to read %s", c.cfg.Username, sp.Describe()),
 					hint: "grant the user's role read access to that key or prefix (etcdctl role grant-permission), or remove the binding", Err: err}
 			}
 			if err != nil {
@@ -181,7 +181,7 @@ func (c *Client) readSpans(ctx context.Context, sels []snapshot.Selector, stats 
 			}
 			for _, kv := range resp.Kvs {
 				if err := sp.Append(snapshot.KV{Key: string(kv.Key), Value: string(kv.Value)}); err != nil {
-					return nil, fmt.Errorf("etcd answered a read of %s out of order: %w", describeRange(sp), err)
+					return nil, fmt.Errorf("etcd answered a read of %s out of order: %w", sp.Describe(), err)
 				}
 			}
 			stats.Keys += len(resp.Kvs)
@@ -206,6 +206,3 @@ func (c *Client) readSpans(ctx context.Context, sels []snapshot.Selector, stats 
 	snap.Stamp()
 	return snap, nil
 }
-
-// describeRange names a span's keys for an operator.
-func describeRange(sp *snapshot.Span) string { return sp.Describe() }

@@ -66,7 +66,8 @@ type Stream struct {
 // when Rev is 0), on one gRPC stream of its own, requiring a leader and
 // asking for progress notifications. Spans marked Denied (an optional own
 // key the user may not read) are not watched. received, when not nil, is
-// called with the number of events of each response as it arrives. The
+// called with the number of events of each response as it arrives, from
+// several goroutines at once: it must be safe for that. The
 // stream ends when ctx ends, when Close is called, or when the watch of
 // every span has ended with an error.
 func (c *Client) Watch(ctx context.Context, spans []snapshot.Span, received func(events int)) *Stream {
@@ -216,10 +217,10 @@ func (c *Client) readWatches(s *Stream, spans []snapshot.Span, idx []int, receiv
 		resp := v.Interface().(clientv3.WatchResponse)
 		b := Batch{Span: span, Revision: resp.Header.Revision, ClusterID: clusterID(resp.Header.ClusterId)}
 		if err := resp.Err(); err != nil {
-			b.Err = c.describe("watch "+describeRange(&spans[span]), cancelReason(err))
+			b.Err = c.describe("watch "+spans[span].Describe(), cancelReason(err))
 			b.CompactRevision = resp.CompactRevision
 		} else if resp.Canceled {
-			b.Err = &Error{Msg: "watch " + describeRange(&spans[span]) + ": canceled by etcd"}
+			b.Err = &Error{Msg: "watch " + spans[span].Describe() + ": canceled by etcd"}
 		}
 		for _, ev := range resp.Events {
 			b.Events = append(b.Events, snapshot.Event{

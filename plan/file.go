@@ -41,6 +41,7 @@ type fileChange struct {
 	Target         string   `json:"target"`
 	Action         Action   `json:"action"`
 	Reason         string   `json:"reason,omitempty"`
+	Skipped        string   `json:"skipped,omitempty"`
 	Warnings       []string `json:"warnings,omitempty"`
 	Drift          bool     `json:"drift,omitempty"`
 	Sensitive      bool     `json:"sensitive,omitempty"`
@@ -72,7 +73,7 @@ func (p *Plan) Write(path string) error {
 	}
 	for _, ch := range p.Changes {
 		fc := fileChange{
-			ID: ch.ID, Target: ch.Target, Action: ch.Action, Reason: ch.Reason, Warnings: ch.Warnings, Drift: ch.Drift,
+			ID: ch.ID, Target: ch.Target, Action: ch.Action, Reason: ch.Reason, Skipped: string(ch.Skipped), Warnings: ch.Warnings, Drift: ch.Drift,
 			Sensitive: ch.Sensitive, BeforeSHA256: ch.BeforeHash, UID: ch.UID, GID: ch.GID,
 		}
 		if ch.Action == Create || ch.Action == Update {
@@ -144,7 +145,7 @@ func ReadFile(path string) (*Plan, error) {
 	p := &Plan{Revision: f.Revision, ClusterID: f.ClusterID, Prefix: f.Prefix, Lineage: f.StateLineage,
 		Serial: f.StateSerial, Partial: f.Partial}
 	for _, fc := range f.Changes {
-		ch := &Change{ID: fc.ID, Target: fc.Target, Action: fc.Action, Reason: fc.Reason, Warnings: fc.Warnings, Drift: fc.Drift,
+		ch := &Change{ID: fc.ID, Target: fc.Target, Action: fc.Action, Reason: fc.Reason, Skipped: SkipReason(fc.Skipped), Warnings: fc.Warnings, Drift: fc.Drift,
 			Sensitive: fc.Sensitive, BeforeHash: fc.BeforeSHA256, UID: fc.UID, GID: fc.GID,
 			AttrChange: fc.AttrChange, CheckCmd: fc.CheckCmd, ReloadCmd: fc.ReloadCmd}
 		bad := func(msg string) error {

@@ -231,6 +231,30 @@ func forEach(n int, f func(i int)) {
 	wg.Wait()
 }
 
+// TargetAttrs are the mode, owner and group binding b installs its target
+// with, cur being the target now (nil: none): what the binding names, else
+// what the file has, else DefaultMode and the running user (-1).
+func TargetAttrs(b *bindings.Binding, cur *atomicfile.Current) (mode fs.FileMode, uid, gid int, err error) {
+	buid, bgid, err := b.Owners()
+	if err != nil {
+		return 0, -1, -1, fmt.Errorf("binding %q: %w", b.ID, err)
+	}
+	mode, uid, gid = DefaultMode(b), -1, -1
+	if cur != nil {
+		mode, uid, gid = cur.Attrs.Mode, cur.Attrs.UID, cur.Attrs.GID
+		if b.HasMode {
+			mode = b.Mode
+		}
+	}
+	if buid >= 0 {
+		uid = buid
+	}
+	if bgid >= 0 {
+		gid = bgid
+	}
+	return mode, uid, gid, nil
+}
+
 // DefaultMode is the mode a new target gets: the binding's, else 0644 —
 // or 0600 for a sensitive binding, whose content is nobody else's to read.
 func DefaultMode(b *bindings.Binding) fs.FileMode {
@@ -322,17 +346,17 @@ func compare(ch *Change, b *bindings.Binding, rec *state.Record) *Change {
 	}
 	fail := ch.fail
 	out := ch.After
-	uid, gid, err := b.Owners()
-	if err != nil {
-		return fail(fmt.Errorf("binding %q: %w", b.ID, err))
-	}
 	cur, err := atomicfile.ReadCurrent(b.Target, MaxTargetSize)
-	switch {
-	case err != nil:
+	if err != nil {
 		return fail(err)
-	case cur == nil:
+	}
+	mode, uid, gid, err := TargetAttrs(b, cur)
+	if err != nil {
+		return fail(err)
+	}
+	ch.Mode, ch.UID, ch.GID = mode, uid, gid
+	if cur == nil {
 		ch.Action = Create
-		ch.Mode, ch.UID, ch.GID = DefaultMode(b), uid, gid
 		if rec != nil && rec.Target == b.Target {
 			ch.Drift = true // recorded, but deleted by hand
 		}
@@ -343,20 +367,15 @@ func compare(ch *Change, b *bindings.Binding, rec *state.Record) *Change {
 	}
 	before := cur.Data
 	ch.Before, ch.BeforeHash = before, Hash(before)
-	ch.Mode, ch.UID, ch.GID = cur.Attrs.Mode, cur.Attrs.UID, cur.Attrs.GID
-	curUID, curGID := cur.Attrs.UID, cur.Attrs.GID
 	var attrs []string
-	if b.HasMode && b.Mode != ch.Mode {
-		attrs = append(attrs, fmt.Sprintf("mode %s → %s", bindings.FormatMode(ch.Mode), bindings.FormatMode(b.Mode)))
-		ch.Mode = b.Mode
+	if was := cur.Attrs.Mode; mode != was {
+		attrs = append(attrs, fmt.Sprintf("mode %s → %s", bindings.FormatMode(was), bindings.FormatMode(mode)))
 	}
-	if uid >= 0 && uid != curUID {
-		attrs = append(attrs, fmt.Sprintf("owner %d → %d", curUID, uid))
-		ch.UID = uid
+	if was := cur.Attrs.UID; uid != was {
+		attrs = append(attrs, fmt.Sprintf("owner %d → %d", was, uid))
 	}
-	if gid >= 0 && gid != curGID {
-		attrs = append(attrs, fmt.Sprintf("group %d → %d", curGID, gid))
-		ch.GID = gid
+	if was := cur.Attrs.GID; gid != was {
+		attrs = append(attrs, fmt.Sprintf("group %d → %d", was, gid))
 	}
 
 	if rec != nil && rec.Target == b.Target && rec.SHA256 != ch.BeforeHash {

@@ -100,23 +100,10 @@ func (p *Plan) Verify(path string, set *bindings.Set, st *state.State) error {
 			bad(ch, "%v", err)
 			continue
 		}
-		mode, uid, gid := DefaultMode(b), -1, -1
-		if cur != nil {
-			mode, uid, gid = cur.Attrs.Mode, cur.Attrs.UID, cur.Attrs.GID
-			if b.HasMode {
-				mode = b.Mode
-			}
-		}
-		buid, bgid, err := b.Owners()
+		mode, uid, gid, err := TargetAttrs(b, cur)
 		if err != nil {
-			bad(ch, "binding %q: %v", b.ID, err)
+			bad(ch, "%v", err)
 			continue
-		}
-		if buid >= 0 {
-			uid = buid
-		}
-		if bgid >= 0 {
-			gid = bgid
 		}
 		if ch.Mode != mode {
 			bad(ch, "mode %s is not %s, what binding %q gives", bindings.FormatMode(ch.Mode), bindings.FormatMode(mode), b.ID)

@@ -5,7 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 	"regexp"
 	"strconv"
 	"strings"
@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/reconfig/reconfig/atomicfile"
 	"github.com/reconfig/reconfig/bindings"
 	"github.com/reconfig/reconfig/snapshot"
 )
@@ -58,11 +59,31 @@ func (e *Error) Error() string {
 
 // Compile reads and parses the template of b.
 func Compile(b *bindings.Binding) (*Template, error) {
-	src, err := os.ReadFile(b.SourcePath)
-	if err != nil {
-		return nil, &Error{Binding: b.ID, Template: b.SourcePath, Msg: fmt.Sprintf("cannot read: %v", errors.Unwrap(err))}
+	// The operator's own file: a symlink (inside templates/, as the
+	// binding's validation checked) is followed, but what it leads to must
+	// be a regular file, read without blocking, of at most MaxTemplate.
+	src, _, err := atomicfile.Read(b.SourcePath, atomicfile.ReadOptions{Max: MaxTemplate, FollowSymlink: true})
+	var re *atomicfile.RefusedError
+	switch {
+	case errors.As(err, &re):
+		return nil, &Error{Binding: b.ID, Template: b.SourcePath, Msg: "cannot read: it " + re.What()}
+	case err != nil:
+		return nil, &Error{Binding: b.ID, Template: b.SourcePath, Msg: fmt.Sprintf("cannot read: %v", unwrapPath(err))}
 	}
 	return CompileText(b, string(src))
+}
+
+// MaxTemplate is the largest template file reconfig reads.
+const MaxTemplate = 4 << 20
+
+// unwrapPath drops the *fs.PathError wrapper, whose path the message names
+// already.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // CompileText checks that src parses as the template of b.

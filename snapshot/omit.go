@@ -39,6 +39,16 @@ func (s *Snapshot) Omit(ranges []Range) {
 	s.Omitted = normalize(s.Omitted)
 }
 
+// Omits reports whether the snapshot left out values sel reads.
+func (s *Snapshot) Omits(sel Selector) bool {
+	for _, r := range sel.Ranges() {
+		if s.omits(r.Start, r.End) {
+			return true
+		}
+	}
+	return false
+}
+
 // omits reports whether [start, end) overlaps an omitted range.
 func (s *Snapshot) omits(start, end string) bool {
 	i := sort.Search(len(s.Omitted), func(i int) bool { return s.Omitted[i].End > start })

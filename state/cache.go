@@ -1,54 +1,20 @@
 package state
 
-import (
-	"fmt"
-	"os"
-	"syscall"
-	"time"
-)
+import "github.com/reconfig/reconfig/atomicfile"
 
 // Cache keeps the state a long-running process last read or wrote, and
 // reads the file again only when another process replaced it. The caller
 // holds the lock around Load and Save.
 type Cache struct {
 	st *State
-	id fileID
-}
-
-type fileID struct {
-	dev, ino uint64
-	size     int64
-	mtime    time.Time
-}
-
-func identify(path string) (fileID, bool) {
-	info, err := os.Lstat(path) // a link swapped in is not the file cached
-	if err != nil {
-		return fileID{}, false
-	}
-	id := fileID{size: info.Size(), mtime: info.ModTime()}
-	if st, ok := info.Sys().(*syscall.Stat_t); ok {
-		id.dev, id.ino = uint64(st.Dev), st.Ino
-	}
-	return id, true
-}
-
-// Stamp identifies the file at path as it is now (device, inode, size,
-// modification time); "" when there is none. A changed stamp means the
-// file was replaced or written.
-func Stamp(path string) string {
-	id, ok := identify(path)
-	if !ok {
-		return ""
-	}
-	return fmt.Sprintf("%d:%d:%d:%d", id.dev, id.ino, id.size, id.mtime.UnixNano())
+	id atomicfile.Stamp
 }
 
 // Load returns the state at path: the cached one when the file is the one
 // this process last saw, else the file read anew.
 func (c *Cache) Load(path string) (*State, error) {
-	id, ok := identify(path)
-	if ok && c.st != nil && id == c.id {
+	id := atomicfile.StampAt(path)
+	if id != (atomicfile.Stamp{}) && c.st != nil && id == c.id {
 		return c.st, nil
 	}
 	st, err := Load(path)
@@ -56,7 +22,7 @@ func (c *Cache) Load(path string) (*State, error) {
 		c.st = nil
 		return nil, err
 	}
-	if ok {
+	if id != (atomicfile.Stamp{}) {
 		c.st, c.id = st, id
 	} else {
 		c.st = nil
@@ -71,7 +37,7 @@ func (c *Cache) Save(st *State, path string) error {
 		c.st = nil
 		return err
 	}
-	if id, ok := identify(path); ok {
+	if id := atomicfile.StampAt(path); id != (atomicfile.Stamp{}) {
 		c.st, c.id = st, id
 	} else {
 		c.st = nil

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/reconfig/reconfig/apply"
+	"github.com/reconfig/reconfig/atomicfile"
 	"github.com/reconfig/reconfig/bindings"
 	"github.com/reconfig/reconfig/etcd"
 	"github.com/reconfig/reconfig/plan"
@@ -131,6 +133,9 @@ type daemon struct {
 	// outlive one watch, so a watch resumed after an error loses no work.
 	dirty map[string]bool
 	full  bool
+	// quiet is the quiescence of the pending changes (--wait); it goes
+	// with dirty, beyond one watch.
+	quiet quiescence
 	// retries holds the bindings whose last cycle failed, each tried
 	// again on its own schedule.
 	retries map[string]*retry
@@ -140,16 +145,39 @@ type daemon struct {
 	// wait at once: an operator fixed it.
 	blockedUntil time.Time
 	blockStep    time.Duration
-	blockedStamp string
+	blockedStamp atomicfile.Stamp
 	// failing maps each key range that cannot be watched to why.
 	failing map[string]string
 	// outage is the etcd failure being reported, "" while all is well:
 	// an outage is logged once, its end once.
 	outage string
-	// disconnected is set while the client's connection has been down
-	// longer than the grace: no cycle runs.
+	// link follows the connection of the session's client; disconnected
+	// is what the loop last learned from it: no cycle runs while etcd is
+	// gone.
+	link         *link
 	disconnected bool
-	states       state.Cache
+	// held is a render kept while cycles are held back, for the next try
+	// of the same bindings at the same revision.
+	held   *heldRender
+	states state.Cache
+}
+
+// idsOf names a set of bindings by their ids.
+func idsOf(set *bindings.Set) string {
+	ids := make([]string, len(set.Bindings))
+	for i, b := range set.Bindings {
+		ids[i] = b.ID
+	}
+	return strings.Join(ids, "\x00")
+}
+
+// heldRender is the render of a cycle that could not take the lock or use
+// the state: nothing of it was compared or written.
+type heldRender struct {
+	cfg      *Config
+	revision int64
+	ids      string
+	rendered map[string]*plan.Change
 }
 
 // retry is the schedule of a failed binding.
@@ -167,7 +195,8 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	d := &daemon{o: o, log: o.Logger, cfg: cfg, dirty: map[string]bool{}, retries: map[string]*retry{}}
+	d := &daemon{o: o, log: o.Logger, cfg: cfg, dirty: map[string]bool{}, retries: map[string]*retry{},
+		quiet: quiescence{min: o.WaitMin, max: o.WaitMax}}
 	d.log.Info("reconfig watch starting", "bindings", len(cfg.Set.Bindings), "state", o.StatePath)
 	backoff := o.BackoffMin
 	for ctx.Err() == nil {
@@ -229,13 +258,7 @@ func (d *daemon) session(ctx context.Context, cli *etcd.Client, backoff *time.Du
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	d.disconnected = false
-	conn := make(chan bool, 1)
-	cli.MonitorConnection(sctx, func(ready bool) {
-		select {
-		case conn <- ready:
-		case <-sctx.Done():
-		}
-	})
+	d.link = newLink(sctx, cli, d.o.ConnectionGrace, d.o.Metrics)
 	for {
 		snap, stats, err := cli.Snapshot(ctx, d.cfg.Set.Selectors())
 		if err != nil {
@@ -248,7 +271,7 @@ func (d *daemon) session(ctx context.Context, cli *etcd.Client, backoff *time.Du
 		d.full = true
 
 		for {
-			why, err := d.follow(sctx, cli, conn)
+			why, err := d.follow(sctx, cli)
 			if why == stopDone {
 				return nil
 			}
@@ -309,59 +332,58 @@ var (
 
 // follow watches the snapshot's spans on one stream and runs cycles until
 // something needs a new snapshot, watch or client.
-func (d *daemon) follow(ctx context.Context, cli *etcd.Client, conn <-chan bool) (stop, error) {
+func (d *daemon) follow(ctx context.Context, cli *etcd.Client) (stop, error) {
 	o := d.o
 	s := cli.Watch(ctx, d.snap.Spans, o.Metrics.received)
 	defer s.Close()
 	ready := s.Ready()
-	q := quiescence{min: o.WaitMin, max: o.WaitMax}
-	live := newLiveness(o.ProgressInterval, o.ProgressTimeout)
+	// Liveness is proved by the stream's answers: only a stream that
+	// watches something can give them.
+	live := newLiveness(o.ProgressInterval, o.ProgressTimeout, watching(d.snap.Spans))
 	defer live.stop()
 	resync := time.NewTimer(o.Resync)
 	defer resync.Stop()
 	wake := time.NewTimer(time.Hour)
 	defer wake.Stop()
-	down := time.NewTimer(time.Hour)
-	down.Stop()
-	defer down.Stop()
 	var resnapshot <-chan time.Time // a range could not be watched
 	if !d.disconnected {
 		o.Metrics.setConnected(true, "")
 	}
 
-	// take applies what arrived on the stream to the snapshot.
-	take := func() (stop, error) {
+	// take applies what arrived on the stream to the snapshot; heard
+	// tells whether anything did.
+	take := func() (why stop, err error, heard bool) {
 		bs, open := s.Take()
-		if len(bs) > 0 || !open {
+		if len(bs) > 0 {
 			live.heard()
 		}
 		for _, b := range bs {
-			why, err := d.take(b, &q)
-			if why != stopNone {
-				return why, err
+			if why, err := d.take(b); why != stopNone {
+				return why, err, true
 			}
 		}
 		if !open {
 			ready = nil
+			live.stop()
 			if len(d.failing) == 0 {
-				return stopRewatch, errors.New("the watch stream closed")
+				return stopRewatch, errors.New("the watch stream closed"), true
 			}
 		}
 		if len(d.failing) > 0 && resnapshot == nil {
 			resnapshot = time.After(jitter(o.BackoffMax))
 		}
-		return stopNone, nil
+		return stopNone, nil, len(bs) > 0
 	}
 
 	for {
 		if !d.disconnected {
-			due := d.next(&q)
+			due := d.next()
 			if !due.IsZero() && !due.After(time.Now()) {
 				// Everything that arrived until now goes into the cycle.
-				if why, err := take(); why != stopNone {
+				if why, err, _ := take(); why != stopNone {
 					return why, err
 				}
-				d.runDue(ctx, &q)
+				d.runDue(ctx)
 				continue
 			}
 			switch {
@@ -377,11 +399,19 @@ func (d *daemon) follow(ctx context.Context, cli *etcd.Client, conn <-chan bool)
 		case <-ctx.Done():
 			return stopDone, nil
 		case <-ready:
-			if why, err := take(); why != stopNone {
+			if why, err, _ := take(); why != stopNone {
 				return why, err
 			}
 		case <-wake.C:
 		case <-live.timer.C:
+			// An answer may be waiting behind a long cycle: take it first.
+			why, err, heard := take()
+			if why != stopNone {
+				return why, err
+			}
+			if heard || !live.on {
+				continue
+			}
 			if !live.expired() {
 				// Ask off the loop: a request waits while the client
 				// reconnects.
@@ -393,20 +423,16 @@ func (d *daemon) follow(ctx context.Context, cli *etcd.Client, conn <-chan bool)
 				continue
 			}
 			return stopReconnect, fmt.Errorf("%w within %s", errStuck, o.ProgressTimeout)
-		case up := <-conn:
-			switch {
-			case !up:
-				down.Reset(o.ConnectionGrace)
-			case d.disconnected:
+		case <-d.link.changes:
+			switch down := d.link.isDown(); {
+			case down && !d.disconnected:
+				d.disconnected = true
+				d.lost(lostConnection, nil)
+			case !down && d.disconnected:
 				d.disconnected = false
 				d.recovered()
 				o.Metrics.setConnected(true, "")
-			default:
-				down.Stop()
 			}
-		case <-down.C:
-			d.disconnected = true
-			d.lost("lost the connection to etcd; no file is touched until it is back", nil)
 		case <-resnapshot:
 			return stopResnapshot, errors.New("some key ranges could not be watched")
 		case <-resync.C:
@@ -419,9 +445,19 @@ func (d *daemon) follow(ctx context.Context, cli *etcd.Client, conn <-chan bool)
 	}
 }
 
+// watching reports whether any of the spans is watched (not Denied).
+func watching(spans []snapshot.Span) bool {
+	for _, sp := range spans {
+		if !sp.Denied {
+			return true
+		}
+	}
+	return false
+}
+
 // take applies one batch of the stream to the snapshot and marks the
 // bindings that read a changed key.
-func (d *daemon) take(b etcd.Batch, q *quiescence) (stop, error) {
+func (d *daemon) take(b etcd.Batch) (stop, error) {
 	if b.Err != nil {
 		switch {
 		case errors.Is(b.Err, etcd.ErrCompacted):
@@ -467,7 +503,7 @@ func (d *daemon) take(b etcd.Batch, q *quiescence) (stop, error) {
 		}
 	}
 	if len(changed) > 0 {
-		q.changed(time.Now())
+		d.quiet.changed(time.Now())
 	}
 	return stopNone, nil
 }
@@ -475,20 +511,20 @@ func (d *daemon) take(b etcd.Batch, q *quiescence) (stop, error) {
 // next is when the next cycle is due: the pending changes once quiet, the
 // earliest retry of a failed binding, never before a blocked cycle may
 // run again. Zero: nothing to do.
-func (d *daemon) next(q *quiescence) time.Time {
+func (d *daemon) next() time.Time {
 	var due time.Time
 	switch {
 	case d.full:
 		due = time.Now()
 	case len(d.dirty) > 0:
-		due = q.due()
+		due = d.quiet.due()
 	}
 	for _, r := range d.retries {
 		if due.IsZero() || r.due.Before(due) {
 			due = r.due
 		}
 	}
-	if now := time.Now(); now.Before(d.blockedUntil) && state.Stamp(d.o.StatePath) != d.blockedStamp {
+	if now := time.Now(); now.Before(d.blockedUntil) && atomicfile.StampAt(d.o.StatePath) != d.blockedStamp {
 		d.blockedUntil = now
 	}
 	if !due.IsZero() && due.Before(d.blockedUntil) {
@@ -500,16 +536,16 @@ func (d *daemon) next(q *quiescence) time.Time {
 // runDue runs the cycles that are due: the pending changes (or a full
 // cycle), then, in a cycle of their own, the failed bindings whose retry
 // is due.
-func (d *daemon) runDue(ctx context.Context, q *quiescence) {
+func (d *daemon) runDue(ctx context.Context) {
 	now := time.Now()
-	if d.full || (len(d.dirty) > 0 && !q.due().After(now)) {
+	if d.full || (len(d.dirty) > 0 && !d.quiet.due().After(now)) {
 		var ids map[string]bool // nil: every binding
 		if !d.full {
 			ids = d.dirty
 		}
 		d.dirty, d.full = map[string]bool{}, false
-		pending := *q
-		q.reset()
+		pending := d.quiet
+		d.quiet.reset()
 		if !d.runCycle(ctx, ids) {
 			// Keep the work for when cycles may run again, and when it
 			// became due: without that, pending changes have no due time
@@ -520,7 +556,7 @@ func (d *daemon) runDue(ctx context.Context, q *quiescence) {
 			for id := range ids {
 				d.dirty[id] = true
 			}
-			*q = pending
+			d.quiet = pending
 			return
 		}
 	}
@@ -546,12 +582,13 @@ func (d *daemon) runCycle(ctx context.Context, ids map[string]bool) bool {
 			delete(ids, id)
 		}
 	}
+	d.o.Metrics.setFailing(slices.Sorted(maps.Keys(d.retries)))
 	res, err := d.cycle(ctx, ids)
 	if err != nil {
 		d.blockStep = max(d.blockStep, d.o.BackoffMin)
 		wait := jitter(d.blockStep)
 		d.blockedUntil = time.Now().Add(wait)
-		d.blockedStamp = state.Stamp(d.o.StatePath)
+		d.blockedStamp = atomicfile.StampAt(d.o.StatePath)
 		d.blockStep = min(d.blockStep*2, d.o.BackoffMax)
 		d.log.Error("cycle skipped: no file is touched; it is tried again", "error", err.Error(), "retry_in", wait.Round(time.Millisecond).String())
 		d.o.Metrics.setBlocked("cycles cannot run: " + err.Error())
@@ -579,6 +616,7 @@ func (d *daemon) runCycle(ctx context.Context, ids map[string]bool) bool {
 		r.attempts++
 		r.due = now.Add(jitter(min(d.o.RetryMin<<min(r.attempts-1, 20), d.o.RetryMax)))
 	}
+	d.o.Metrics.setFailing(slices.Sorted(maps.Keys(d.retries)))
 	return true
 }
 
@@ -613,19 +651,31 @@ func (d *daemon) cycle(parent context.Context, ids map[string]bool) (*apply.Resu
 	if len(set.Bindings) == 0 {
 		return nil, nil
 	}
-	report := func(c Cycle) {
-		if o.OnCycle != nil {
-			o.OnCycle(c)
-		}
-	}
 	// Render first, without the lock: a slow or runaway template holds
 	// no cron apply, and stopping the daemon stops it. Nothing is written
-	// until the lock is held.
+	// until the lock is held. A render held back with a cycle that could
+	// not run is used again for the same bindings at the same revision.
 	start := time.Now()
-	rendered := plan.Render(parent, set, d.cfg.Templates, d.snap)
+	key := idsOf(set)
+	var rendered map[string]*plan.Change
+	if h := d.held; h != nil && h.cfg == d.cfg && h.revision == d.snap.Revision && h.ids == key {
+		rendered = h.rendered
+	} else {
+		rendered = plan.Render(parent, set, d.cfg.Templates, d.snap)
+	}
+	d.held = nil
 	renderTime := time.Since(start)
 	if parent.Err() != nil {
 		return nil, nil
+	}
+	report := func(c Cycle) {
+		if c.Err != nil {
+			// Nothing of the render was compared or written.
+			d.held = &heldRender{cfg: d.cfg, revision: d.snap.Revision, ids: key, rendered: rendered}
+		}
+		if o.OnCycle != nil {
+			o.OnCycle(c)
+		}
 	}
 	lock, err := state.Acquire(parent, o.StatePath, "watch", o.LockWait)
 	if err != nil && parent.Err() != nil {
@@ -661,7 +711,8 @@ func (d *daemon) cycle(parent context.Context, ids map[string]bool) (*apply.Resu
 	start = time.Now()
 	p := plan.Make(ctx, plan.Input{Set: set, Templates: d.cfg.Templates, Snapshot: d.snap, State: st, Partial: true, Rendered: rendered})
 	planned := renderTime + time.Since(start)
-	res := apply.Execute(ctx, p, apply.Options{Journal: apply.JournalPath(o.StatePath), ShowCommands: o.ShowCommands})
+	start = time.Now()
+	res := apply.Execute(ctx, p, apply.Options{Journal: state.JournalPath(o.StatePath), ShowCommands: o.ShowCommands})
 	// A cycle that records nothing new leaves the file as it is; the
 	// cached state then runs ahead of it only in its revision, which the
 	// next save writes.
@@ -669,19 +720,15 @@ func (d *daemon) cycle(parent context.Context, ids map[string]bool) (*apply.Resu
 	if res.Record(st, p, time.Now().UTC()) {
 		saveErr = d.states.Save(st, o.StatePath)
 	}
-	applied := time.Since(start) - (planned - renderTime)
+	applied := time.Since(start)
 
-	ok := !res.Failed() && saveErr == nil
-	var errs []string
 	for _, out := range res.Outcomes {
 		d.logOutcome(out, p.Revision)
-		if out.Failed() {
-			errs = append(errs, out.ID)
-		}
 	}
+	saved := ""
 	if saveErr != nil {
 		d.log.Error("cannot record the state", "error", saveErr.Error())
-		errs = append(errs, "state: "+saveErr.Error())
+		saved = saveErr.Error()
 	}
 	for _, rl := range res.Reloads {
 		attrs := []any{"ids", strings.Join(rl.IDs, ","), "duration", rl.Result.Duration.String(), "output", rl.Result.Output}
@@ -693,7 +740,7 @@ func (d *daemon) cycle(parent context.Context, ids map[string]bool) (*apply.Resu
 	}
 	if o.Metrics != nil {
 		d.countOutcomes(p, res)
-		o.Metrics.cycleDone(p.Revision, ok, "failed: "+strings.Join(errs, ", "), planned, applied)
+		o.Metrics.cycleDone(p.Revision, !res.Failed() && saveErr == nil, saved, planned, applied)
 	}
 	report(Cycle{Revision: p.Revision, Plan: p, Result: res})
 	return res, nil
@@ -769,21 +816,28 @@ func minTime(a, b time.Time) time.Time {
 
 // liveness proves the watch stream alive: after interval without a word
 // from etcd it asks for a progress notification, and an answer must come
-// within timeout.
+// within timeout. It is on only while the stream watches something.
 type liveness struct {
 	interval, timeout time.Duration
 	timer             *time.Timer
 	asked             bool
+	on                bool
 }
 
-func newLiveness(interval, timeout time.Duration) *liveness {
-	return &liveness{interval: interval, timeout: timeout, timer: time.NewTimer(interval)}
+func newLiveness(interval, timeout time.Duration, on bool) *liveness {
+	l := &liveness{interval: interval, timeout: timeout, timer: time.NewTimer(interval), on: on}
+	if !on {
+		l.timer.Stop()
+	}
+	return l
 }
 
 // heard records a word from etcd.
 func (l *liveness) heard() {
 	l.asked = false
-	l.timer.Reset(l.interval)
+	if l.on {
+		l.timer.Reset(l.interval)
+	}
 }
 
 // expired is called when the timer fires: the first time the caller is to
@@ -798,7 +852,11 @@ func (l *liveness) expired() bool {
 	return false
 }
 
-func (l *liveness) stop() { l.timer.Stop() }
+// stop turns the check off: the stream watches nothing any more.
+func (l *liveness) stop() {
+	l.on = false
+	l.timer.Stop()
+}
 
 func errText(err error) string {
 	if err == nil {

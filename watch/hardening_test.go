@@ -338,7 +338,11 @@ func TestFailingBindingDoesNotSlowOthers(t *testing.T) {
 			"checkcmd": "echo run >> ` + checks + `; sleep 1; test -e {{.src}} && exit 1"}`,
 		"conf.d/good": `{"id": "good", "key": "/good", "recursive": true, "source": "kv.tmpl", "target": "$OUT/good.conf"}`,
 	})
-	h.start([]string{srv.ClientURL}, func(o *watch.Options) { o.RetryMin, o.RetryMax = 3*time.Second, time.Minute })
+	m := watch.NewMetrics()
+	h.start([]string{srv.ClientURL}, func(o *watch.Options) {
+		o.RetryMin, o.RetryMax = 3*time.Second, time.Minute
+		o.Metrics = m
+	})
 	h.await("bad to fail", 10*time.Second, func(cy watch.Cycle) bool { return cy.Result != nil && cy.Result.Failed() })
 
 	for i := 2; i <= 6; i++ {
@@ -352,6 +356,10 @@ func TestFailingBindingDoesNotSlowOthers(t *testing.T) {
 	}
 	if got := h.read("good.conf"); got != "k=6\n" {
 		t.Fatalf("good.conf = %q", got)
+	}
+	// good's cycles succeeded, but bad still fails: health says so.
+	if ok, reason := m.Health(); ok || !strings.Contains(reason, "bindings failing (each tried again on its own schedule): bad") {
+		t.Fatalf("health (%v, %q) while bad fails", ok, reason)
 	}
 	// Its own key's change tries it; so does its retry.
 	runs := strings.Count(readOrEmpty(checks), "\n")

@@ -37,10 +37,13 @@ type Metrics struct {
 	// that names the range).
 	ranges map[string]string
 	// blocked says why cycles cannot run (state unusable, lock held).
-	blocked   string
-	cycled    bool
-	lastOK    bool
-	lastError string
+	blocked string
+	cycled  bool
+	// failing lists the bindings whose last try failed (each tried again
+	// on its own schedule); unsaved says why the last cycle could not
+	// record the state.
+	failing []string
+	unsaved string
 }
 
 // NewMetrics registers the daemon's metrics in a new registry.
@@ -51,7 +54,7 @@ func NewMetrics() *Metrics {
 	m.failures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reconfig_binding_failures_total",
 		Help: "Bindings that failed in a cycle, by stage (render, check, reload, write)."}, []string{"stage"})
 	m.skipped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reconfig_bindings_skipped_total",
-		Help: "Bindings skipped for missing data, by reason (missing_key, empty_prefix, empty_output)."}, []string{"reason"})
+		Help: "Bindings skipped for missing data, by reason (missing_key, empty_prefix, empty_output, sensitive_omitted)."}, []string{"reason"})
 	m.events = prometheus.NewCounter(prometheus.CounterOpts{Name: "reconfig_watch_events_total", Help: "etcd watch events received."})
 	m.cycles = prometheus.NewCounter(prometheus.CounterOpts{Name: "reconfig_cycles_total", Help: "Plan/apply cycles run."})
 	m.lastRev = prometheus.NewGauge(prometheus.GaugeOpts{Name: "reconfig_last_applied_revision", Help: "The etcd revision of the last cycle."})
@@ -91,7 +94,7 @@ func (m *Metrics) setRanges(failing map[string]string) {
 		return
 	}
 	m.mu.Lock()
-	m.ranges = failing
+	m.ranges = maps.Clone(failing) // the daemon's own map goes on changing
 	m.mu.Unlock()
 	m.rangesFailing.Set(float64(len(failing)))
 }
@@ -112,7 +115,19 @@ func (m *Metrics) received(n int) {
 	}
 }
 
-func (m *Metrics) cycleDone(rev int64, ok bool, errMsg string, render, apply time.Duration) {
+// setFailing records the bindings whose last try failed.
+func (m *Metrics) setFailing(ids []string) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	m.failing = ids
+	m.mu.Unlock()
+}
+
+// cycleDone records a cycle: ok when nothing failed; unsaved is why the
+// state could not be recorded ("" when it was).
+func (m *Metrics) cycleDone(rev int64, ok bool, unsaved string, render, apply time.Duration) {
 	if m == nil {
 		return
 	}
@@ -124,12 +139,13 @@ func (m *Metrics) cycleDone(rev int64, ok bool, errMsg string, render, apply tim
 		m.lastSuccess.SetToCurrentTime()
 	}
 	m.mu.Lock()
-	m.cycled, m.lastOK, m.lastError = true, ok, errMsg
+	m.cycled, m.unsaved = true, unsaved
 	m.mu.Unlock()
 }
 
-// Health reports whether the daemon is connected, watches every range
-// and can run cycles, and its last cycle succeeded; if not, every reason.
+// Health reports whether the daemon is connected, watches every range,
+// can run cycles, recorded its last one, and no binding is failing; if
+// not, every reason.
 func (m *Metrics) Health() (ok bool, reason string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -143,11 +159,14 @@ func (m *Metrics) Health() (ok bool, reason string) {
 	if m.blocked != "" {
 		why = append(why, m.blocked)
 	}
-	switch {
-	case !m.cycled && m.blocked == "":
+	if !m.cycled && m.blocked == "" {
 		why = append(why, "no cycle has run yet")
-	case m.cycled && !m.lastOK:
-		why = append(why, "the last cycle had failures: "+m.lastError)
+	}
+	if len(m.failing) > 0 {
+		why = append(why, "bindings failing (each tried again on its own schedule): "+strings.Join(m.failing, ", "))
+	}
+	if m.unsaved != "" {
+		why = append(why, "the last cycle could not record the state: "+m.unsaved)
 	}
 	if len(why) > 0 {
 		return false, strings.Join(why, "; ")
