@@ -3,7 +3,7 @@ GO       ?= go
 BIN      ?= bin/reconfig
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
-LDFLAGS  := -s -w -X github.com/reconfig/reconfig/command.Version=$(VERSION) -X github.com/reconfig/reconfig/command.Commit=$(COMMIT)
+LDFLAGS  := -s -w -X github.com/reconfig/reconfig/internal/command.Version=$(VERSION) -X github.com/reconfig/reconfig/internal/command.Commit=$(COMMIT)
 
 .PHONY: all build deps demo test test-long fuzz bench vet man release clean
 
@@ -29,15 +29,15 @@ test: deps
 # packages under the race detector, then every fuzzer for a bounded time.
 test-long: deps
 	RECONFIG_LONG=1 $(GO) test -count=1 -timeout 60m ./...
-	$(GO) test -race -count=1 -timeout 20m ./watch ./etcd ./apply ./plan ./render ./snapshot ./state
+	$(GO) test -race -count=1 -timeout 20m ./internal/watch ./internal/etcd ./apply ./plan ./internal/render ./internal/snapshot ./state
 	$(MAKE) fuzz
 
 # Each fuzzer (package:Fuzzer) for FUZZTIME, one `go test -fuzz` each. A
 # failing input is saved under the package's testdata/fuzz/ and replayed by
 # `make test` from then on.
 FUZZTIME ?= 25s
-FUZZERS  := bindings:FuzzLoad bindings:FuzzParsePattern render:FuzzTemplate render:FuzzValues \
-	render:FuzzInstrument render:FuzzPrintfSize snapshot:FuzzUnmarshal state:FuzzLoad apply:FuzzApplyHostileData
+FUZZERS  := bindings:FuzzLoad bindings:FuzzParsePattern internal/render:FuzzTemplate internal/render:FuzzValues \
+	internal/render:FuzzInstrument internal/render:FuzzPrintfSize internal/snapshot:FuzzUnmarshal state:FuzzLoad apply:FuzzApplyHostileData
 
 fuzz: deps
 	@set -e; for f in $(FUZZERS); do \
@@ -49,10 +49,10 @@ fuzz: deps
 # read them). Output is benchstat-compatible: make bench | tee new.txt
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./plan
-	$(GO) test -run '^$$' -bench . -benchtime 5x ./render
-	$(GO) test -run '^$$' -bench . -benchtime 3x ./snapshot
-	$(GO) test -run '^$$' -bench WatchConvergence -benchtime 2000x ./watch
-	$(GO) test -run '^$$' -bench BurstSlowReload -benchtime 1x ./watch
+	$(GO) test -run '^$$' -bench . -benchtime 5x ./internal/render
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./internal/snapshot
+	$(GO) test -run '^$$' -bench WatchConvergence -benchtime 2000x ./internal/watch
+	$(GO) test -run '^$$' -bench BurstSlowReload -benchtime 1x ./internal/watch
 	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./bench
 
 vet:

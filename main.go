@@ -5,7 +5,7 @@ import (
 	"context"
 	"os"
 
-	"github.com/reconfig/reconfig/command"
+	"github.com/reconfig/reconfig/internal/command"
 )
 
 func main() {

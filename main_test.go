@@ -19,7 +19,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/reconfig/reconfig/embedded"
+	"github.com/reconfig/reconfig/internal/embedded"
 	"github.com/reconfig/reconfig/state"
 	"github.com/reconfig/reconfig/testfixtures"
 	"github.com/reconfig/reconfig/testfixtures/etcdtest"

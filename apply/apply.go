@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/reconfig/reconfig/atomicfile"
+	"github.com/reconfig/reconfig/internal/atomicfile"
 	"github.com/reconfig/reconfig/plan"
 	"github.com/reconfig/reconfig/state"
 )

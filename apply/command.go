@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/reconfig/reconfig/plan"
-	"github.com/reconfig/reconfig/shellquote"
+	"github.com/reconfig/reconfig/internal/shellquote"
 )
 
 // CommandResult is one run of a check or reload command.

@@ -9,7 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/reconfig/reconfig/atomicfile"
+	"github.com/reconfig/reconfig/internal/atomicfile"
 	"github.com/reconfig/reconfig/plan"
 	"github.com/reconfig/reconfig/state"
 )

@@ -5,7 +5,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/reconfig/reconfig/command"
+	"github.com/reconfig/reconfig/internal/command"
 	"github.com/reconfig/reconfig/testfixtures/etcdtest"
 )
 

@@ -17,10 +17,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/reconfig/reconfig/apply"
-	"github.com/reconfig/reconfig/etcd"
+	"github.com/reconfig/reconfig/internal/etcd"
 	"github.com/reconfig/reconfig/plan"
 	"github.com/reconfig/reconfig/state"
-	"github.com/reconfig/reconfig/watch"
+	"github.com/reconfig/reconfig/internal/watch"
 )
 
 // sizes are the bindings × keys-per-binding a benchmark runs at: the

@@ -10,10 +10,10 @@ import (
 	"testing"
 
 	"github.com/reconfig/reconfig/bindings"
-	"github.com/reconfig/reconfig/embedded"
-	"github.com/reconfig/reconfig/etcd"
+	"github.com/reconfig/reconfig/internal/embedded"
+	"github.com/reconfig/reconfig/internal/etcd"
 	"github.com/reconfig/reconfig/plan"
-	"github.com/reconfig/reconfig/render"
+	"github.com/reconfig/reconfig/internal/render"
 	"github.com/reconfig/reconfig/state"
 	"github.com/reconfig/reconfig/testfixtures/etcdtest"
 )

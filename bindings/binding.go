@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/reconfig/reconfig/snapshot"
+	"github.com/reconfig/reconfig/internal/snapshot"
 )
 
 // DefaultPattern is the template delimiter pair used when a binding names

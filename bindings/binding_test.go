@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/reconfig/reconfig/bindings"
-	"github.com/reconfig/reconfig/snapshot"
+	"github.com/reconfig/reconfig/internal/snapshot"
 )
 
 func TestBindingSelectors(t *testing.T) {

@@ -15,8 +15,8 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/reconfig/reconfig/atomicfile"
-	"github.com/reconfig/reconfig/shellquote"
+	"github.com/reconfig/reconfig/internal/atomicfile"
+	"github.com/reconfig/reconfig/internal/shellquote"
 )
 
 // Error is one problem of one binding file.

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/reconfig/reconfig/atomicfile"
+	"github.com/reconfig/reconfig/internal/atomicfile"
 	"github.com/reconfig/reconfig/bindings"
 	"github.com/reconfig/reconfig/state"
 )

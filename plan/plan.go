@@ -16,10 +16,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/reconfig/reconfig/atomicfile"
+	"github.com/reconfig/reconfig/internal/atomicfile"
 	"github.com/reconfig/reconfig/bindings"
-	"github.com/reconfig/reconfig/render"
-	"github.com/reconfig/reconfig/snapshot"
+	"github.com/reconfig/reconfig/internal/render"
+	"github.com/reconfig/reconfig/internal/snapshot"
 	"github.com/reconfig/reconfig/state"
 )
 

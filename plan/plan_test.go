@@ -11,8 +11,8 @@ import (
 
 	"github.com/reconfig/reconfig/bindings"
 	"github.com/reconfig/reconfig/plan"
-	"github.com/reconfig/reconfig/render"
-	"github.com/reconfig/reconfig/snapshot"
+	"github.com/reconfig/reconfig/internal/render"
+	"github.com/reconfig/reconfig/internal/snapshot"
 	"github.com/reconfig/reconfig/testfixtures"
 )
 

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/reconfig/reconfig/atomicfile"
+	"github.com/reconfig/reconfig/internal/atomicfile"
 	"github.com/reconfig/reconfig/bindings"
 	"github.com/reconfig/reconfig/state"
 )

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reconfig/reconfig/embedded"
-	"github.com/reconfig/reconfig/etcd"
+	"github.com/reconfig/reconfig/internal/embedded"
+	"github.com/reconfig/reconfig/internal/etcd"
 	"github.com/reconfig/reconfig/testfixtures/etcdtest"
 )
 

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reconfig/reconfig/command"
+	"github.com/reconfig/reconfig/internal/command"
 	"github.com/reconfig/reconfig/state"
 	"github.com/reconfig/reconfig/testfixtures"
 	"github.com/reconfig/reconfig/testfixtures/etcdtest"

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reconfig/reconfig/embedded"
+	"github.com/reconfig/reconfig/internal/embedded"
 	"github.com/reconfig/reconfig/testfixtures/etcdtest"
 )
 

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reconfig/reconfig/etcd"
+	"github.com/reconfig/reconfig/internal/etcd"
 	"github.com/reconfig/reconfig/testfixtures/etcdtest"
 )
 

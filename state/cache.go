@@ -1,6 +1,6 @@
 package state
 
-import "github.com/reconfig/reconfig/atomicfile"
+import "github.com/reconfig/reconfig/internal/atomicfile"
 
 // Cache keeps the state a long-running process last read or wrote, and
 // reads the file again only when another process replaced it. The caller

@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/reconfig/reconfig/atomicfile"
+	"github.com/reconfig/reconfig/internal/atomicfile"
 )
 
 // LockInfo says who holds the lock.

@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/reconfig/reconfig/atomicfile"
+	"github.com/reconfig/reconfig/internal/atomicfile"
 )
 
 // Version is the state file format.

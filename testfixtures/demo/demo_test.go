@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/reconfig/reconfig/command"
+	"github.com/reconfig/reconfig/internal/command"
 )
 
 // The test binary doubles as reconfig for the demo's commands.

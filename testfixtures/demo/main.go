@@ -15,7 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/reconfig/reconfig/embedded"
+	"github.com/reconfig/reconfig/internal/embedded"
 	"github.com/reconfig/reconfig/testfixtures"
 )
 

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/reconfig/reconfig/embedded"
+	"github.com/reconfig/reconfig/internal/embedded"
 )
 
 // StartCluster starts n embedded members in this process (fast raft ticks)

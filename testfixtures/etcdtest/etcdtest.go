@@ -6,7 +6,7 @@ package etcdtest
 import (
 	"path/filepath"
 
-	"github.com/reconfig/reconfig/embedded"
+	"github.com/reconfig/reconfig/internal/embedded"
 )
 
 // TB is the part of testing.TB the helpers need.

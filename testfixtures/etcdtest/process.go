@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/reconfig/reconfig/embedded"
+	"github.com/reconfig/reconfig/internal/embedded"
 )
 
 // childEnv carries the options of an etcd member run as a separate process

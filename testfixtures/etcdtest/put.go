@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/reconfig/reconfig/etcd"
+	"github.com/reconfig/reconfig/internal/etcd"
 )
 
 // PutEventually sets key, retrying for up to 30 s while the cluster has no

@@ -1,0 +1,97 @@
+package atomicfile_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/reconfig/reconfig/internal/atomicfile"
+)
+
+func TestWriteReplacesWithMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f.conf")
+	for _, tc := range []struct {
+		data string
+		mode os.FileMode
+	}{{"one\n", 0o644}, {"two, longer\n", 0o600}, {"", 0o640}} {
+		if err := atomicfile.Write(path, []byte(tc.data), atomicfile.Attrs{Mode: tc.mode, UID: -1, GID: -1}); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := os.ReadFile(path)
+		info, _ := os.Stat(path)
+		if string(got) != tc.data || info.Mode().Perm() != tc.mode {
+			t.Fatalf("got %q %v, want %q %v", got, info.Mode().Perm(), tc.data, tc.mode)
+		}
+	}
+	ents, _ := os.ReadDir(filepath.Dir(path))
+	if len(ents) != 1 {
+		t.Fatalf("directory holds %d entries, want only the file", len(ents))
+	}
+}
+
+func TestStageDiscard(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "f.conf")
+	s, err := atomicfile.Stage(path, []byte("x"), atomicfile.Attrs{Mode: 0o644, UID: -1, GID: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Dir(s.Path()) != dir || filepath.Ext(s.Path()) != ".conf" {
+		t.Fatalf("staged at %s: want in %s with the target's extension", s.Path(), dir)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatal("target visible before commit")
+	}
+	s.Discard()
+	if _, err := os.Stat(s.Path()); !os.IsNotExist(err) {
+		t.Fatal("staged file left after discard")
+	}
+	if err := s.Commit(); err == nil {
+		t.Fatal("commit after discard succeeded")
+	}
+}
+
+func TestWriteToMissingDirectoryFails(t *testing.T) {
+	err := atomicfile.Write(filepath.Join(t.TempDir(), "no", "f"), []byte("x"), atomicfile.Attrs{Mode: 0o644, UID: -1, GID: -1})
+	if err == nil {
+		t.Fatal("write into a missing directory succeeded")
+	}
+}
+
+// A target whose name leaves no room for the staging prefix is staged
+// under a shortened name that keeps its extension, and RemoveStale
+// recognises that name — and only that target's.
+func TestStageLongName(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []int{232, 233, 240, 250, 255} {
+		base := strings.Repeat("é", (n-5)/2) + strings.Repeat("x", (n-5)%2) + ".conf"
+		path := filepath.Join(dir, base)
+		s, err := atomicfile.Stage(path, []byte("x"), atomicfile.Attrs{Mode: 0o644, UID: -1, GID: -1})
+		if err != nil {
+			t.Fatalf("%d-byte name: %v", n, err)
+		}
+		name := filepath.Base(s.Path())
+		if len(name) > atomicfile.NameMax || !strings.HasSuffix(name, ".conf") || !strings.HasPrefix(name, ".reconfig-") || !utf8.ValidString(name) {
+			t.Fatalf("%d-byte name staged as %q (%d bytes)", n, name, len(name))
+		}
+		// A sibling with the same long prefix: its staged file is not
+		// this target's.
+		other := filepath.Join(dir, strings.Repeat("é", (n-5)/2)+strings.Repeat("x", (n-5)%2)+".cong")
+		o, err := atomicfile.Stage(other, []byte("y"), atomicfile.Attrs{Mode: 0o644, UID: -1, GID: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := atomicfile.RemoveStale(path); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(s.Path()); !os.IsNotExist(err) {
+			t.Fatalf("%d-byte name: RemoveStale left %s", n, name)
+		}
+		if _, err := os.Stat(o.Path()); err != nil {
+			t.Fatalf("%d-byte name: RemoveStale removed the staged file of another target: %v", n, err)
+		}
+		o.Discard()
+	}
+}

@@ -1,0 +1,191 @@
+package command
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"go.uber.org/zap"
+
+	"github.com/reconfig/reconfig/internal/atomicfile"
+	"github.com/reconfig/reconfig/bindings"
+	"github.com/reconfig/reconfig/internal/embedded"
+	"github.com/reconfig/reconfig/testfixtures"
+)
+
+type devArgs struct {
+	data        string
+	listen      string
+	wait        string
+	dir         string
+	runCommands bool
+}
+
+func devCommand(env *runEnv) *cli.Command {
+	return &cli.Command{
+		Name:  "dev",
+		Usage: "try reconfig locally: an embedded etcd with demo data, watched live",
+		UsageText: `reconfig dev [--data FILE] [--cfgdir DIR] [--listen ADDR] [--dir DIR] [--run-commands]
+
+Starts an etcd inside this process on loopback (a free port unless --listen),
+in a temporary directory removed on exit (or --dir, kept), loads --data (a
+JSON object of key → value; default: the demo's haproxy backends), prints
+the endpoint, and runs watch against it. Without --cfgdir it uses the demo
+bindings. dev never touches a real target or the real state: with --cfgdir,
+every target is written under DIR/targets/ (its own path below that), the
+state is DIR/state.json, and check and reload commands are shown, not run,
+unless --run-commands. Ctrl-C stops both.
+
+Example:
+   reconfig dev
+   # in another terminal, with the endpoint it printed:
+   reconfig --endpoints http://127.0.0.1:PORT kv set /services/web/web-3 10.0.0.13:8080`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "data", Usage: "seed etcd from `FILE`, a JSON object of key → value"},
+			&cli.StringFlag{Name: "listen", Usage: "client `ADDR` of the embedded etcd, like 127.0.0.1:2379"},
+			&cli.StringFlag{Name: "wait", Usage: "quiescence of the watch, `MIN[:MAX]`"},
+			&cli.StringFlag{Name: "dir", Usage: "keep etcd's data, the targets and the state in `DIR` (kept on exit) instead of a temporary directory"},
+			&cli.BoolFlag{Name: "run-commands", Usage: "run the bindings' check and reload commands for real (a reload command acts on this host's services)"},
+		},
+		Action: func(c *cli.Context) error {
+			return runDev(c, env, devArgs{data: c.String("data"), listen: c.String("listen"), wait: c.String("wait"),
+				dir: c.String("dir"), runCommands: c.Bool("run-commands")})
+		},
+	}
+}
+
+func runDev(c *cli.Context, env *runEnv, a devArgs) error {
+	g, err := env.globals(c)
+	if err != nil {
+		return err
+	}
+	var data map[string]string
+	raw, err := readDevData(a.data)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(raw, &data); err != nil {
+		return &hinted{err: fmt.Errorf("--data %s: not a JSON object of key → value: %v", a.data, err),
+			hint: `write it like {"/services/web/web-1": "10.0.0.11:8080"}`}
+	}
+	for k := range data {
+		if !strings.HasPrefix(k, "/") {
+			return fmt.Errorf("--data %s: key %q must start with \"/\"", a.data, k)
+		}
+	}
+	tmp := a.dir
+	if tmp == "" {
+		if tmp, err = os.MkdirTemp("", "reconfig-dev-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+	} else if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return fmt.Errorf("--dir: %w", err)
+	}
+	if tmp, err = filepath.Abs(tmp); err != nil {
+		return err
+	}
+
+	// dev never writes the real state, never touches a real target and,
+	// unless asked, runs no command of an operator's bindings.
+	cfgSet := gIsSet(c, "cfgdir")
+	g.statePath = filepath.Join(tmp, "state.json")
+	wa := watchArgs{wait: a.wait, resync: 10 * time.Minute, progress: 5 * time.Second}
+	targets := filepath.Join(tmp, "targets")
+	if !cfgSet {
+		g.cfgDir = filepath.Join(tmp, "cfg")
+		if err := testfixtures.WriteDemo(g.cfgDir, filepath.Join(tmp, "out")); err != nil {
+			return err
+		}
+	} else {
+		wa.rewrite = func(set *bindings.Set) {
+			for _, b := range set.Bindings {
+				b.Target = filepath.Join(targets, b.Target)
+			}
+		}
+		wa.showCommands = !a.runCommands
+	}
+	opts := embedded.Options{Dir: filepath.Join(tmp, "etcd"), Fast: true}
+	if a.listen != "" {
+		opts.ClientURL = "http://" + a.listen
+	}
+	if g.debug {
+		lg, _ := zap.NewDevelopment()
+		opts.Logger = lg
+	}
+	srv, err := embedded.Start(opts)
+	if err != nil {
+		return &hinted{err: err, hint: "pick another --listen address, or leave it out for a free port"}
+	}
+	defer srv.Close()
+	if _, err := srv.Load(c.Context, data); err != nil {
+		return fmt.Errorf("load --data: %w", err)
+	}
+	g.endpoints = []string{srv.ClientURL}
+	g.prefix = ""
+
+	w := env.io.Stdout
+	s := env.style
+	fate := "removed on exit"
+	if a.dir != "" {
+		fate = "kept"
+	}
+	fmt.Fprintf(w, "%s etcd is listening on %s with %d keys (data dir %s, %s).\n", s.Bold.Sprint("reconfig dev:"), srv.ClientURL, len(data), opts.Dir, fate)
+	fmt.Fprintf(w, "Bindings: %s/conf.d", g.cfgDir)
+	if !cfgSet {
+		fmt.Fprintf(w, " (the demo; targets under %s/out)", tmp)
+	} else {
+		fmt.Fprintf(w, "\nNothing real is touched: each target is written under %s/ (its own path below that), not where the binding says;", targets)
+		if a.runCommands {
+			fmt.Fprintf(w, "\ncheck and reload commands RUN for real (--run-commands): a reload command acts on this host's services;")
+		} else {
+			fmt.Fprintf(w, "\ncheck and reload commands are shown, not run (--run-commands runs them);")
+		}
+	}
+	fmt.Fprintf(w, "\nthe state is %s, not the real one.", g.statePath)
+	fmt.Fprintf(w, "\nIn another terminal, change a key and watch the target follow:\n")
+	fmt.Fprintf(w, "    reconfig --endpoints %s kv set /services/web/web-3 10.0.0.13:8080\n", srv.ClientURL)
+	fmt.Fprintf(w, "    reconfig --endpoints %s kv del /services/web/web-1\n", srv.ClientURL)
+	if !cfgSet {
+		fmt.Fprintf(w, "    cat %s/out/haproxy/haproxy.cfg\n", tmp)
+	}
+	fmt.Fprintf(w, "Ctrl-C stops both.\n\n")
+
+	return runWatchWith(c, env, g, wa)
+}
+
+// maxDevData is the largest --data file: a JSON object of keys and values
+// for a development etcd, which takes requests of at most 1.5 MiB each.
+const maxDevData = 64 << 20
+
+func readDevData(path string) ([]byte, error) {
+	if path == "" {
+		return testfixtures.Demo.ReadFile("demo/data.json")
+	}
+	return readOperatorFile("--data", path, maxDevData)
+}
+
+// readOperatorFile reads a file the operator names on the command line:
+// a symlink is followed (secret mounts, certbot's live/), but what it leads
+// to must be a regular file of at most max bytes. Errors name the flag and
+// the file.
+func readOperatorFile(flag, path string, max int64) ([]byte, error) {
+	data, _, err := atomicfile.Read(path, atomicfile.ReadOptions{Max: max, FollowSymlink: true})
+	var re *atomicfile.RefusedError
+	var pe *fs.PathError
+	switch {
+	case errors.As(err, &re):
+		return nil, fmt.Errorf("%s %s %s", flag, path, re.What())
+	case errors.As(err, &pe):
+		return nil, fmt.Errorf("%s %s: %w", flag, path, pe.Err)
+	case err != nil:
+		return nil, fmt.Errorf("%s %s: %w", flag, path, err)
+	}
+	return data, nil
+}

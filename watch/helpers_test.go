@@ -1,7 +1,0 @@
-package watch_test
-
-import "github.com/reconfig/reconfig/embedded"
-
-func etcdtestOptions(clientURL string) embedded.Options {
-	return embedded.Options{ClientURL: clientURL}
-}
