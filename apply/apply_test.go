@@ -16,9 +16,9 @@ import (
 
 	"github.com/reconfig/reconfig/apply"
 	"github.com/reconfig/reconfig/bindings"
-	"github.com/reconfig/reconfig/plan"
 	"github.com/reconfig/reconfig/internal/render"
 	"github.com/reconfig/reconfig/internal/snapshot"
+	"github.com/reconfig/reconfig/plan"
 	"github.com/reconfig/reconfig/state"
 )
 

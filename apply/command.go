@@ -13,8 +13,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/reconfig/reconfig/plan"
 	"github.com/reconfig/reconfig/internal/shellquote"
+	"github.com/reconfig/reconfig/plan"
 )
 
 // CommandResult is one run of a check or reload command.

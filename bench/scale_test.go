@@ -18,9 +18,9 @@ import (
 
 	"github.com/reconfig/reconfig/apply"
 	"github.com/reconfig/reconfig/internal/etcd"
+	"github.com/reconfig/reconfig/internal/watch"
 	"github.com/reconfig/reconfig/plan"
 	"github.com/reconfig/reconfig/state"
-	"github.com/reconfig/reconfig/internal/watch"
 )
 
 // sizes are the bindings × keys-per-binding a benchmark runs at: the

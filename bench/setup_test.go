@@ -12,8 +12,8 @@ import (
 	"github.com/reconfig/reconfig/bindings"
 	"github.com/reconfig/reconfig/internal/embedded"
 	"github.com/reconfig/reconfig/internal/etcd"
-	"github.com/reconfig/reconfig/plan"
 	"github.com/reconfig/reconfig/internal/render"
+	"github.com/reconfig/reconfig/plan"
 	"github.com/reconfig/reconfig/state"
 	"github.com/reconfig/reconfig/testfixtures/etcdtest"
 )

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/reconfig/reconfig/internal/atomicfile"
 	"github.com/reconfig/reconfig/bindings"
+	"github.com/reconfig/reconfig/internal/atomicfile"
 	"github.com/reconfig/reconfig/state"
 )
 

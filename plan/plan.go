@@ -16,8 +16,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/reconfig/reconfig/internal/atomicfile"
 	"github.com/reconfig/reconfig/bindings"
+	"github.com/reconfig/reconfig/internal/atomicfile"
 	"github.com/reconfig/reconfig/internal/render"
 	"github.com/reconfig/reconfig/internal/snapshot"
 	"github.com/reconfig/reconfig/state"

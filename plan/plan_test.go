@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/reconfig/reconfig/bindings"
-	"github.com/reconfig/reconfig/plan"
 	"github.com/reconfig/reconfig/internal/render"
 	"github.com/reconfig/reconfig/internal/snapshot"
+	"github.com/reconfig/reconfig/plan"
 	"github.com/reconfig/reconfig/testfixtures"
 )
 

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/reconfig/reconfig/internal/atomicfile"
 	"github.com/reconfig/reconfig/bindings"
+	"github.com/reconfig/reconfig/internal/atomicfile"
 	"github.com/reconfig/reconfig/state"
 )
 

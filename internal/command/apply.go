@@ -15,9 +15,9 @@ import (
 
 	"github.com/reconfig/reconfig/apply"
 	"github.com/reconfig/reconfig/bindings"
+	"github.com/reconfig/reconfig/internal/view"
 	"github.com/reconfig/reconfig/plan"
 	"github.com/reconfig/reconfig/state"
-	"github.com/reconfig/reconfig/internal/view"
 )
 
 type applyArgs struct {

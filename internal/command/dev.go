@@ -13,8 +13,8 @@ import (
 	"github.com/urfave/cli/v2"
 	"go.uber.org/zap"
 
-	"github.com/reconfig/reconfig/internal/atomicfile"
 	"github.com/reconfig/reconfig/bindings"
+	"github.com/reconfig/reconfig/internal/atomicfile"
 	"github.com/reconfig/reconfig/internal/embedded"
 	"github.com/reconfig/reconfig/testfixtures"
 )

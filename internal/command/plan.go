@@ -6,9 +6,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/reconfig/reconfig/internal/view"
 	"github.com/reconfig/reconfig/plan"
 	"github.com/reconfig/reconfig/state"
-	"github.com/reconfig/reconfig/internal/view"
 )
 
 type planArgs struct {

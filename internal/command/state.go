@@ -9,8 +9,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/reconfig/reconfig/state"
 	"github.com/reconfig/reconfig/internal/view"
+	"github.com/reconfig/reconfig/state"
 )
 
 func stateCommand(env *runEnv) *cli.Command {

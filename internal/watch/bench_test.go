@@ -12,8 +12,8 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/reconfig/reconfig/testfixtures/etcdtest"
 	"github.com/reconfig/reconfig/internal/watch"
+	"github.com/reconfig/reconfig/testfixtures/etcdtest"
 )
 
 // renames reports the names of files renamed into dir, through inotify:

@@ -12,12 +12,12 @@ import (
 	"time"
 
 	"github.com/reconfig/reconfig/apply"
-	"github.com/reconfig/reconfig/internal/atomicfile"
 	"github.com/reconfig/reconfig/bindings"
+	"github.com/reconfig/reconfig/internal/atomicfile"
 	"github.com/reconfig/reconfig/internal/etcd"
-	"github.com/reconfig/reconfig/plan"
 	"github.com/reconfig/reconfig/internal/render"
 	"github.com/reconfig/reconfig/internal/snapshot"
+	"github.com/reconfig/reconfig/plan"
 	"github.com/reconfig/reconfig/state"
 )
 

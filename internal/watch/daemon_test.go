@@ -12,11 +12,11 @@ import (
 
 	"github.com/reconfig/reconfig/bindings"
 	"github.com/reconfig/reconfig/internal/etcd"
-	"github.com/reconfig/reconfig/plan"
 	"github.com/reconfig/reconfig/internal/render"
+	"github.com/reconfig/reconfig/internal/watch"
+	"github.com/reconfig/reconfig/plan"
 	"github.com/reconfig/reconfig/testfixtures"
 	"github.com/reconfig/reconfig/testfixtures/etcdtest"
-	"github.com/reconfig/reconfig/internal/watch"
 )
 
 func TestMain(m *testing.M) {

@@ -11,8 +11,8 @@ import (
 
 	"github.com/reconfig/reconfig/internal/embedded"
 	"github.com/reconfig/reconfig/internal/etcd"
-	"github.com/reconfig/reconfig/testfixtures/etcdtest"
 	"github.com/reconfig/reconfig/internal/watch"
+	"github.com/reconfig/reconfig/testfixtures/etcdtest"
 )
 
 var oneBinding = map[string]string{

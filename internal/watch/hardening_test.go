@@ -13,9 +13,9 @@ import (
 
 	"github.com/reconfig/reconfig/internal/embedded"
 	"github.com/reconfig/reconfig/internal/etcd"
+	"github.com/reconfig/reconfig/internal/watch"
 	"github.com/reconfig/reconfig/state"
 	"github.com/reconfig/reconfig/testfixtures/etcdtest"
-	"github.com/reconfig/reconfig/internal/watch"
 )
 
 // connectAs connects a client with credentials.
