@@ -271,7 +271,7 @@ func Execute(ctx context.Context, p *plan.Plan, opts Options) *Result {
 	dirs = map[string]bool{}
 	for _, o := range deletes {
 		if err := os.Remove(o.Target); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			o.Err = fmt.Errorf("delete %s: %w", o.Target, unwrapPath(err))
+			o.Err = fmt.Errorf("delete %s: %w", o.Target, atomicfile.WithoutPath(err))
 			continue
 		}
 		o.Changed = true
@@ -309,7 +309,7 @@ func stage(o *Outcome) {
 	dir := filepath.Dir(ch.Target)
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			o.Err = fmt.Errorf("create directory %s: %w", dir, unwrapPath(err))
+			o.Err = fmt.Errorf("create directory %s: %w", dir, atomicfile.WithoutPath(err))
 			return
 		}
 		o.CreatedDir = dir
@@ -543,12 +543,4 @@ func outcome(c *CommandResult) string {
 		return state.OutcomeFailed
 	}
 	return state.OutcomeOK
-}
-
-func unwrapPath(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }

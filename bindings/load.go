@@ -160,7 +160,7 @@ func loadFile(confd, path, templatesDir string) (*Binding, Errors) {
 	case errors.As(err, &re):
 		return nil, fail(0, 0, "%s", re.What())
 	case err != nil:
-		return nil, fail(0, 0, "cannot read: %v", unwrapPath(err))
+		return nil, fail(0, 0, "cannot read: %v", atomicfile.WithoutPath(err))
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, fail(0, 0, "file is empty; want a JSON object with key, source and target")
@@ -356,18 +356,18 @@ func resolveSource(templatesDir, source string) (string, error) {
 		if errors.Is(err, fs.ErrNotExist) {
 			return "", fmt.Errorf("%q: template %s does not exist", source, full)
 		}
-		return "", fmt.Errorf("%q: %v", source, unwrapPath(err))
+		return "", fmt.Errorf("%q: %v", source, atomicfile.WithoutPath(err))
 	}
 	root, err := filepath.EvalSymlinks(templatesDir)
 	if err != nil {
-		return "", fmt.Errorf("%q: templates directory: %v", source, unwrapPath(err))
+		return "", fmt.Errorf("%q: templates directory: %v", source, atomicfile.WithoutPath(err))
 	}
 	if rel, err := filepath.Rel(root, real); err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
 		return "", fmt.Errorf("%q escapes %s through a symlink (to %s)", source, templatesDir, real)
 	}
 	fi, err := os.Stat(real)
 	if err != nil {
-		return "", fmt.Errorf("%q: %v", source, unwrapPath(err))
+		return "", fmt.Errorf("%q: %v", source, atomicfile.WithoutPath(err))
 	}
 	if !fi.Mode().IsRegular() {
 		return "", fmt.Errorf("%q: %s is not a regular file", source, full)
@@ -470,16 +470,6 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(ks)
 	return ks
-}
-
-// unwrapPath drops the *fs.PathError wrapper, whose path the caller names
-// already.
-func unwrapPath(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 // Unwrap returns the problems one by one.

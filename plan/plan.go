@@ -526,11 +526,3 @@ func joinAttrs(a []string) string {
 	}
 	return b.String()
 }
-
-func unwrapPath(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}

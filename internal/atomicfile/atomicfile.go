@@ -85,7 +85,7 @@ func Stage(path string, data []byte, a Attrs) (*Staged, error) {
 	tmp := filepath.Join(dir, tempPrefix+hex.EncodeToString(rnd[:])+"."+stagedSuffix(base))
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("stage %s: %w", path, unwrap(err))
+		return nil, fmt.Errorf("stage %s: %w", path, WithoutPath(err))
 	}
 	s := &Staged{path: path, tmp: tmp}
 	err = write(f, data, a)
@@ -94,7 +94,7 @@ func Stage(path string, data []byte, a Attrs) (*Staged, error) {
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return nil, fmt.Errorf("stage %s: %w", path, unwrap(err))
+		return nil, fmt.Errorf("stage %s: %w", path, WithoutPath(err))
 	}
 	return s, nil
 }
@@ -125,7 +125,7 @@ func (s *Staged) Commit() error {
 		return errors.New("staged file already committed or discarded")
 	}
 	if err := os.Rename(s.tmp, s.path); err != nil {
-		return fmt.Errorf("install %s: %w", s.path, unwrap(err))
+		return fmt.Errorf("install %s: %w", s.path, WithoutPath(err))
 	}
 	s.done = true
 	return nil
@@ -144,11 +144,11 @@ func (s *Staged) Discard() {
 func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, unwrap(err))
+		return fmt.Errorf("sync directory %s: %w", dir, WithoutPath(err))
 	}
 	defer d.Close()
 	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, unwrap(err))
+		return fmt.Errorf("sync directory %s: %w", dir, WithoutPath(err))
 	}
 	return nil
 }
@@ -216,7 +216,7 @@ func Changed(path string, cur *Current) (bool, error) {
 	case errors.Is(err, fs.ErrNotExist):
 		return cur != nil, nil
 	case err != nil:
-		return false, fmt.Errorf("target %s: %w", path, unwrap(err))
+		return false, fmt.Errorf("target %s: %w", path, WithoutPath(err))
 	case cur == nil:
 		return true, nil
 	}
@@ -239,7 +239,7 @@ func ReadCurrent(path string, max int64) (*Current, error) {
 	case errors.As(err, &re):
 		return nil, &wrapped{msg: "target " + re.Error(), err: re}
 	case err != nil:
-		return nil, fmt.Errorf("target %s: %w", path, unwrap(err))
+		return nil, fmt.Errorf("target %s: %w", path, WithoutPath(err))
 	}
 	c := &Current{Data: data, Links: Links(info), stamp: StampOf(info),
 		Attrs: Attrs{Mode: info.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky), UID: -1, GID: -1}}
@@ -296,7 +296,11 @@ func RemoveStaleIn(dir string, bases map[string]bool) error {
 	return nil
 }
 
-func unwrap(err error) error {
+// WithoutPath drops the *fs.PathError (or *os.LinkError) wrapper of err,
+// whose path and operation the caller's message names already: "cannot
+// read: permission denied", not "cannot read: open /etc/x: permission
+// denied" after "/etc/x". Any other error is returned as it is.
+func WithoutPath(err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
 		return pe.Err

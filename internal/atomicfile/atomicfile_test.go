@@ -1,6 +1,8 @@
 package atomicfile_test
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,5 +95,38 @@ func TestStageLongName(t *testing.T) {
 			t.Fatalf("%d-byte name: RemoveStale removed the staged file of another target: %v", n, err)
 		}
 		o.Discard()
+	}
+}
+
+// TestWithoutPath drops the path wrapper of real failures, wherever it is
+// in the chain, and leaves other errors alone.
+func TestWithoutPath(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing")
+	_, openErr := os.Open(missing)
+	renameErr := os.Rename(missing, filepath.Join(dir, "other"))
+	plain := errors.New("plain")
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{name: "path error", err: openErr, want: "no such file or directory"},
+		{name: "link error", err: renameErr, want: "no such file or directory"},
+		{name: "wrapped path error", err: fmt.Errorf("load: %w", openErr), want: "no such file or directory"},
+		{name: "other", err: plain, want: "plain"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := atomicfile.WithoutPath(tc.err)
+			if got.Error() != tc.want {
+				t.Errorf("WithoutPath(%v) = %q, want %q", tc.err, got, tc.want)
+			}
+			if strings.Contains(got.Error(), missing) {
+				t.Errorf("WithoutPath(%v) still names the path", tc.err)
+			}
+		})
+	}
+	if atomicfile.WithoutPath(nil) != nil {
+		t.Error("WithoutPath(nil) is not nil")
 	}
 }

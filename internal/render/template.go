@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"regexp"
 	"strconv"
 	"strings"
@@ -68,23 +67,13 @@ func Compile(b *bindings.Binding) (*Template, error) {
 	case errors.As(err, &re):
 		return nil, &Error{Binding: b.ID, Template: b.SourcePath, Msg: "cannot read: it " + re.What()}
 	case err != nil:
-		return nil, &Error{Binding: b.ID, Template: b.SourcePath, Msg: fmt.Sprintf("cannot read: %v", unwrapPath(err))}
+		return nil, &Error{Binding: b.ID, Template: b.SourcePath, Msg: fmt.Sprintf("cannot read: %v", atomicfile.WithoutPath(err))}
 	}
 	return CompileText(b, string(src))
 }
 
 // MaxTemplate is the largest template file reconfig reads.
 const MaxTemplate = 4 << 20
-
-// unwrapPath drops the *fs.PathError wrapper, whose path the message names
-// already.
-func unwrapPath(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
 
 // CompileText checks that src parses as the template of b.
 func CompileText(b *bindings.Binding, src string) (*Template, error) {
