@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/reconfig/reconfig/internal/atomicfile"
+	"github.com/reconfig/reconfig/internal/hint"
 	"github.com/reconfig/reconfig/plan"
 	"github.com/reconfig/reconfig/state"
 )
@@ -97,6 +98,8 @@ type JournalError struct {
 	Path string
 	Err  error
 }
+
+var _ hint.Hinter = (*JournalError)(nil)
 
 func (e *JournalError) Error() string {
 	return fmt.Sprintf("the journal %s of an interrupted apply cannot be used: %v", e.Path, e.Err)

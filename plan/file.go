@@ -10,6 +10,7 @@ import (
 
 	"github.com/reconfig/reconfig/bindings"
 	"github.com/reconfig/reconfig/internal/atomicfile"
+	"github.com/reconfig/reconfig/internal/hint"
 	"github.com/reconfig/reconfig/state"
 )
 
@@ -93,8 +94,8 @@ func (p *Plan) Write(path string) error {
 		return err
 	}
 	if buf.Len() > MaxFileSize {
-		return &FileError{Path: path, Msg: fmt.Sprintf("the plan takes %d MiB, more than the %s a plan file may hold", buf.Len()>>20, atomicfile.FormatSize(MaxFileSize)),
-			hint: "save the plan of fewer bindings at a time with --target"}
+		return hint.Wrap(&FileError{Path: path, Msg: fmt.Sprintf("the plan takes %d MiB, more than the %s a plan file may hold", buf.Len()>>20, atomicfile.FormatSize(MaxFileSize))},
+			"save the plan of fewer bindings at a time with --target")
 	}
 	if err := atomicfile.Write(path, buf.Bytes(), atomicfile.Attrs{Mode: 0o600, UID: -1, GID: -1}); err != nil {
 		return fmt.Errorf("write plan file: %w", err)
@@ -102,11 +103,11 @@ func (p *Plan) Write(path string) error {
 	return nil
 }
 
-// FileError is a plan file that cannot be used.
+// FileError is a plan file that cannot be used. What to do about it
+// depends on the case: ReadFile and Write add the hint (hint.Wrap).
 type FileError struct {
 	Path string
 	Msg  string
-	hint string
 }
 
 func (e *FileError) Error() string {
@@ -116,9 +117,6 @@ func (e *FileError) Error() string {
 	return fmt.Sprintf("plan file %s: %s", e.Path, e.Msg)
 }
 
-// Hint says what to do.
-func (e *FileError) Hint() string { return e.hint }
-
 // ReadFile loads a plan written by Write. It reads through
 // atomicfile.Read: a symlink, FIFO, device or other non-regular file, or a
 // file over MaxFileSize, is refused without being read.
@@ -127,20 +125,20 @@ func ReadFile(path string) (*Plan, error) {
 	var re *atomicfile.RefusedError
 	switch {
 	case errors.As(err, &re):
-		return nil, &FileError{Path: path, Msg: re.What(), hint: "give the plan file itself, as `reconfig plan --out FILE` wrote it"}
+		return nil, hint.Wrap(&FileError{Path: path, Msg: re.What()}, "give the plan file itself, as `reconfig plan --out FILE` wrote it")
 	case err != nil:
-		return nil, &FileError{Path: path, Msg: fmt.Sprintf("cannot read: %v", unwrapPath(err))}
+		return nil, &FileError{Path: path, Msg: fmt.Sprintf("cannot read: %v", atomicfile.WithoutPath(err))}
 	}
 	var f file
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
-		return nil, &FileError{Path: path, Msg: "is not a reconfig plan: " + strings.TrimPrefix(err.Error(), "json: "),
-			hint: "make one with `reconfig plan --out FILE`"}
+		return nil, hint.Wrap(&FileError{Path: path, Msg: "is not a reconfig plan: " + strings.TrimPrefix(err.Error(), "json: ")},
+			"make one with `reconfig plan --out FILE`")
 	}
 	if f.FormatVersion != FileVersion {
-		return nil, &FileError{Path: path, Msg: fmt.Sprintf("format version %d is not supported (want %d)", f.FormatVersion, FileVersion),
-			hint: "make a new plan with this reconfig"}
+		return nil, hint.Wrap(&FileError{Path: path, Msg: fmt.Sprintf("format version %d is not supported (want %d)", f.FormatVersion, FileVersion)},
+			"make a new plan with this reconfig")
 	}
 	p := &Plan{Revision: f.Revision, ClusterID: f.ClusterID, Prefix: f.Prefix, Lineage: f.StateLineage,
 		Serial: f.StateSerial, Partial: f.Partial}
@@ -149,7 +147,7 @@ func ReadFile(path string) (*Plan, error) {
 			Sensitive: fc.Sensitive, BeforeHash: fc.BeforeSHA256, UID: fc.UID, GID: fc.GID,
 			AttrChange: fc.AttrChange, CheckCmd: fc.CheckCmd, ReloadCmd: fc.ReloadCmd}
 		bad := func(msg string) error {
-			return &FileError{Path: path, Msg: fmt.Sprintf("change %q: %s", fc.ID, msg), hint: "make a new plan with `reconfig plan --out FILE`"}
+			return hint.Wrap(&FileError{Path: path, Msg: fmt.Sprintf("change %q: %s", fc.ID, msg)}, "make a new plan with `reconfig plan --out FILE`")
 		}
 		switch fc.Action {
 		case Create, Update:
@@ -183,6 +181,8 @@ type StaleError struct {
 	Path    string
 	Reasons []string
 }
+
+var _ hint.Hinter = (*StaleError)(nil)
 
 func (e *StaleError) Error() string {
 	return fmt.Sprintf("plan file %s is stale: %s", e.Path, strings.Join(e.Reasons, "; "))

@@ -6,6 +6,7 @@ import (
 
 	"github.com/reconfig/reconfig/bindings"
 	"github.com/reconfig/reconfig/internal/atomicfile"
+	"github.com/reconfig/reconfig/internal/hint"
 	"github.com/reconfig/reconfig/state"
 )
 
@@ -14,6 +15,8 @@ type RefusedError struct {
 	Path    string
 	Reasons []string
 }
+
+var _ hint.Hinter = (*RefusedError)(nil)
 
 func (e *RefusedError) Error() string {
 	return fmt.Sprintf("plan file %s is refused: %s", e.Path, strings.Join(e.Reasons, "; "))

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/reconfig/reconfig/internal/hint"
 	"github.com/reconfig/reconfig/state"
 )
 
@@ -26,7 +27,7 @@ func FuzzLoad(f *testing.F) {
 		st, err := state.Load(path)
 		if err != nil {
 			var se *state.Error
-			if !errors.As(err, &se) || !strings.Contains(err.Error(), path) || se.Hint() == "" {
+			if !errors.As(err, &se) || !strings.Contains(err.Error(), path) || hint.Of(err) == "" {
 				t.Fatalf("refusal without the file's name or a hint: %v", err)
 			}
 			return

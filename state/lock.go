@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/reconfig/reconfig/internal/atomicfile"
+	"github.com/reconfig/reconfig/internal/hint"
 )
 
 // LockInfo says who holds the lock.
@@ -40,6 +41,8 @@ type LockedError struct {
 	Path string
 	Info *LockInfo // nil when the holder did not record itself
 }
+
+var _ hint.Hinter = (*LockedError)(nil)
 
 func (e *LockedError) Error() string {
 	if e.Info == nil {
@@ -72,13 +75,14 @@ func openLock(statePath string, flag int) (*os.File, error) {
 	var re *atomicfile.RefusedError
 	switch {
 	case errors.As(err, &re):
-		return nil, &Error{Path: statePath, Msg: fmt.Sprintf("lock file %v", re), hint: plantedHint(path)}
+		return nil, hint.Wrap(&Error{Path: statePath, Msg: fmt.Sprintf("lock file %v", re)}, plantedHint(path))
 	case err != nil:
 		return nil, err
 	}
 	if n := atomicfile.Links(info); n != 1 {
 		f.Close()
-		return nil, &Error{Path: statePath, Msg: fmt.Sprintf("lock file %s has %d hard links, not 1", path, n), hint: plantedHint(path)}
+		return nil, hint.Wrap(&Error{Path: statePath, Msg: fmt.Sprintf("lock file %s has %d hard links, not 1", path, n)},
+			plantedHint(path))
 	}
 	return f, nil
 }
@@ -97,8 +101,8 @@ func Acquire(ctx context.Context, statePath, operation string, timeout time.Dura
 	case errors.As(err, &se):
 		return nil, err
 	case err != nil:
-		return nil, &Error{Path: statePath, Msg: fmt.Sprintf("cannot open lock file %s: %v", path, errors.Unwrap(err)),
-			hint: "check that the state file's directory exists and is writable, or move it with --state"}
+		return nil, hint.Wrap(&Error{Path: statePath, Msg: fmt.Sprintf("cannot open lock file %s: %v", path, atomicfile.WithoutPath(err))},
+			"check that the state file's directory exists and is writable, or move it with --state")
 	}
 	deadline := time.Now().Add(timeout)
 	for {
@@ -173,7 +177,7 @@ func Unlock(statePath string) (*LockInfo, error) {
 	case errors.As(err, &se):
 		return nil, err
 	case err != nil:
-		return nil, fmt.Errorf("open lock file %s: %w", path, errors.Unwrap(err))
+		return nil, fmt.Errorf("open lock file %s: %w", path, atomicfile.WithoutPath(err))
 	}
 	defer f.Close()
 	info := readInfo(f)

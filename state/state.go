@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/reconfig/reconfig/internal/atomicfile"
+	"github.com/reconfig/reconfig/internal/hint"
 )
 
 // Version is the state file format.
@@ -100,11 +101,11 @@ func (s *State) Fingerprint() string {
 	return b.String()
 }
 
-// Error is a state file that cannot be used.
+// Error is a state file that cannot be used. What to do about it depends
+// on the case: where it is made, a hint is added (hint.Wrap).
 type Error struct {
 	Path string
 	Msg  string
-	hint string
 }
 
 func (e *Error) Error() string {
@@ -113,9 +114,6 @@ func (e *Error) Error() string {
 	}
 	return fmt.Sprintf("state file %s: %s", e.Path, e.Msg)
 }
-
-// Hint says what to do.
-func (e *Error) Hint() string { return e.hint }
 
 // MaxSize is the largest state file Load reads. A record holds a target
 // path, a hash, two outcomes and a time, about 300 bytes: 64 MiB is room
@@ -135,21 +133,21 @@ func Load(path string) (*State, error) {
 	case errors.Is(err, fs.ErrNotExist):
 		return New(), nil
 	case errors.As(err, &re) && re.Symlink():
-		return nil, &Error{Path: path, Msg: re.What(),
-			hint: "reconfig replaces the state file by renaming, which would replace the link: point --state at the file itself"}
+		return nil, hint.Wrap(&Error{Path: path, Msg: re.What()},
+			"reconfig replaces the state file by renaming, which would replace the link: point --state at the file itself")
 	case errors.As(err, &re) && re.TooLarge():
-		return nil, &Error{Path: path, Msg: re.What(),
-			hint: "this is not a state reconfig wrote: restore it from a backup, or move it aside to start a new lineage"}
+		return nil, hint.Wrap(&Error{Path: path, Msg: re.What()},
+			"this is not a state reconfig wrote: restore it from a backup, or move it aside to start a new lineage")
 	case errors.As(err, &re):
-		return nil, &Error{Path: path, Msg: re.What(),
-			hint: "reconfig writes the state as a regular file: move this one aside, or move the state with --state"}
+		return nil, hint.Wrap(&Error{Path: path, Msg: re.What()},
+			"reconfig writes the state as a regular file: move this one aside, or move the state with --state")
 	case err != nil:
-		return nil, &Error{Path: path, Msg: fmt.Sprintf("cannot read: %v", errors.Unwrap(err)),
-			hint: "check the file's permissions, or move the state with --state"}
+		return nil, hint.Wrap(&Error{Path: path, Msg: fmt.Sprintf("cannot read: %v", atomicfile.WithoutPath(err))},
+			"check the file's permissions, or move the state with --state")
 	}
 	corrupt := func(why string) error {
-		return &Error{Path: path, Msg: "is corrupt: " + why,
-			hint: "restore it from a backup, or move it aside to start a new lineage (the next apply re-records every target)"}
+		return hint.Wrap(&Error{Path: path, Msg: "is corrupt: " + why},
+			"restore it from a backup, or move it aside to start a new lineage (the next apply re-records every target)")
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, corrupt("the file is empty")
@@ -162,8 +160,8 @@ func Load(path string) (*State, error) {
 	}
 	switch {
 	case s.Version != Version:
-		return nil, &Error{Path: path, Msg: fmt.Sprintf("format version %d is not supported (this reconfig reads version %d)", s.Version, Version),
-			hint: "use the reconfig release that wrote it"}
+		return nil, hint.Wrap(&Error{Path: path, Msg: fmt.Sprintf("format version %d is not supported (this reconfig reads version %d)", s.Version, Version)},
+			"use the reconfig release that wrote it")
 	case s.Lineage == "":
 		return nil, corrupt("it has no lineage")
 	case s.Serial < 1:
@@ -217,7 +215,8 @@ func (s *State) Save(path string) error {
 	data = append(data, '\n')
 	if err := atomicfile.Write(path, data, atomicfile.Attrs{Mode: 0o600, UID: -1, GID: -1}); err != nil {
 		s.Serial--
-		return &Error{Path: path, Msg: "cannot write: " + err.Error(), hint: "check that the state file's directory exists and is writable, or move it with --state"}
+		return hint.Wrap(&Error{Path: path, Msg: "cannot write: " + err.Error()},
+			"check that the state file's directory exists and is writable, or move it with --state")
 	}
 	return nil
 }
@@ -227,6 +226,8 @@ type ClusterMismatch struct {
 	Path        string
 	State, Etcd string
 }
+
+var _ hint.Hinter = (*ClusterMismatch)(nil)
 
 func (e *ClusterMismatch) Error() string {
 	return fmt.Sprintf("state file %s was written for etcd cluster %s, but this etcd is cluster %s", e.Path, e.State, e.Etcd)

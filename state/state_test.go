@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reconfig/reconfig/internal/hint"
 	"github.com/reconfig/reconfig/state"
 )
 
@@ -65,7 +66,7 @@ func TestLoadRefusesDamage(t *testing.T) {
 			os.WriteFile(path, []byte(tc.content), 0o600)
 			_, err := state.Load(path)
 			var se *state.Error
-			if !errors.As(err, &se) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), path) || se.Hint() == "" {
+			if !errors.As(err, &se) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), path) || hint.Of(err) == "" {
 				t.Fatalf("err = %v, want one naming %s and containing %q, with a hint", err, path, tc.want)
 			}
 		})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/reconfig/reconfig/bindings"
 	"github.com/reconfig/reconfig/internal/etcd"
+	"github.com/reconfig/reconfig/internal/hint"
 	"github.com/reconfig/reconfig/internal/render"
 	"github.com/reconfig/reconfig/internal/snapshot"
 	"github.com/reconfig/reconfig/internal/view"
@@ -38,6 +39,8 @@ func (l loadErrors) Error() string {
 }
 
 func (l loadErrors) Unwrap() []error { return l }
+
+var _ hint.Hinter = loadErrors(nil)
 
 // Hint says what to do.
 func (l loadErrors) Hint() string {
@@ -74,11 +77,13 @@ func loadConfig(dir string) (*config, error) {
 	return cfg, nil
 }
 
-// hinted adds a hint to an error.
+// hinted is hint.Wrap(err, hint) written as a literal.
 type hinted struct {
 	err  error
 	hint string
 }
+
+var _ hint.Hinter = (*hinted)(nil)
 
 func (h *hinted) Error() string { return h.err.Error() }
 func (h *hinted) Unwrap() error { return h.err }

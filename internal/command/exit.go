@@ -1,6 +1,10 @@
 package command
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/reconfig/reconfig/internal/hint"
+)
 
 // Exit codes, defined once.
 const (
@@ -36,6 +40,8 @@ func exit(code int) error { return &exitError{code: code} }
 type usageError struct {
 	msg, cmd string
 }
+
+var _ hint.Hinter = (*usageError)(nil)
 
 func (e *usageError) Error() string { return e.msg }
 

@@ -1,13 +1,11 @@
 package view
 
 import (
-	"errors"
 	"fmt"
 	"io"
-)
 
-// hinter is an error that says what to do about it.
-type hinter interface{ Hint() string }
+	"github.com/reconfig/reconfig/internal/hint"
+)
 
 // multi is an error made of several (bindings.Errors, errors.Join).
 type multi interface{ Unwrap() []error }
@@ -16,16 +14,13 @@ type multi interface{ Unwrap() []error }
 //
 //	reconfig: error: <what, naming the file, binding or key>
 //	hint: <what to do>
+//
+// The hint is hint.Of(err): printed when the error has one.
 func Error(w io.Writer, s *Style, err error) {
 	if err == nil {
 		return
 	}
 	lines := printableLines(err.Error())
-	var hints []string
-	var h hinter
-	if errors.As(err, &h) && h.Hint() != "" {
-		hints = append(hints, h.Hint())
-	}
 	if m, ok := err.(multi); ok && len(m.Unwrap()) > 1 {
 		fmt.Fprintf(w, "%s %d problems:\n", s.Err.Sprint("reconfig: error:"), len(m.Unwrap()))
 		for _, l := range lines {
@@ -37,8 +32,8 @@ func Error(w io.Writer, s *Style, err error) {
 			fmt.Fprintf(w, "  %s\n", l)
 		}
 	}
-	for _, hint := range hints {
-		fmt.Fprintf(w, "%s %s\n", s.Bold.Sprint("hint:"), Printable(hint))
+	if h := hint.Of(err); h != "" {
+		fmt.Fprintf(w, "%s %s\n", s.Bold.Sprint("hint:"), Printable(h))
 	}
 }
 
