@@ -15,6 +15,8 @@ import (
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/grpclog"
 	"io"
+
+	"github.com/reconfig/reconfig/internal/hint"
 )
 
 func init() {
@@ -57,7 +59,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	cfg.Prefix = strings.TrimSuffix(cfg.Prefix, "/")
 	if len(cfg.Endpoints) == 0 {
-		return nil, &Error{Msg: "no etcd endpoint given", hint: "pass --endpoints http://HOST:2379"}
+		return nil, hint.Wrap(&Error{Msg: "no etcd endpoint given"}, "pass --endpoints http://HOST:2379")
 	}
 	c := &Client{cfg: cfg}
 	// reconfig keeps the auth token itself (tokenAuth), not the client.
@@ -128,16 +130,16 @@ func (c *Client) waitReady(ctx context.Context) error {
 func (c *Client) unreachable() error {
 	eps := strings.Join(c.cfg.Endpoints, ",")
 	msg := fmt.Sprintf("cannot reach etcd at %s within %s", eps, c.cfg.DialTimeout)
-	hint := unreachableHint
+	advice := unreachableHint
 	if why, tlsTrouble := probe(c.cfg.Endpoints, c.cfg.DialTimeout, c.cfg.TLS); why != "" {
 		msg = fmt.Sprintf("cannot reach etcd at %s: %s", eps, why)
 		if tlsTrouble {
-			hint = tlsHint
+			advice = tlsHint
 		}
 	} else if c.cfg.TLS == nil && anyHTTPS(c.cfg.Endpoints) {
 		msg += " (https endpoint without TLS settings)"
 	}
-	return &Error{Msg: msg, hint: hint}
+	return hint.Wrap(&Error{Msg: msg}, advice)
 }
 
 func anyHTTPS(eps []string) bool {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/reconfig/reconfig/internal/etcd"
+	"github.com/reconfig/reconfig/internal/hint"
 	"github.com/reconfig/reconfig/internal/snapshot"
 	"github.com/reconfig/reconfig/testfixtures/etcdtest"
 )
@@ -108,8 +109,8 @@ func TestConnectErrors(t *testing.T) {
 					t.Errorf("error %q does not say %q", e, w)
 				}
 			}
-			if !strings.Contains(e.Hint(), tt.wantHint) {
-				t.Errorf("hint %q does not say %q", e.Hint(), tt.wantHint)
+			if !strings.Contains(hint.Of(r.err), tt.wantHint) {
+				t.Errorf("hint %q does not say %q", hint.Of(r.err), tt.wantHint)
 			}
 			for _, bad := range []string{"rpc error", "desc =", "context deadline exceeded"} {
 				if strings.Contains(e.Error(), bad) {
@@ -154,13 +155,13 @@ func TestEtcdGoesAway(t *testing.T) {
 			if !errors.As(err, &e) {
 				t.Fatalf("error = %#v, want an *etcd.Error", err)
 			}
-			t.Logf("after %v: %v (hint: %s)", time.Since(start).Round(time.Millisecond), e, e.Hint())
+			t.Logf("after %v: %v (hint: %s)", time.Since(start).Round(time.Millisecond), e, hint.Of(err))
 			for _, w := range tt.want {
 				if !strings.Contains(e.Error(), w) {
 					t.Errorf("error %q does not say %q", e, w)
 				}
 			}
-			if e.Hint() == "" {
+			if hint.Of(err) == "" {
 				t.Errorf("error %q has no hint", e)
 			}
 			for _, bad := range []string{"rpc error", "desc =", "code ="} {

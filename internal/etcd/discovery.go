@@ -7,6 +7,8 @@ import (
 	"net"
 	"strconv"
 	"strings"
+
+	"github.com/reconfig/reconfig/internal/hint"
 )
 
 // Resolver looks up SRV records; *net.Resolver is one, and tests inject
@@ -20,8 +22,8 @@ type Resolver interface {
 func PickSRV(ctx context.Context, r Resolver, record string, tls bool) (string, error) {
 	_, addrs, err := r.LookupSRV(ctx, "", "", record)
 	if err != nil || len(addrs) == 0 {
-		return "", &Error{Msg: fmt.Sprintf("--srv %s: no SRV records found (%v)", record, dnsReason(err)),
-			hint: "check the record with `host -t SRV " + record + "`"}
+		return "", hint.Wrap(&Error{Msg: fmt.Sprintf("--srv %s: no SRV records found (%v)", record, dnsReason(err))},
+			"check the record with `host -t SRV "+record+"`")
 	}
 	a := addrs[rand.IntN(len(addrs))]
 	scheme := "http"
@@ -48,8 +50,8 @@ func Discover(ctx context.Context, r Resolver, domain string) ([]string, error) 
 		}
 	}
 	if len(eps) == 0 {
-		return nil, &Error{Msg: fmt.Sprintf("--discovery-srv %s: no etcd client SRV records (%s)", domain, strings.Join(errs, "; ")),
-			hint: "publish _etcd-client._tcp or _etcd-client-ssl._tcp records, or pass --endpoints"}
+		return nil, hint.Wrap(&Error{Msg: fmt.Sprintf("--discovery-srv %s: no etcd client SRV records (%s)", domain, strings.Join(errs, "; "))},
+			"publish _etcd-client._tcp or _etcd-client-ssl._tcp records, or pass --endpoints")
 	}
 	return eps, nil
 }

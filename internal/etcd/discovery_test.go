@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/reconfig/reconfig/internal/etcd"
+	"github.com/reconfig/reconfig/internal/hint"
 )
 
 // fakeResolver answers SRV lookups from a table keyed by exactly what is
@@ -114,8 +115,8 @@ func TestPickSRV(t *testing.T) {
 						t.Errorf("error %q does not say %q", e, w)
 					}
 				}
-				if !strings.Contains(e.Hint(), tt.wantHint) {
-					t.Errorf("hint %q does not say %q", e.Hint(), tt.wantHint)
+				if !strings.Contains(hint.Of(err), tt.wantHint) {
+					t.Errorf("hint %q does not say %q", hint.Of(err), tt.wantHint)
 				}
 				return
 			}
@@ -227,8 +228,8 @@ func TestDiscover(t *testing.T) {
 						t.Errorf("error %q does not say %q", e, w)
 					}
 				}
-				if !strings.Contains(e.Hint(), tt.wantHint) {
-					t.Errorf("hint %q does not say %q", e.Hint(), tt.wantHint)
+				if !strings.Contains(hint.Of(err), tt.wantHint) {
+					t.Errorf("hint %q does not say %q", hint.Of(err), tt.wantHint)
 				}
 				return
 			}

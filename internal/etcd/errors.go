@@ -13,20 +13,20 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/reconfig/reconfig/internal/hint"
 )
 
-// Error is an etcd failure described for an operator.
+// Error is an etcd failure described for an operator. What to do about
+// it depends on the failure: where one is known, the error is returned
+// with a hint (hint.Wrap).
 type Error struct {
-	Msg  string
-	hint string
+	Msg string
 	// Err is the underlying client error, kept for errors.Is.
 	Err error
 }
 
 func (e *Error) Error() string { return e.Msg }
-
-// Hint says what to do about the error.
-func (e *Error) Hint() string { return e.hint }
 
 func (e *Error) Unwrap() error { return e.Err }
 
@@ -52,26 +52,29 @@ func (c *Client) describe(what string, err error) error {
 	case errors.Is(err, context.Canceled):
 		return &Error{Msg: what + ": canceled", Err: err}
 	case errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded:
-		return &Error{Msg: fmt.Sprintf("%s: etcd at %s did not answer within %s", what, eps, c.cfg.CommandTimeout),
-			hint: "check that etcd is healthy (reconfig kv status), or raise --command-timeout", Err: err}
+		return hint.Wrap(&Error{Msg: fmt.Sprintf("%s: etcd at %s did not answer within %s", what, eps, c.cfg.CommandTimeout), Err: err},
+			"check that etcd is healthy (reconfig kv status), or raise --command-timeout")
 	case errors.Is(err, rpctypes.ErrAuthFailed):
-		return &Error{Msg: fmt.Sprintf("authentication failed for user %s", c.cfg.Username),
-			hint: "check --user and the password (RECONFIG_PASSWORD)", Err: err}
+		return hint.Wrap(&Error{Msg: fmt.Sprintf("authentication failed for user %s", c.cfg.Username), Err: err},
+			"check --user and the password (RECONFIG_PASSWORD)")
 	case errors.Is(err, rpctypes.ErrUserEmpty):
-		return &Error{Msg: "etcd requires authentication", hint: "pass --user NAME and the password in RECONFIG_PASSWORD", Err: err}
+		return hint.Wrap(&Error{Msg: "etcd requires authentication", Err: err},
+			"pass --user NAME and the password in RECONFIG_PASSWORD")
 	case errors.Is(err, rpctypes.ErrPermissionDenied):
-		return &Error{Msg: fmt.Sprintf("%s: permission denied for user %s", what, c.cfg.Username),
-			hint: "grant the user's role read access to the key range (etcdctl role grant-permission)", Err: err}
+		return hint.Wrap(&Error{Msg: fmt.Sprintf("%s: permission denied for user %s", what, c.cfg.Username), Err: err},
+			"grant the user's role read access to the key range (etcdctl role grant-permission)")
 	case errors.Is(err, rpctypes.ErrInvalidAuthToken), errors.Is(err, rpctypes.ErrAuthOldRevision):
-		return &Error{Msg: what + ": etcd rejected the auth token", hint: "retry; if it persists, check the etcd auth configuration", Err: err}
+		return hint.Wrap(&Error{Msg: what + ": etcd rejected the auth token", Err: err},
+			"retry; if it persists, check the etcd auth configuration")
 	case errors.Is(err, rpctypes.ErrCompacted):
 		return &Error{Msg: what + ": the revision was compacted", Err: err}
 	case errors.Is(err, rpctypes.ErrNoLeader):
-		return &Error{Msg: what + ": the etcd cluster has no leader", hint: "check the etcd cluster's health (reconfig kv status)", Err: err}
+		return hint.Wrap(&Error{Msg: what + ": the etcd cluster has no leader", Err: err},
+			"check the etcd cluster's health (reconfig kv status)")
 	case errors.Is(err, rpctypes.ErrRequestTooLarge):
 		return &Error{Msg: what + ": request too large for etcd", Err: err}
 	case status.Code(err) == codes.Unavailable:
-		return &Error{Msg: fmt.Sprintf("%s: etcd at %s is unavailable", what, eps), hint: unreachableHint, Err: err}
+		return hint.Wrap(&Error{Msg: fmt.Sprintf("%s: etcd at %s is unavailable", what, eps), Err: err}, unreachableHint)
 	}
 	msg := err.Error()
 	if s, ok := status.FromError(err); ok {

@@ -8,6 +8,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/reconfig/reconfig/internal/hint"
 	"github.com/reconfig/reconfig/internal/snapshot"
 )
 
@@ -170,8 +171,8 @@ func (c *Client) readSpans(ctx context.Context, sels []snapshot.Selector, stats 
 				break
 			}
 			if errors.Is(err, rpctypes.ErrPermissionDenied) {
-				return nil, &Error{Msg: fmt.Sprintf("read snapshot: permission denied for user %s to read %s", c.cfg.Username, sp.Describe()),
-					hint: "grant the user's role read access to that key or prefix (etcdctl role grant-permission), or remove the binding", Err: err}
+				return nil, hint.Wrap(&Error{Msg: fmt.Sprintf("read snapshot: permission denied for user %s to read %s", c.cfg.Username, sp.Describe()), Err: err},
+					"grant the user's role read access to that key or prefix (etcdctl role grant-permission), or remove the binding")
 			}
 			if err != nil {
 				return nil, err

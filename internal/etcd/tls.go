@@ -19,6 +19,7 @@ import (
 	"os"
 
 	"github.com/reconfig/reconfig/internal/atomicfile"
+	"github.com/reconfig/reconfig/internal/hint"
 )
 
 // TLSFiles names the files of a TLS connection to etcd.
@@ -43,9 +44,10 @@ func readTLSFile(flag, path string) ([]byte, error) {
 	var re *atomicfile.RefusedError
 	switch {
 	case errors.As(err, &re):
-		return nil, &Error{Msg: fmt.Sprintf("%s %s %s", flag, path, re.What()), hint: "TLS files must be regular files (or links to them)"}
+		return nil, hint.Wrap(&Error{Msg: fmt.Sprintf("%s %s %s", flag, path, re.What())},
+			"TLS files must be regular files (or links to them)")
 	case err != nil:
-		return nil, &Error{Msg: fmt.Sprintf("%s %s: %v", flag, path, unwrapPathErr(err))}
+		return nil, &Error{Msg: fmt.Sprintf("%s %s: %v", flag, path, atomicfile.WithoutPath(err))}
 	}
 	return data, nil
 }
@@ -58,7 +60,8 @@ func (f TLSFiles) Config() (*tls.Config, error) {
 			continue
 		}
 		if _, err := os.Stat(p.path); err != nil {
-			return nil, &Error{Msg: fmt.Sprintf("%s %s: %v", p.flag, p.path, unwrapPathErr(err)), hint: "TLS files must exist and be readable"}
+			return nil, hint.Wrap(&Error{Msg: fmt.Sprintf("%s %s: %v", p.flag, p.path, atomicfile.WithoutPath(err))},
+				"TLS files must exist and be readable")
 		}
 	}
 	if (f.Cert == "") != (f.Key == "") {
@@ -87,7 +90,8 @@ func (f TLSFiles) Config() (*tls.Config, error) {
 		}
 		keyPEM, err = decryptKeyPEM(keyPEM, f.Passphrase)
 		if err != nil {
-			return nil, &Error{Msg: fmt.Sprintf("--key %s: %v", f.Key, err), hint: "give the key's passphrase with --key-passphrase (or RECONFIG_KEY_PASSPHRASE)"}
+			return nil, hint.Wrap(&Error{Msg: fmt.Sprintf("--key %s: %v", f.Key, err)},
+				"give the key's passphrase with --key-passphrase (or RECONFIG_KEY_PASSPHRASE)")
 		}
 		pair, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
@@ -257,14 +261,4 @@ func decryptPKCS8(der, passphrase []byte) ([]byte, error) {
 		return nil, errors.New("wrong passphrase, or the key is damaged")
 	}
 	return plain, nil
-}
-
-func unwrapPathErr(err error) error {
-	var pe interface{ Unwrap() error }
-	if errors.As(err, &pe) {
-		if e := pe.Unwrap(); e != nil {
-			return e
-		}
-	}
-	return err
 }

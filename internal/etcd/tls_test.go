@@ -33,6 +33,7 @@ import (
 
 	"github.com/reconfig/reconfig/internal/embedded"
 	"github.com/reconfig/reconfig/internal/etcd"
+	"github.com/reconfig/reconfig/internal/hint"
 	"github.com/reconfig/reconfig/testfixtures/etcdtest"
 )
 
@@ -396,7 +397,7 @@ func TestTLS(t *testing.T) {
 						t.Errorf("error %q does not say %q", e, w)
 					}
 				}
-				t.Logf("%v (hint: %s)", e, e.Hint())
+				t.Logf("%v (hint: %s)", e, hint.Of(err))
 				return
 			}
 			if err != nil {
@@ -422,10 +423,10 @@ func TestTLS(t *testing.T) {
 						t.Errorf("error %q does not say %q", e, w)
 					}
 				}
-				if !strings.Contains(e.Hint(), "--cacert") {
-					t.Errorf("hint %q does not point at the TLS flags", e.Hint())
+				if !strings.Contains(hint.Of(err), "--cacert") {
+					t.Errorf("hint %q does not point at the TLS flags", hint.Of(err))
 				}
-				t.Logf("%v (hint: %s)", e, e.Hint())
+				t.Logf("%v (hint: %s)", e, hint.Of(err))
 				return
 			}
 			if err != nil {
