@@ -125,22 +125,7 @@ func Execute(ctx context.Context, p *plan.Plan, opts Options) *Result {
 		runCmd = show
 	}
 	var writes, deletes []*Outcome
-	for _, ch := range p.Changes {
-		o := &Outcome{ID: ch.ID, Target: ch.Target, Action: ch.Action, change: ch}
-		if ch.Action == plan.Fail {
-			o.Err = ch.Err
-			if o.Err == nil {
-				o.Err = errors.New(ch.Reason)
-			}
-		}
-		r.Outcomes = append(r.Outcomes, o)
-		switch ch.Action {
-		case plan.Create, plan.Update:
-			writes = append(writes, o)
-		case plan.Delete:
-			deletes = append(deletes, o)
-		}
-	}
+	r.Outcomes, writes, deletes = outcomes(p)
 
 	// Files staged by a process killed before it renamed them are swept
 	// for every target of the plan, not only those written now: a target
@@ -154,7 +139,52 @@ func Execute(ctx context.Context, p *plan.Plan, opts Options) *Result {
 	}
 	sweep(targets)
 
-	// Stage every write concurrently: temp file, write, fsync, attributes.
+	stageAll(writes)
+	precheck(ctx, runCmd, p, writes)
+	postchecked, journaled := journalPostchecked(opts.Journal, writes)
+	install(writes)
+	postcheck(ctx, runCmd, p, writes)
+	if journaled {
+		if err := removeJournal(opts.Journal); err != nil {
+			// The next run finds it and puts back what it holds; say so.
+			for _, o := range postchecked {
+				if o.Err == nil {
+					o.Err = err
+				}
+			}
+		}
+	}
+	remove(deletes)
+	r.Reloads = reload(ctx, runCmd, p, writes)
+	return r
+}
+
+// outcomes makes the outcome of every change of the plan, in plan order,
+// and picks out the writes (create, update) and the deletes. A change the
+// plan failed is failed from the start.
+func outcomes(p *plan.Plan) (all, writes, deletes []*Outcome) {
+	for _, ch := range p.Changes {
+		o := &Outcome{ID: ch.ID, Target: ch.Target, Action: ch.Action, change: ch}
+		if ch.Action == plan.Fail {
+			o.Err = ch.Err
+			if o.Err == nil {
+				o.Err = errors.New(ch.Reason)
+			}
+		}
+		all = append(all, o)
+		switch ch.Action {
+		case plan.Create, plan.Update:
+			writes = append(writes, o)
+		case plan.Delete:
+			deletes = append(deletes, o)
+		}
+	}
+	return all, writes, deletes
+}
+
+// stageAll stages every write concurrently: temp file, write, fsync,
+// attributes.
+func stageAll(writes []*Outcome) {
 	parallel(writes, stageWorkers, stage)
 	// Which stage created a shared directory is a race: every target in
 	// it says so, and the first in plan order is where it is shown.
@@ -169,8 +199,12 @@ func Execute(ctx context.Context, p *plan.Plan, opts Options) *Result {
 			o.CreatedDir = dir
 		}
 	}
+}
 
-	// Checks of the staged files, before anything is installed.
+// precheck runs the checks of the staged files (a checkcmd with
+// {{.src}}), before anything is installed: a failed check discards its
+// staged file.
+func precheck(ctx context.Context, runCmd runner, p *plan.Plan, writes []*Outcome) {
 	var prechecked []*Outcome
 	for _, o := range writes {
 		if o.staged != nil && o.change.CheckCmd != "" && usesSrc(o.change.CheckCmd) {
@@ -186,30 +220,36 @@ func Execute(ctx context.Context, p *plan.Plan, opts Options) *Result {
 			o.Err = fmt.Errorf("check failed: %v; %s keeps its old content", o.Check.Err, ch.Target)
 		}
 	})
+}
 
-	// Targets checked only once installed are journaled first: a kill
-	// before their check is done must not leave unchecked content for
-	// good (Recover).
-	var postchecked []*Outcome
+// journalPostchecked records, at path, the targets checked only once installed,
+// before any is installed: a kill before their check is done must not
+// leave unchecked content for good (Recover). It returns those targets
+// and whether a journal was written; when it cannot be, they are not
+// installed.
+func journalPostchecked(path string, writes []*Outcome) (postchecked []*Outcome, journaled bool) {
 	for _, o := range writes {
 		if o.staged != nil && o.change.CheckCmd != "" && !usesSrc(o.change.CheckCmd) {
 			postchecked = append(postchecked, o)
 		}
 	}
-	journaled := false
-	if len(postchecked) > 0 && opts.Journal != "" {
-		if err := writeJournal(opts.Journal, postchecked); err != nil {
-			for _, o := range postchecked {
-				o.staged.Discard()
-				o.staged = nil
-				o.Err = fmt.Errorf("%w; %s was left as it is", err, o.Target)
-			}
-		} else {
-			journaled = true
-		}
+	if len(postchecked) == 0 || path == "" {
+		return postchecked, false
 	}
+	if err := writeJournal(path, postchecked); err != nil {
+		for _, o := range postchecked {
+			o.staged.Discard()
+			o.staged = nil
+			o.Err = fmt.Errorf("%w; %s was left as it is", err, o.Target)
+		}
+		return postchecked, false
+	}
+	return postchecked, true
+}
 
-	// Install: rename each staged file, then fsync each directory once.
+// install renames each staged file over its target, then fsyncs each
+// directory once.
+func install(writes []*Outcome) {
 	dirs := map[string]bool{}
 	for _, o := range writes {
 		if o.staged == nil {
@@ -236,8 +276,11 @@ func Execute(ctx context.Context, p *plan.Plan, opts Options) *Result {
 		dirs[filepath.Dir(o.Target)] = true
 	}
 	syncDirs(dirs, writes)
+}
 
-	// Checks of the installed files; a failure restores the old content.
+// postcheck runs the checks of the installed files (a checkcmd without
+// {{.src}}); a failure restores the old content.
+func postcheck(ctx context.Context, runCmd runner, p *plan.Plan, writes []*Outcome) {
 	for _, o := range writes {
 		ch := o.change
 		if !o.Changed || ch.CheckCmd == "" || usesSrc(ch.CheckCmd) {
@@ -256,19 +299,11 @@ func Execute(ctx context.Context, p *plan.Plan, opts Options) *Result {
 			o.Err = fmt.Errorf("check failed: %v; the old content of %s was restored", o.Check.Err, ch.Target)
 		}
 	}
-	if journaled {
-		if err := removeJournal(opts.Journal); err != nil {
-			// The next run finds it and puts back what it holds; say so.
-			for _, o := range postchecked {
-				if o.Err == nil {
-					o.Err = err
-				}
-			}
-		}
-	}
+}
 
-	// Deletes of pruned targets.
-	dirs = map[string]bool{}
+// remove deletes the pruned targets, then fsyncs each directory once.
+func remove(deletes []*Outcome) {
+	dirs := map[string]bool{}
 	for _, o := range deletes {
 		if err := os.Remove(o.Target); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			o.Err = fmt.Errorf("delete %s: %w", o.Target, atomicfile.WithoutPath(err))
@@ -278,9 +313,6 @@ func Execute(ctx context.Context, p *plan.Plan, opts Options) *Result {
 		dirs[filepath.Dir(o.Target)] = true
 	}
 	syncDirs(dirs, deletes)
-
-	r.Reloads = reload(ctx, runCmd, p, writes)
-	return r
 }
 
 // stage prepares one write: the target must still be as planned, its
