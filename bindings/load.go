@@ -146,9 +146,43 @@ func bindingFiles(confd string) ([]string, error) {
 // never ends cannot take the memory.
 const MaxFileSize = 1 << 20
 
+// loadFile reads the binding file at path under confd: the binding, or
+// every problem of the file.
 func loadFile(confd, path, templatesDir string) (*Binding, Errors) {
-	fail := func(line, col int, format string, args ...any) Errors {
-		return Errors{{File: path, Line: line, Col: col, Msg: fmt.Sprintf(format, args...)}}
+	fb, ferr := decodeFile(path)
+	if ferr != nil {
+		return nil, Errors{ferr}
+	}
+	rel, _ := filepath.Rel(confd, path)
+	c := &fieldCheck{file: path}
+	b := &Binding{File: path}
+	b.ID = c.id(fb.ID, filepath.ToSlash(rel))
+	b.Key = c.key(fb.Key)
+	b.Recursive = fb.Recursive
+	b.Source, b.SourcePath = c.source(fb.Source, templatesDir)
+	b.Target = c.target(fb.Target)
+	b.LeftDelim, b.RightDelim = c.pattern(fb.Pattern)
+	b.AltKeys = c.altKeys(fb.AltKeys)
+	b.CheckCmd = c.checkCmd(fb.CheckCmd)
+	b.ReloadCmd = fb.ReloadCmd
+	b.CommandTimeout = c.duration("command_timeout", fb.CommandTimeout, DefaultCommandTimeout)
+	b.RenderTimeout = c.duration("render_timeout", fb.RenderTimeout, DefaultRenderTimeout)
+	b.Mode, b.HasMode = c.mode(fb.Mode)
+	b.Owner, b.Group = fb.Owner, fb.Group
+	b.Sensitive = fb.Sensitive
+	b.AllowEmpty = fb.AllowEmpty
+	if len(c.errs) > 0 {
+		return nil, c.errs
+	}
+	return b, nil
+}
+
+// decodeFile reads a binding file as written: one JSON object whose
+// fields are all known and spelled exactly, once. The error locates the
+// first problem.
+func decodeFile(path string) (*fileBinding, *Error) {
+	fail := func(line, col int, format string, args ...any) *Error {
+		return &Error{File: path, Line: line, Col: col, Msg: fmt.Sprintf(format, args...)}
 	}
 	// Binding files are the operator's own and may be symlinks
 	// (sites-enabled style): followed, but what they lead to must be a
@@ -185,127 +219,156 @@ func loadFile(confd, path, templatesDir string) (*Binding, Errors) {
 	if line, col, msg := checkFieldNames(data); msg != "" {
 		return nil, fail(line, col, "%s", msg)
 	}
+	return &fb, nil
+}
 
-	rel, _ := filepath.Rel(confd, path)
-	b := &Binding{File: path, ID: filepath.ToSlash(rel)}
-	var errs Errors
-	bad := func(format string, args ...any) {
-		errs = append(errs, &Error{File: path, Msg: fmt.Sprintf(format, args...)})
-	}
+// fieldCheck turns the fields of one decoded binding file into a
+// binding's, collecting every problem rather than stopping at the first.
+// Each method returns the field's value, or its zero value with a problem
+// noted.
+type fieldCheck struct {
+	file string
+	errs Errors
+}
 
-	if fb.ID != nil {
-		b.ID = *fb.ID
-		switch {
-		case b.ID == "":
-			bad(`"id" is empty; remove it to use the file name, or name the binding`)
-		case strings.IndexFunc(b.ID, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
-			bad(`"id" %q contains white space or control characters`, b.ID)
-		}
-	}
-	switch {
-	case fb.Key == nil:
-		bad(`"key" is required: the etcd key to render from, like "/services/web"`)
-	case !strings.HasPrefix(*fb.Key, "/"):
-		bad(`"key" %q must start with "/"`, *fb.Key)
-	default:
-		b.Key = *fb.Key
-	}
-	b.Recursive = fb.Recursive
+func (c *fieldCheck) bad(format string, args ...any) {
+	c.errs = append(c.errs, &Error{File: c.file, Msg: fmt.Sprintf(format, args...)})
+}
 
-	switch {
-	case fb.Source == nil:
-		bad(`"source" is required: the template's path relative to %s`, templatesDir)
-	default:
-		b.Source = *fb.Source
-		p, err := resolveSource(templatesDir, *fb.Source)
-		if err != nil {
-			bad(`"source" %s`, err)
-		}
-		b.SourcePath = p
-	}
-
-	switch {
-	case fb.Target == nil:
-		bad(`"target" is required: the absolute path of the file to write`)
-	case *fb.Target == "":
-		bad(`"target" is empty; want an absolute path`)
-	case !filepath.IsAbs(*fb.Target):
-		bad(`"target" %q must be an absolute path`, *fb.Target)
-	case filepath.Clean(*fb.Target) == "/" || strings.HasSuffix(*fb.Target, "/"):
-		bad(`"target" %q names a directory; want a file path`, *fb.Target)
-	default:
-		b.Target = filepath.Clean(*fb.Target)
-		if msg := nameTooLong(b.Target); msg != "" {
-			bad(`"target" %q: %s`, b.Target, msg)
-		}
-	}
-
-	pattern := DefaultPattern
-	if fb.Pattern != nil {
-		pattern = *fb.Pattern
-	}
-	if l, r, err := ParsePattern(pattern); err != nil {
-		bad(`"pattern" %q: %s`, pattern, err)
-	} else {
-		b.LeftDelim, b.RightDelim = l, r
-	}
-
-	if len(fb.AltKeys) > 0 {
-		b.AltKeys = make(map[string]string, len(fb.AltKeys))
-		for _, name := range sortedKeys(fb.AltKeys) {
-			key := fb.AltKeys[name]
-			switch {
-			case name == "":
-				bad(`"altkeys" has an empty name`)
-			case !strings.HasPrefix(key, "/"):
-				bad(`"altkeys" %q: key %q must start with "/"`, name, key)
-			default:
-				b.AltKeys[name] = key
-			}
-		}
-	}
-
-	b.CheckCmd = fb.CheckCmd
-	// {{.src}} and {{.dest}} are put in quoted for where they stand; where
-	// no quoting holds, say so now rather than at apply.
-	if _, err := shellquote.Expand(b.CheckCmd, map[string]string{"src": "", "dest": ""}); err != nil {
-		bad(`"checkcmd": %v`, err)
-	}
-	b.ReloadCmd = fb.ReloadCmd
-	// duration reads a positive duration field, or returns def.
-	duration := func(field string, v *string, def time.Duration) time.Duration {
-		if v == nil {
-			return def
-		}
-		d, err := time.ParseDuration(*v)
-		switch {
-		case err != nil:
-			bad(`%q %q is not a duration; write it like "30s" or "2m"`, field, *v)
-		case d <= 0:
-			bad(`%q %q must be positive`, field, *v)
-		default:
-			return d
-		}
+// id is the "id" given, else def (the file's path under conf.d).
+func (c *fieldCheck) id(v *string, def string) string {
+	if v == nil {
 		return def
 	}
-	b.CommandTimeout = duration("command_timeout", fb.CommandTimeout, DefaultCommandTimeout)
-	b.RenderTimeout = duration("render_timeout", fb.RenderTimeout, DefaultRenderTimeout)
+	switch {
+	case *v == "":
+		c.bad(`"id" is empty; remove it to use the file name, or name the binding`)
+	case strings.IndexFunc(*v, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
+		c.bad(`"id" %q contains white space or control characters`, *v)
+	}
+	return *v
+}
 
-	if fb.Mode != nil {
-		if m, err := ParseMode(*fb.Mode); err != nil {
-			bad(`"mode" %s`, err)
-		} else {
-			b.Mode, b.HasMode = m, true
+func (c *fieldCheck) key(v *string) string {
+	switch {
+	case v == nil:
+		c.bad(`"key" is required: the etcd key to render from, like "/services/web"`)
+	case !strings.HasPrefix(*v, "/"):
+		c.bad(`"key" %q must start with "/"`, *v)
+	default:
+		return *v
+	}
+	return ""
+}
+
+// source returns the template's path as given and as resolved under
+// templatesDir.
+func (c *fieldCheck) source(v *string, templatesDir string) (source, path string) {
+	if v == nil {
+		c.bad(`"source" is required: the template's path relative to %s`, templatesDir)
+		return "", ""
+	}
+	path, err := resolveSource(templatesDir, *v)
+	if err != nil {
+		c.bad(`"source" %s`, err)
+	}
+	return *v, path
+}
+
+// target returns the clean absolute path of the file to write.
+func (c *fieldCheck) target(v *string) string {
+	switch {
+	case v == nil:
+		c.bad(`"target" is required: the absolute path of the file to write`)
+	case *v == "":
+		c.bad(`"target" is empty; want an absolute path`)
+	case !filepath.IsAbs(*v):
+		c.bad(`"target" %q must be an absolute path`, *v)
+	case filepath.Clean(*v) == "/" || strings.HasSuffix(*v, "/"):
+		c.bad(`"target" %q names a directory; want a file path`, *v)
+	default:
+		t := filepath.Clean(*v)
+		if msg := nameTooLong(t); msg != "" {
+			c.bad(`"target" %q: %s`, t, msg)
+		}
+		return t
+	}
+	return ""
+}
+
+// pattern returns the template delimiters of "pattern", else of
+// DefaultPattern.
+func (c *fieldCheck) pattern(v *string) (left, right string) {
+	pattern := DefaultPattern
+	if v != nil {
+		pattern = *v
+	}
+	l, r, err := ParsePattern(pattern)
+	if err != nil {
+		c.bad(`"pattern" %q: %s`, pattern, err)
+		return "", ""
+	}
+	return l, r
+}
+
+// altKeys returns the altkeys with a name and an absolute key (nil for
+// none).
+func (c *fieldCheck) altKeys(v map[string]string) map[string]string {
+	if len(v) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(v))
+	for _, name := range sortedKeys(v) {
+		key := v[name]
+		switch {
+		case name == "":
+			c.bad(`"altkeys" has an empty name`)
+		case !strings.HasPrefix(key, "/"):
+			c.bad(`"altkeys" %q: key %q must start with "/"`, name, key)
+		default:
+			out[name] = key
 		}
 	}
-	b.Owner, b.Group = fb.Owner, fb.Group
-	b.Sensitive = fb.Sensitive
-	b.AllowEmpty = fb.AllowEmpty
+	return out
+}
 
-	if len(errs) > 0 {
-		return nil, errs
+func (c *fieldCheck) checkCmd(v string) string {
+	// {{.src}} and {{.dest}} are put in quoted for where they stand; where
+	// no quoting holds, say so now rather than at apply.
+	if _, err := shellquote.Expand(v, map[string]string{"src": "", "dest": ""}); err != nil {
+		c.bad(`"checkcmd": %v`, err)
 	}
-	return b, nil
+	return v
+}
+
+// duration reads a positive duration field, or returns def.
+func (c *fieldCheck) duration(field string, v *string, def time.Duration) time.Duration {
+	if v == nil {
+		return def
+	}
+	d, err := time.ParseDuration(*v)
+	switch {
+	case err != nil:
+		c.bad(`%q %q is not a duration; write it like "30s" or "2m"`, field, *v)
+	case d <= 0:
+		c.bad(`%q %q must be positive`, field, *v)
+	default:
+		return d
+	}
+	return def
+}
+
+// mode returns the "mode" given, and whether one was.
+func (c *fieldCheck) mode(v *string) (fs.FileMode, bool) {
+	if v == nil {
+		return 0, false
+	}
+	m, err := ParseMode(*v)
+	if err != nil {
+		c.bad(`"mode" %s`, err)
+		return 0, false
+	}
+	return m, true
 }
 
 // ParsePattern splits a pattern such as "#% %#" into its left and right
