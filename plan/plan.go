@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -367,40 +368,20 @@ func compare(ch *Change, b *bindings.Binding, rec *state.Record) *Change {
 	}
 	before := cur.Data
 	ch.Before, ch.BeforeHash = before, Hash(before)
-	var attrs []string
-	if was := cur.Attrs.Mode; mode != was {
-		attrs = append(attrs, fmt.Sprintf("mode %s → %s", bindings.FormatMode(was), bindings.FormatMode(mode)))
-	}
-	if was := cur.Attrs.UID; uid != was {
-		attrs = append(attrs, fmt.Sprintf("owner %d → %d", was, uid))
-	}
-	if was := cur.Attrs.GID; gid != was {
-		attrs = append(attrs, fmt.Sprintf("group %d → %d", was, gid))
-	}
-
+	attrs := attrChanges(cur.Attrs, mode, uid, gid)
 	if rec != nil && rec.Target == b.Target && rec.SHA256 != ch.BeforeHash {
 		ch.Drift = true
 	}
-	switch {
+	switch again := reinstallReason(rec, b.Target, ch.BeforeHash); {
 	case !bytes.Equal(before, out) || len(attrs) > 0:
 		ch.Action = Update
-		ch.AttrChange = joinAttrs(attrs)
-	case rec != nil && rec.Target == b.Target && (rec.SHA256 != ch.BeforeHash || rec.Reload == state.OutcomeFailed):
-		// The target already holds the render, but the state does not
-		// record that content as applied — an apply died between the
-		// rename and the state save (its check and reload may never have
-		// run) — or its reload failed. Install it again so that the
-		// check and the reload run.
-		ch.Action = Update
-		ch.Drift = false
-		if rec.SHA256 != ch.BeforeHash {
-			ch.Reason = "the content is in place but its apply was not recorded as finished: check and reload again"
-		} else {
-			ch.Reason = "its last reload failed: reload again"
-		}
+		ch.AttrChange = strings.Join(attrs, ", ")
+	case again != "":
+		// The target already holds the render: not drift, but installed
+		// again so that the check and the reload run.
+		ch.Action, ch.Drift, ch.Reason = Update, false, again
 	default:
-		ch.Action = NoOp
-		ch.Drift = false
+		ch.Action, ch.Drift = NoOp, false
 	}
 	if b.Sensitive {
 		ch.Warnings = append(ch.Warnings, exposed(b, ch.Mode, ch.UID)...)
@@ -516,13 +497,36 @@ func orphans(set *bindings.Set, st *state.State, prune bool) []*Change {
 	return out
 }
 
-func joinAttrs(a []string) string {
-	var b bytes.Buffer
-	for i, s := range a {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(s)
+// attrChanges describes how the mode, owner and group a target is
+// installed with differ from those it has (was), like "mode 0644 → 0600".
+func attrChanges(was atomicfile.Attrs, mode fs.FileMode, uid, gid int) []string {
+	var out []string
+	if mode != was.Mode {
+		out = append(out, fmt.Sprintf("mode %s → %s", bindings.FormatMode(was.Mode), bindings.FormatMode(mode)))
 	}
-	return b.String()
+	if uid != was.UID {
+		out = append(out, fmt.Sprintf("owner %d → %d", was.UID, uid))
+	}
+	if gid != was.GID {
+		out = append(out, fmt.Sprintf("group %d → %d", was.GID, gid))
+	}
+	return out
+}
+
+// reinstallReason says why a target that already holds its render is
+// installed again, or "" when it need not be. rec is the state's record
+// of the binding, target its target now and hash that of the target's
+// content. The state may not record that content as applied — an apply
+// died between the rename and the state save, so its check and reload may
+// never have run — or the last reload may have failed.
+func reinstallReason(rec *state.Record, target, hash string) string {
+	switch {
+	case rec == nil || rec.Target != target:
+		return ""
+	case rec.SHA256 != hash:
+		return "the content is in place but its apply was not recorded as finished: check and reload again"
+	case rec.Reload == state.OutcomeFailed:
+		return "its last reload failed: reload again"
+	}
+	return ""
 }
