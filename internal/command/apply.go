@@ -102,8 +102,9 @@ func runApply(c *cli.Context, env *runEnv, a applyArgs) error {
 			return env.readSnapshot(ctx, g, set, "", log)
 		}
 	}
-	// What comes before the changes is shown once: before the question,
-	// or when the cycle ends.
+	// What comes before the outcome is shown once: before anything is
+	// written (and before the question), or when the cycle ends without a
+	// change to write.
 	shown := false
 	show := func(run *engine.Run) {
 		if shown {
@@ -120,11 +121,12 @@ func runApply(c *cli.Context, env *runEnv, a applyArgs) error {
 			view.Plan(env.io.Stdout, env.style, run.Plan)
 		}
 	}
-	if a.planFile == "" && !a.autoApprove {
-		req.Confirm = func(run *engine.Run) error {
-			show(run)
-			return confirm(env)
+	req.Confirm = func(run *engine.Run) error {
+		show(run)
+		if a.autoApprove || a.planFile != "" {
+			return nil
 		}
+		return confirm(env)
 	}
 
 	run, err := engine.Apply(c.Context, req)
@@ -159,7 +161,7 @@ func confirm(env *runEnv) error {
 	view.Prompt(w)
 	line, err := bufio.NewReader(env.io.Stdin).ReadString('\n')
 	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
-		view.PromptAnswered(w)
+		view.EndPrompt(w)
 		return &exitError{code: ExitError, err: &hinted{err: errNoInput,
 			hint: "pass --auto-approve, or pipe the answer: echo yes | reconfig apply"}}
 	}
@@ -167,6 +169,6 @@ func confirm(env *runEnv) error {
 		view.Cancelled(w)
 		return exit(ExitDeclined)
 	}
-	view.PromptAnswered(w)
+	view.EndPrompt(w)
 	return nil
 }

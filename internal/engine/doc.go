@@ -9,8 +9,9 @@
 // the lock: apply plans from data no older than the lock), refuses a state
 // of another etcd cluster unless forced, makes the plan (or checks a saved
 // one), asks for confirmation, executes the plan, records the outcome and
-// saves the state. Nothing is written before the confirmation, and once
-// the plan executes it finishes even when the caller's context ends.
+// saves the state. Nothing of the plan is written before the
+// confirmation, and once the plan executes it finishes even when the
+// caller's context ends.
 //
 // It prints nothing: an operation returns what it did (Run) and, when it
 // could not run, why (its error, of the types the state and plan packages

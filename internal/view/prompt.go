@@ -10,9 +10,9 @@ func Prompt(w io.Writer) {
 	fmt.Fprint(w, "\nDo you want to apply these changes?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
 }
 
-// PromptAnswered ends the prompt once an answer was read that approves,
-// or when none could be read.
-func PromptAnswered(w io.Writer) {
+// EndPrompt ends the prompt's line after an answer that approves, or when
+// none could be read.
+func EndPrompt(w io.Writer) {
 	fmt.Fprintln(w)
 }
 
