@@ -78,7 +78,7 @@ func (f *fixture) plan() *plan.Plan {
 			}
 		}
 	}
-	return plan.Make(context.Background(), plan.Input{Set: f.set, Templates: f.tmpls, Snapshot: snap, State: f.st})
+	return plan.Make(plan.Input{Set: f.set, Templates: f.tmpls, Snapshot: snap, State: f.st})
 }
 
 // apply plans and executes, recording the state.

@@ -56,7 +56,7 @@ func FuzzApplyHostileData(f *testing.F) {
 			}
 		}
 		s.Stamp()
-		p := plan.Make(context.Background(), plan.Input{Set: &bindings.Set{Bindings: []*bindings.Binding{b}},
+		p := plan.Make(plan.Input{Set: &bindings.Set{Bindings: []*bindings.Binding{b}},
 			Templates: map[string]*render.Template{"fz": tm}, Snapshot: s, State: state.New()})
 		res := apply.Execute(context.Background(), p, apply.Options{})
 		ch := p.Changes[0]

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/reconfig/reconfig/apply"
+	"github.com/reconfig/reconfig/internal/engine"
 	"github.com/reconfig/reconfig/internal/etcd"
 	"github.com/reconfig/reconfig/internal/watch"
 	"github.com/reconfig/reconfig/plan"
@@ -172,9 +173,9 @@ func startDaemon(b testing.TB, s *scale, waitMin, waitMax time.Duration, reload 
 	d := &daemon{done: make(chan error, 1), cycles: make(chan watch.Cycle, 100000)}
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
-	cfg := &watch.Config{Set: s.set, Templates: s.tmpls}
+	cfg := &engine.Config{Set: s.set, Templates: s.tmpls}
 	o := watch.Options{
-		Load: func() (*watch.Config, error) { return cfg, nil },
+		Load: func() (*engine.Config, error) { return cfg, nil },
 		Connect: func(ctx context.Context) (*etcd.Client, error) {
 			return etcd.Connect(ctx, etcd.Config{Endpoints: []string{s.srv.ClientURL}})
 		},

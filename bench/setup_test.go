@@ -77,7 +77,7 @@ func (s *scale) plan(b testing.TB, cli *etcd.Client, st *state.State) (*plan.Pla
 	if err != nil {
 		b.Fatal(err)
 	}
-	return plan.Make(context.Background(), plan.Input{Set: s.set, Templates: s.tmpls, Snapshot: snap, State: st}), stats
+	return plan.Make(plan.Input{Set: s.set, Templates: s.tmpls, Snapshot: snap, State: st}), stats
 }
 
 func (s *scale) client(b testing.TB) *etcd.Client {

@@ -2,7 +2,6 @@ package plan_test
 
 import (
 	"cmp"
-	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -132,7 +131,7 @@ func (f *fixture) plan(data map[string]string, opts ...func(*plan.Input)) *plan.
 	for _, o := range opts {
 		o(&in)
 	}
-	return plan.Make(context.Background(), in)
+	return plan.Make(in)
 }
 
 func prune(in *plan.Input)   { in.Prune = true }

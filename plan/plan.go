@@ -160,8 +160,9 @@ const MaxTargetSize = render.MaxOutput
 
 // Make renders every binding (unless in.Rendered holds the renders) and
 // compares it with its target. A render that outlives its binding's
-// render_timeout, or ctx, fails that binding alone.
-func Make(ctx context.Context, in Input) *Plan {
+// render_timeout fails that binding alone; a render that a context is to
+// stop is made first, with Render, and passed in in.Rendered.
+func Make(in Input) *Plan {
 	p := &Plan{
 		Revision:  in.Snapshot.Revision,
 		ClusterID: in.Snapshot.ClusterID,
@@ -176,7 +177,7 @@ func Make(ctx context.Context, in Input) *Plan {
 	p.Lineage, p.Serial = st.Lineage, st.Serial
 	rendered := in.Rendered
 	if rendered == nil {
-		rendered = Render(ctx, in.Set, in.Templates, in.Snapshot)
+		rendered = Render(context.Background(), in.Set, in.Templates, in.Snapshot)
 	}
 	forEach(len(in.Set.Bindings), func(i int) {
 		b := in.Set.Bindings[i]
@@ -198,7 +199,8 @@ func Make(ctx context.Context, in Input) *Plan {
 // Render renders every binding of set from snap, by id: the part of a plan
 // that needs neither the targets nor the state, and so no lock. Each
 // change is a skip, a failure, or holds the rendered content (After), for
-// Make to compare (Input.Rendered); use it once.
+// Make to compare (Input.Rendered); use it once. A render that outlives
+// its binding's render_timeout, or ctx, fails that binding alone.
 func Render(ctx context.Context, set *bindings.Set, templates map[string]*render.Template, snap *snapshot.Snapshot) map[string]*Change {
 	changes := make([]*Change, len(set.Bindings))
 	forEach(len(set.Bindings), func(i int) {

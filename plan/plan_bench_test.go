@@ -62,7 +62,7 @@ func BenchmarkPlan(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		return plan.Make(ctx, plan.Input{Set: set, Templates: tmpls, Snapshot: snap, State: state.New()}), stats
+		return plan.Make(plan.Input{Set: set, Templates: tmpls, Snapshot: snap, State: state.New()}), stats
 	}
 	run := func(b *testing.B, want plan.Action) {
 		var trips, keys int

@@ -68,7 +68,7 @@ func change(t *testing.T, p *plan.Plan, id string) *plan.Change {
 // ends next to one that renders: the first fails at its render_timeout,
 // with a reason that says so, and the other is planned as usual.
 func TestRunawayTemplateFailsItsBinding(t *testing.T) {
-	p := plan.Make(context.Background(), runawayInput(t, 100*time.Millisecond))
+	p := plan.Make(runawayInput(t, 100*time.Millisecond))
 	if ch := change(t, p, "fast"); ch.Action != plan.Create || string(ch.After) != "value 1" {
 		t.Errorf("fast: %s %q (%s); want create \"value 1\"", ch.Action, ch.After, ch.Reason)
 	}
@@ -79,32 +79,33 @@ func TestRunawayTemplateFailsItsBinding(t *testing.T) {
 	}
 }
 
-// TestCancelStopsPlan cancels a plan while a template with an hour's
-// render_timeout loops: Make returns, and that binding fails with the
+// TestCancelStopsRender cancels a render while a template with an hour's
+// render_timeout loops: Render returns, and that binding fails with the
 // cancellation.
-func TestCancelStopsPlan(t *testing.T) {
+func TestCancelStopsRender(t *testing.T) {
 	in := runawayInput(t, time.Hour)
 	delete(in.Templates, "fast") // it would fail too, when cancelled first
 	in.Set, _ = in.Set.Select([]string{"runaway"})
 	parent, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ctx := testfixtures.NewDoneCtx(parent)
-	done := make(chan *plan.Plan, 1)
-	go func() { done <- plan.Make(ctx, in) }()
+	done := make(chan map[string]*plan.Change, 1)
+	go func() { done <- plan.Render(ctx, in.Set, in.Templates, in.Snapshot) }()
 	select {
 	case <-ctx.Asked():
 	case <-done:
-		t.Fatal("Make returned without a look at its context")
+		t.Fatal("Render returned without a look at its context")
 	case <-time.After(time.Minute):
 		t.Fatal("the render did not start")
 	}
 	cancel()
 	select {
-	case p := <-done:
-		if ch := change(t, p, "runaway"); ch.Action != plan.Fail || !errors.Is(ch.Err, context.Canceled) {
+	case rendered := <-done:
+		in.Rendered = rendered
+		if ch := change(t, plan.Make(in), "runaway"); ch.Action != plan.Fail || !errors.Is(ch.Err, context.Canceled) {
 			t.Errorf("runaway: %s, %v; want a failure by the cancellation", ch.Action, ch.Err)
 		}
 	case <-time.After(time.Minute):
-		t.Fatal("Make did not return after its context was cancelled")
+		t.Fatal("Render did not return after its context was cancelled")
 	}
 }

@@ -2,22 +2,18 @@ package command
 
 import (
 	"bufio"
+	"context"
 	"errors"
-	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/reconfig/reconfig/apply"
-	"github.com/reconfig/reconfig/bindings"
+	"github.com/reconfig/reconfig/internal/engine"
+	"github.com/reconfig/reconfig/internal/snapshot"
 	"github.com/reconfig/reconfig/internal/view"
 	"github.com/reconfig/reconfig/plan"
-	"github.com/reconfig/reconfig/state"
 )
 
 type applyArgs struct {
@@ -85,108 +81,71 @@ func runApply(c *cli.Context, env *runEnv, a applyArgs) error {
 	}
 	log := newLogger(g, env.io.Stderr)
 
-	var (
-		cfg *config
-		p   *plan.Plan
-	)
+	req := engine.Request{StatePath: g.statePath, Force: a.force, Holder: "apply", LockWait: a.lockTimeout, HoldInterrupts: true}
 	if a.planFile != "" {
-		if p, err = plan.ReadFile(a.planFile); err != nil {
+		p, err := plan.ReadFile(a.planFile)
+		if err != nil {
 			return err
 		}
-	} else if cfg, err = loadConfig(g.cfgDir); err != nil {
-		return err
-	}
-
-	lock, err := state.Acquire(c.Context, g.statePath, "apply", a.lockTimeout)
-	if err != nil {
-		return err
-	}
-	defer lock.Release()
-	recovered, err := apply.Recover(g.statePath)
-	if a.json {
-		// Stdout is one JSON document.
-		view.Recovered(env.io.Stderr, env.errStyle(), recovered)
+		req.Saved = &engine.Saved{Plan: p, Path: a.planFile, CfgDir: g.cfgDir}
 	} else {
-		view.Recovered(env.io.Stdout, env.style, recovered)
+		cfg, err := engine.Load(g.cfgDir)
+		if err != nil {
+			return err
+		}
+		set, err := selectTargets(cfg.Set, a.targets)
+		if err != nil {
+			return err
+		}
+		req.Config, req.Set, req.Partial, req.Prune = cfg, set, len(a.targets) > 0, a.prune
+		req.Snapshot = func(ctx context.Context) (*snapshot.Snapshot, error) {
+			return env.readSnapshot(ctx, g, set, "", log)
+		}
 	}
+	// What comes before the outcome is shown once: before anything is
+	// written (and before the question), or when the cycle ends without a
+	// change to write.
+	shown := false
+	show := func(run *engine.Run) {
+		if shown {
+			return
+		}
+		shown = true
+		if a.json {
+			// Stdout is one JSON document.
+			view.Recovered(env.io.Stderr, env.errStyle(), run.Recovered)
+			return
+		}
+		view.Recovered(env.io.Stdout, env.style, run.Recovered)
+		if run.Plan != nil && a.planFile == "" {
+			view.Plan(env.io.Stdout, env.style, run.Plan)
+		}
+	}
+	req.Confirm = func(run *engine.Run) error {
+		show(run)
+		if a.autoApprove || a.planFile != "" {
+			return nil
+		}
+		return confirm(env)
+	}
+
+	run, err := engine.Apply(c.Context, req)
+	show(run)
 	if err != nil {
 		return err
 	}
-	st, err := state.Load(g.statePath)
-	if err != nil {
-		return err
-	}
-
-	if a.planFile != "" {
-		set, err := bindings.Load(g.cfgDir)
-		if err != nil {
-			return &hinted{err: fmt.Errorf("a saved plan is checked against the bindings, and they cannot be loaded: %w", err),
-				hint: "fix the bindings (`reconfig validate`), or pass the --cfgdir the plan was made with"}
-		}
-		if err := p.CheckFresh(a.planFile, st); err != nil {
-			return err
-		}
-		if err := p.Verify(a.planFile, set, st); err != nil {
-			return err
-		}
-		if err := st.CheckCluster(g.statePath, p.ClusterID, a.force); err != nil {
-			return err
-		}
-	} else {
-		set, err := selectTargets(cfg.set, a.targets)
-		if err != nil {
-			return err
-		}
-		snap, err := env.readSnapshot(c.Context, g, set, "", log)
-		if err != nil {
-			return err
-		}
-		if err := st.CheckCluster(g.statePath, snap.ClusterID, a.force); err != nil {
-			return err
-		}
-		p = plan.Make(c.Context, plan.Input{Set: set, Templates: cfg.templates, Snapshot: snap, State: st,
-			Partial: len(a.targets) > 0, Prune: a.prune})
-		if !a.json {
-			view.Plan(env.io.Stdout, env.style, p)
-		}
-		if p.HasChanges() && !a.autoApprove {
-			if err := confirm(env); err != nil {
-				return err
-			}
-		}
-	}
-
-	// Finish the cycle even if interrupted: every write is atomic, but
-	// a reload skipped halfway would leave a daemon on old config.
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sig)
-
-	res := apply.Execute(c.Context, p, apply.Options{Journal: state.JournalPath(g.statePath)})
-	before := st.Serial
-	var saveErr error
-	if res.Record(st, p, time.Now().UTC()) {
-		saveErr = st.Save(g.statePath)
-	}
+	p, res := run.Plan, run.Result
 	if a.json {
 		if err := view.ApplyJSON(env.io.Stdout, p, res); err != nil {
 			return err
 		}
 	} else {
-		if a.planFile != "" {
-			fmt.Fprintf(env.io.Stdout, "Applying plan %s (etcd revision %d).\n", a.planFile, p.Revision)
-		}
-		if p.HasChanges() || res.Failed() {
-			if a.planFile == "" {
-				fmt.Fprintln(env.io.Stdout)
-			}
-			view.Apply(env.io.Stdout, env.style, p, res)
-		}
+		view.Applied(env.io.Stdout, env.style, p, res, a.planFile)
 	}
-	if saveErr != nil {
-		return saveErr
+	if run.SaveErr != nil {
+		return run.SaveErr
 	}
-	log.Debug("state saved", "path", g.statePath, "serial_before", before, "serial", st.Serial)
+	log.Debug("state saved", "path", g.statePath, "serial_before", run.SerialBefore, "serial", run.State.Serial)
 	if res.Failed() {
 		return exit(ExitError)
 	}
@@ -199,17 +158,17 @@ var errNoInput = errors.New("apply needs confirmation, but there is no input to 
 // confirm asks for "yes" on one line of stdin.
 func confirm(env *runEnv) error {
 	w := env.io.Stdout
-	fmt.Fprint(w, "\nDo you want to apply these changes?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
+	view.Prompt(w)
 	line, err := bufio.NewReader(env.io.Stdin).ReadString('\n')
 	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
-		fmt.Fprintln(w)
+		view.EndPrompt(w)
 		return &exitError{code: ExitError, err: &hinted{err: errNoInput,
 			hint: "pass --auto-approve, or pipe the answer: echo yes | reconfig apply"}}
 	}
 	if strings.TrimSpace(line) != "yes" {
-		fmt.Fprintln(w, "\nApply cancelled.")
+		view.Cancelled(w)
 		return exit(ExitDeclined)
 	}
-	fmt.Fprintln(w)
+	view.EndPrompt(w)
 	return nil
 }

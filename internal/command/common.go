@@ -2,88 +2,37 @@ package command
 
 import (
 	"context"
-	"errors"
 	"log/slog"
-	"sort"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/reconfig/reconfig/bindings"
+	"github.com/reconfig/reconfig/internal/engine"
 	"github.com/reconfig/reconfig/internal/etcd"
-	"github.com/reconfig/reconfig/internal/hint"
-	"github.com/reconfig/reconfig/internal/render"
 	"github.com/reconfig/reconfig/internal/snapshot"
 	"github.com/reconfig/reconfig/internal/view"
 )
 
-// config is a loaded configuration directory: bindings and their parsed
-// templates.
+// config is the loaded configuration as validate and snapshot save read
+// it.
 type config struct {
-	set       *bindings.Set
-	templates map[string]*render.Template
+	set *bindings.Set
 }
 
-// loadErrors collects every problem of a configuration directory so that
-// all are reported at once.
-type loadErrors []error
-
-func (l loadErrors) Error() string {
-	var s string
-	for i, e := range l {
-		if i > 0 {
-			s += "\n"
-		}
-		s += e.Error()
-	}
-	return s
-}
-
-func (l loadErrors) Unwrap() []error { return l }
-
-var _ hint.Hinter = loadErrors(nil)
-
-// Hint says what to do.
-func (l loadErrors) Hint() string {
-	return "fix the files above; `reconfig validate` checks them without etcd"
-}
-
-// loadConfig reads every binding and template of dir. Its error lists
-// every problem found.
+// loadConfig is engine.Load for validate and snapshot save.
 func loadConfig(dir string) (*config, error) {
-	set, err := bindings.Load(dir)
-	var errs loadErrors
-	var berrs bindings.Errors
-	switch {
-	case errors.As(err, &berrs):
-		for _, e := range berrs {
-			errs = append(errs, e)
-		}
-	case err != nil:
-		return nil, &hinted{err: err, hint: "pass --cfgdir DIR (or RECONFIG_CFGDIR): a directory holding conf.d/ and templates/"}
+	cfg, err := engine.Load(dir)
+	if err != nil {
+		return nil, err
 	}
-	cfg := &config{set: set, templates: map[string]*render.Template{}}
-	for _, b := range set.Bindings {
-		t, err := render.Compile(b)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		cfg.templates[b.ID] = t
-	}
-	if len(errs) > 0 {
-		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
-		return nil, errs
-	}
-	return cfg, nil
+	return &config{set: cfg.Set}, nil
 }
 
-// hinted is hint.Wrap(err, hint) written as a literal.
+// hinted adds a hint to an error.
 type hinted struct {
 	err  error
 	hint string
 }
-
-var _ hint.Hinter = (*hinted)(nil)
 
 func (h *hinted) Error() string { return h.err.Error() }
 func (h *hinted) Unwrap() error { return h.err }

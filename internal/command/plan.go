@@ -1,14 +1,15 @@
 package command
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/reconfig/reconfig/internal/engine"
+	"github.com/reconfig/reconfig/internal/snapshot"
 	"github.com/reconfig/reconfig/internal/view"
-	"github.com/reconfig/reconfig/plan"
-	"github.com/reconfig/reconfig/state"
 )
 
 type planArgs struct {
@@ -65,30 +66,27 @@ func runPlan(c *cli.Context, env *runEnv, a planArgs) error {
 		return err
 	}
 	log := newLogger(g, env.io.Stderr)
-	cfg, err := loadConfig(g.cfgDir)
+	cfg, err := engine.Load(g.cfgDir)
 	if err != nil {
 		return err
 	}
-	set, err := selectTargets(cfg.set, a.targets)
+	set, err := selectTargets(cfg.Set, a.targets)
 	if err != nil {
 		return err
 	}
-	st, err := state.Load(g.statePath)
-	if err != nil {
-		return err
-	}
-	snap, err := env.readSnapshot(c.Context, g, set, a.snapshotFile, log)
-	if err != nil {
-		return err
-	}
-	if err := st.CheckCluster(g.statePath, snap.ClusterID, false); err != nil {
-		view.Warning(env.io.Stderr, env.errStyle(), "%v; drift is not reported", err)
-		st = state.New()
-	}
-	p := plan.Make(c.Context, plan.Input{
-		Set: set, Templates: cfg.templates, Snapshot: snap, State: st,
-		Partial: len(a.targets) > 0, Prune: a.prune,
+	run, err := engine.Plan(c.Context, engine.Request{
+		StatePath: g.statePath, Config: cfg, Set: set, Partial: len(a.targets) > 0, Prune: a.prune,
+		Snapshot: func(ctx context.Context) (*snapshot.Snapshot, error) {
+			return env.readSnapshot(ctx, g, set, a.snapshotFile, log)
+		},
 	})
+	if err != nil {
+		return err
+	}
+	if run.Mismatch != nil {
+		view.Warning(env.io.Stderr, env.errStyle(), "%v; drift is not reported", run.Mismatch)
+	}
+	p := run.Plan
 	if a.out != "" {
 		if err := p.Write(a.out); err != nil {
 			return err
@@ -101,7 +99,7 @@ func runPlan(c *cli.Context, env *runEnv, a planArgs) error {
 	} else {
 		view.Plan(env.io.Stdout, env.style, p)
 		if a.out != "" {
-			fmt.Fprintf(env.io.Stdout, "\nSaved the plan to %s. Apply exactly these changes with:\n    reconfig apply %s\n", a.out, a.out)
+			view.PlanSaved(env.io.Stdout, a.out)
 		}
 	}
 	switch {

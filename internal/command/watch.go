@@ -18,6 +18,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/reconfig/reconfig/bindings"
+	"github.com/reconfig/reconfig/internal/engine"
 	"github.com/reconfig/reconfig/internal/etcd"
 	"github.com/reconfig/reconfig/internal/watch"
 )
@@ -111,10 +112,10 @@ func runWatchWith(c *cli.Context, env *runEnv, g *globals, a watchArgs) error {
 		// resident size (BENCHMARKS.md).
 		debug.SetGCPercent(50)
 	}
-	load := func() (*config, error) {
-		cfg, err := loadConfig(g.cfgDir)
+	load := func() (*engine.Config, error) {
+		cfg, err := engine.Load(g.cfgDir)
 		if err == nil && a.rewrite != nil {
-			a.rewrite(cfg.set)
+			a.rewrite(cfg.Set)
 		}
 		return cfg, err
 	}
@@ -171,13 +172,7 @@ func runWatchWith(c *cli.Context, env *runEnv, g *globals, a watchArgs) error {
 	}
 
 	return watch.Run(ctx, watch.Options{
-		Load: func() (*watch.Config, error) {
-			cfg, err := load()
-			if err != nil {
-				return nil, err
-			}
-			return &watch.Config{Set: cfg.set, Templates: cfg.templates}, nil
-		},
+		Load:             load,
 		Connect:          func(ctx context.Context) (*etcd.Client, error) { return connect(ctx, g) },
 		StatePath:        g.statePath,
 		Force:            a.force,

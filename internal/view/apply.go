@@ -44,6 +44,21 @@ func Apply(w io.Writer, s *Style, p *plan.Plan, r *apply.Result) {
 	fmt.Fprintln(w, ApplySummary(r))
 }
 
+// Applied prints the end of apply: for a plan from a file, the line that
+// names it; then, when anything changed or failed, what apply did (Apply),
+// below a blank line after the plan that apply showed itself.
+func Applied(w io.Writer, s *Style, p *plan.Plan, r *apply.Result, planFile string) {
+	if planFile != "" {
+		fmt.Fprintf(w, "Applying plan %s (etcd revision %d).\n", planFile, p.Revision)
+	}
+	if p.HasChanges() || r.Failed() {
+		if planFile == "" {
+			fmt.Fprintln(w)
+		}
+		Apply(w, s, p, r)
+	}
+}
+
 // Recovered prints what was done about targets an interrupted apply left
 // installed before their check.
 func Recovered(w io.Writer, s *Style, rs []apply.Recovered) {

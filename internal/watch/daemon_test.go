@@ -10,9 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reconfig/reconfig/bindings"
+	"github.com/reconfig/reconfig/internal/engine"
 	"github.com/reconfig/reconfig/internal/etcd"
-	"github.com/reconfig/reconfig/internal/render"
 	"github.com/reconfig/reconfig/internal/watch"
 	"github.com/reconfig/reconfig/plan"
 	"github.com/reconfig/reconfig/testfixtures"
@@ -64,27 +63,11 @@ func (h *harness) write(name, content string) {
 	}
 }
 
-func load(dir string) (*watch.Config, error) {
-	set, err := bindings.Load(dir)
-	if err != nil {
-		return nil, err
-	}
-	tmpls := map[string]*render.Template{}
-	for _, b := range set.Bindings {
-		t, err := render.Compile(b)
-		if err != nil {
-			return nil, err
-		}
-		tmpls[b.ID] = t
-	}
-	return &watch.Config{Set: set, Templates: tmpls}, nil
-}
-
 // start runs the daemon against endpoints until the test ends.
 func (h *harness) start(endpoints []string, tune func(*watch.Options)) {
 	h.t.Helper()
 	h.opts = watch.Options{
-		Load: func() (*watch.Config, error) { return load(h.cfg) },
+		Load: func() (*engine.Config, error) { return engine.Load(h.cfg) },
 		Connect: func(ctx context.Context) (*etcd.Client, error) {
 			return etcd.Connect(ctx, etcd.Config{Endpoints: endpoints, DialTimeout: time.Second, CommandTimeout: 2 * time.Second})
 		},

@@ -12,7 +12,13 @@
 // bindings retried on their own schedule, cycles held back with growing
 // delays while the state cannot be used, and metrics and health. Every
 // cycle renders first, without the lock and stoppable by the daemon's
-// context, then plans and applies as `reconfig apply --auto-approve` does,
-// under the same state lock. A failure of a binding, a command or etcd
-// never ends the daemon, and it writes nothing while it has no data.
+// context, then runs the apply cycle of package engine, the one `reconfig
+// apply` runs, under the same state lock. A failure of a binding, a
+// command or etcd never ends the daemon, and it writes nothing while it
+// has no data.
+//
+// daemon.go is the daemon's life (connections, sessions, snapshots,
+// reloads); stream.go follows one watch stream (the snapshot kept current,
+// the stream proved alive); cycle.go schedules the cycles (pending changes,
+// quiescence, retries, cycles held back) and runs one.
 package watch
