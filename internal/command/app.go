@@ -43,7 +43,13 @@ func (e *runEnv) errStyle() *view.Style {
 	return view.NewStyle(false)
 }
 
-// finish prints err (if any) and turns it into an exit code.
+// view is where the command's output goes, in the style the flags chose
+// (plain until they are parsed).
+func (e *runEnv) view() *view.View {
+	return view.New(e.io.Stdout, e.io.Stderr, e.errStyle())
+}
+
+// finish shows err (if any) and turns it into an exit code.
 func (e *runEnv) finish(err error) int {
 	if err == nil {
 		return ExitOK
@@ -51,11 +57,11 @@ func (e *runEnv) finish(err error) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			view.Error(e.io.Stderr, e.errStyle(), ee.err)
+			e.view().Error(ee.err)
 		}
 		return ee.code
 	}
-	view.Error(e.io.Stderr, e.errStyle(), err)
+	e.view().Error(err)
 	return ExitError
 }
 
@@ -87,7 +93,7 @@ Examples:
 			return &usageError{msg: err.Error()}
 		},
 		CommandNotFound: func(c *cli.Context, name string) {
-			fmt.Fprintf(env.io.Stderr, "reconfig: error: unknown command %q\nhint: see reconfig --help\n", name)
+			env.view().Error(&usageError{msg: fmt.Sprintf("unknown command %q", name)})
 		},
 		Action: func(c *cli.Context) error { return rootAction(c, env) },
 		Commands: []*cli.Command{
