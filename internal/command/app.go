@@ -25,7 +25,10 @@ type IO struct {
 func Run(ctx context.Context, args []string, stdio IO) int {
 	env := &runEnv{io: stdio}
 	app := newApp(env)
-	err := app.RunContext(ctx, reorderArgs(app, args))
+	args, err := reorderArgs(app, args)
+	if err == nil {
+		err = app.RunContext(ctx, args)
+	}
 	return env.finish(err)
 }
 
@@ -43,7 +46,13 @@ func (e *runEnv) errStyle() *view.Style {
 	return view.NewStyle(false)
 }
 
-// finish prints err (if any) and turns it into an exit code.
+// view is where the command's output goes, in the style the flags chose
+// (plain until they are parsed).
+func (e *runEnv) view() *view.View {
+	return view.New(e.io.Stdout, e.io.Stderr, e.errStyle())
+}
+
+// finish shows err (if any) and turns it into an exit code.
 func (e *runEnv) finish(err error) int {
 	if err == nil {
 		return ExitOK
@@ -51,11 +60,11 @@ func (e *runEnv) finish(err error) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			view.Error(e.io.Stderr, e.errStyle(), ee.err)
+			e.view().Error(ee.err)
 		}
 		return ee.code
 	}
-	view.Error(e.io.Stderr, e.errStyle(), err)
+	e.view().Error(err)
 	return ExitError
 }
 
@@ -81,13 +90,13 @@ Examples:
 		Reader:               env.io.Stdin,
 		Writer:               env.io.Stdout,
 		ErrWriter:            env.io.Stderr,
-		Flags:                append(globalFlags(false), rootFlags()...),
+		Flags:                append(globalFlags(), rootFlags()...),
 		ExitErrHandler:       func(*cli.Context, error) {},
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
 			return &usageError{msg: err.Error()}
 		},
 		CommandNotFound: func(c *cli.Context, name string) {
-			fmt.Fprintf(env.io.Stderr, "reconfig: error: unknown command %q\nhint: see reconfig --help\n", name)
+			env.view().Error(&usageError{msg: fmt.Sprintf("unknown command %q", name)})
 		},
 		Action: func(c *cli.Context) error { return rootAction(c, env) },
 		Commands: []*cli.Command{
@@ -110,17 +119,14 @@ Examples:
 	return app
 }
 
-// prepare gives every command the global flags too (hidden), so that
-// `reconfig plan --cfgdir X` works like `reconfig --cfgdir X plan`, and
-// reports usage errors in reconfig's style.
+// prepare makes every command and subcommand report a command line that
+// does not parse in reconfig's style, with a hint naming its help.
 func prepare(c *cli.Command) {
-	c.Flags = append(c.Flags, globalFlags(true)...)
 	name := c.Name
 	c.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
 		return &usageError{msg: err.Error(), cmd: name}
 	}
 	for _, sub := range c.Subcommands {
-		sub.Flags = append(sub.Flags, globalFlags(true)...)
 		subName := name + " " + sub.Name
 		sub.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
 			return &usageError{msg: err.Error(), cmd: subName}
@@ -159,90 +165,101 @@ func isTerminal(w any) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// reorderArgs moves a command's flags in front of its positional
-// arguments, so that `reconfig kv set KEY VALUE --ttl 5` parses (urfave/cli
-// stops at the first positional argument).
-func reorderArgs(app *cli.App, args []string) []string {
+// reorderArgs rearranges a command line for urfave/cli v2, which parses
+// each command's flags with Go's flag package: parsing stops at the first
+// positional argument, and a command's flag set holds only the flags
+// declared on that command. So that every documented command line works,
+// reorderArgs
+//
+//   - moves a global flag given after the command name in front of it, where
+//     its one declaration on the app parses it (`reconfig plan --cfgdir X`,
+//     `reconfig dev --data F -c cfg`); given both before and after, the
+//     one after wins, being parsed last;
+//   - moves the other flags after a command's positional arguments in front
+//     of them (`reconfig apply PLANFILE --auto-approve`,
+//     `reconfig kv set KEY VALUE --ttl 5`, `reconfig kv get / -r`).
+//
+// A flag it does not know stays with the command, whose parser reports it;
+// a global flag missing its value is reported here, as moved it would take
+// the command's name for its value. "--" ends the flags: what follows is
+// positional, even "-5". A completion request is left as it is.
+func reorderArgs(app *cli.App, args []string) ([]string, error) {
 	if len(args) < 2 || args[len(args)-1] == "--generate-bash-completion" {
-		return args
+		return args, nil
 	}
-	out := []string{args[0]}
-	rest := args[1:]
-	// Global flags before the command.
-	i := skipFlags(app.Flags, rest)
-	out = append(out, rest[:i]...)
-	rest = rest[i:]
-	cmds := app.Commands
-	for len(rest) > 0 {
-		var cmd *cli.Command
-		for _, c := range cmds {
-			if c.HasName(rest[0]) {
-				cmd = c
+	global := globalFlags()
+	// front: the app's flags; path: the command names, each followed by its
+	// flags; pos: the positional arguments.
+	var front, path, pos []string
+	cmds, flags := app.Commands, app.Flags
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			pos = append(pos, args[i:]...)
+			i = len(args)
+		case isFlag(a):
+			f, forApp := lookupFlag(flags, a), len(path) == 0
+			if f == nil && !forApp {
+				f = lookupFlag(global, a)
+				forApp = f != nil
 			}
-		}
-		if cmd == nil {
-			return append(out, rest...)
-		}
-		out = append(out, rest[0])
-		rest = rest[1:]
-		if len(cmd.Subcommands) > 0 {
-			i := skipFlags(cmd.Flags, rest)
-			out = append(out, rest[:i]...)
-			rest = rest[i:]
-			cmds = cmd.Subcommands
-			continue
-		}
-		var flags, pos []string
-		for j := 0; j < len(rest); j++ {
-			a := rest[j]
-			if a == "--" {
-				pos = append(pos, rest[j:]...)
-				break
+			arg := args[i : i+1]
+			switch {
+			case takesValue(f, a) && i+1 < len(args):
+				arg = args[i : i+2]
+				i++
+			case takesValue(f, a) && forApp:
+				return nil, &usageError{msg: "flag needs an argument: " + a}
 			}
-			if strings.HasPrefix(a, "-") && a != "-" {
-				flags = append(flags, a)
-				if takesValue(cmd.Flags, a) && j+1 < len(rest) {
-					flags = append(flags, rest[j+1])
-					j++
-				}
-				continue
+			if forApp {
+				front = append(front, arg...)
+			} else {
+				path = append(path, arg...)
 			}
+		case len(pos) == 0 && command(cmds, a) != nil:
+			cmd := command(cmds, a)
+			path = append(path, a)
+			cmds, flags = cmd.Subcommands, cmd.Flags
+		default:
 			pos = append(pos, a)
 		}
-		return append(append(out, flags...), pos...)
 	}
-	return out
+	out := append([]string{args[0]}, front...)
+	return append(append(out, path...), pos...), nil
 }
 
-// skipFlags counts the leading flag arguments (with their values).
-func skipFlags(flags []cli.Flag, args []string) int {
-	i := 0
-	for i < len(args) && strings.HasPrefix(args[i], "-") && args[i] != "-" {
-		if args[i] == "--" {
-			return i
+func isFlag(a string) bool { return strings.HasPrefix(a, "-") && a != "-" }
+
+func command(cmds []*cli.Command, name string) *cli.Command {
+	for _, c := range cmds {
+		if c.HasName(name) {
+			return c
 		}
-		if takesValue(flags, args[i]) {
-			i++
-		}
-		i++
 	}
-	return min(i, len(args))
+	return nil
 }
 
-// takesValue reports whether the flag argument a needs the next argument as
-// its value.
-func takesValue(flags []cli.Flag, a string) bool {
-	if strings.Contains(a, "=") {
-		return false
-	}
-	name := strings.TrimLeft(a, "-")
+// lookupFlag returns the flag that the argument a (-x, --name, --name=v)
+// names, or nil.
+func lookupFlag(flags []cli.Flag, a string) cli.Flag {
+	name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
 	for _, f := range flags {
 		for _, n := range f.Names() {
 			if n == name {
-				_, isBool := f.(*cli.BoolFlag)
-				return !isBool
+				return f
 			}
 		}
 	}
-	return false
+	return nil
+}
+
+// takesValue reports whether the flag argument a, of flag f, needs the
+// next argument as its value.
+func takesValue(f cli.Flag, a string) bool {
+	if f == nil || strings.Contains(a, "=") {
+		return false
+	}
+	_, isBool := f.(*cli.BoolFlag)
+	return !isBool
 }

@@ -1,8 +1,6 @@
 package command
 
 import (
-	"fmt"
-
 	"github.com/urfave/cli/v2"
 )
 
@@ -49,9 +47,9 @@ func completionCommand(env *runEnv) *cli.Command {
 		Action: func(c *cli.Context) error {
 			switch c.Args().First() {
 			case "bash":
-				fmt.Fprint(env.io.Stdout, bashCompletion)
+				env.view().Document(bashCompletion)
 			case "zsh":
-				fmt.Fprint(env.io.Stdout, zshCompletion)
+				env.view().Document(zshCompletion)
 			default:
 				return &usageError{msg: "completion takes bash or zsh", cmd: "completion"}
 			}
@@ -71,7 +69,7 @@ func manCommand(env *runEnv) *cli.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprint(env.io.Stdout, page)
+			env.view().Document(page)
 			return nil
 		},
 	}

@@ -47,26 +47,19 @@ func envs(name string) []string {
 	return []string{"RECONFIG_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))}
 }
 
-// globalFlags are the options of SPEC §4; hidden copies go on every
-// command so they may follow the command name.
-func globalFlags(hidden bool) []cli.Flag {
-	// Only the top-level copies read the environment, so that a flag given
-	// on the command line, before or after the command, beats the
-	// environment.
-	envs := func(name string) []string {
-		if hidden {
-			return nil
-		}
-		return envs(name)
-	}
+// globalFlags are the options of SPEC §4, declared once, on the app: they
+// may follow the command name too, because reorderArgs moves them in front
+// of it. A command reads them with c.String and the like, which look the
+// name up in the enclosing contexts.
+func globalFlags() []cli.Flag {
 	str := func(name, usage, value string, aliases ...string) cli.Flag {
-		return &cli.StringFlag{Name: name, Usage: usage, Value: value, Aliases: aliases, EnvVars: envs(name), Hidden: hidden, Category: "global"}
+		return &cli.StringFlag{Name: name, Usage: usage, Value: value, Aliases: aliases, EnvVars: envs(name), Category: "global"}
 	}
 	boolean := func(name, usage string, aliases ...string) cli.Flag {
-		return &cli.BoolFlag{Name: name, Usage: usage, Aliases: aliases, EnvVars: envs(name), Hidden: hidden, Category: "global"}
+		return &cli.BoolFlag{Name: name, Usage: usage, Aliases: aliases, EnvVars: envs(name), Category: "global"}
 	}
 	dur := func(name, usage string, value time.Duration) cli.Flag {
-		return &cli.DurationFlag{Name: name, Usage: usage, Value: value, EnvVars: envs(name), Hidden: hidden, Category: "global"}
+		return &cli.DurationFlag{Name: name, Usage: usage, Value: value, EnvVars: envs(name), Category: "global"}
 	}
 	legacy := func(f cli.Flag) cli.Flag {
 		switch f := f.(type) {
@@ -95,7 +88,7 @@ func globalFlags(hidden bool) []cli.Flag {
 		dur("dial-timeout", "time to establish a connection to etcd", 5*time.Second),
 		dur("command-timeout", "time limit of one etcd request", 10*time.Second),
 		str("color", "color output: `auto`, always or never", "auto"),
-		&cli.BoolFlag{Name: "no-color", Usage: "no color output (also NO_COLOR)", EnvVars: envs("no-color"), Hidden: hidden, Category: "global"},
+		boolean("no-color", "no color output (also NO_COLOR)"),
 		str("log-format", "log format: `text` or json", "text"),
 		boolean("debug", "log debug messages", "d"),
 		// The original reconfig's spellings.
@@ -118,70 +111,29 @@ func rootFlags() []cli.Flag {
 	}
 }
 
-// setIn returns the innermost context where the flag was given (on the
-// command line or by environment), or nil.
-func setIn(c *cli.Context, name string) *cli.Context {
-	for _, cc := range c.Lineage() {
-		if cc.Command != nil || cc.App != nil {
-			if hasFlag(cc, name) && cc.IsSet(name) {
-				return cc
-			}
-		}
-	}
-	return nil
-}
-
-func hasFlag(c *cli.Context, name string) bool {
-	for _, n := range c.LocalFlagNames() {
-		if n == name {
-			return true
-		}
-	}
-	return false
-}
-
-func gString(c *cli.Context, name string) string {
-	if cc := setIn(c, name); cc != nil {
-		return cc.String(name)
-	}
-	return c.String(name)
-}
-
-func gBool(c *cli.Context, name string) bool {
-	if cc := setIn(c, name); cc != nil {
-		return cc.Bool(name)
-	}
-	return false
-}
-
-func gDuration(c *cli.Context, name string) time.Duration {
-	if cc := setIn(c, name); cc != nil {
-		return cc.Duration(name)
-	}
-	return c.Duration(name)
-}
-
-func gIsSet(c *cli.Context, name string) bool { return setIn(c, name) != nil }
+// gIsSet reports whether a global flag was given, on the command line or
+// in the environment. (c.IsSet does it; this name stays for dev.go.)
+func gIsSet(c *cli.Context, name string) bool { return c.IsSet(name) }
 
 // parseGlobals reads the global options, wherever they were given.
 func parseGlobals(c *cli.Context) (*globals, error) {
 	g := &globals{
-		cfgDir:         gString(c, "cfgdir"),
-		statePath:      gString(c, "state"),
-		srv:            gString(c, "srv"),
-		discoverySRV:   gString(c, "discovery-srv"),
-		prefix:         gString(c, "prefix"),
-		dialTimeout:    gDuration(c, "dial-timeout"),
-		commandTimeout: gDuration(c, "command-timeout"),
+		cfgDir:         c.String("cfgdir"),
+		statePath:      c.String("state"),
+		srv:            c.String("srv"),
+		discoverySRV:   c.String("discovery-srv"),
+		prefix:         c.String("prefix"),
+		dialTimeout:    c.Duration("dial-timeout"),
+		commandTimeout: c.Duration("command-timeout"),
 		cacert:         firstSet(c, "cacert", "ssl_cafile"),
 		cert:           firstSet(c, "cert", "ssl_cert"),
 		key:            firstSet(c, "key", "ssl_key"),
 		keyPassphrase:  firstSet(c, "key-passphrase", "ssl_passphrase"),
 
-		insecureSkipVerify: gBool(c, "insecure-skip-tls-verify"),
-		color:              gString(c, "color"),
-		logFormat:          gString(c, "log-format"),
-		debug:              gBool(c, "debug"),
+		insecureSkipVerify: c.Bool("insecure-skip-tls-verify"),
+		color:              c.String("color"),
+		logFormat:          c.String("log-format"),
+		debug:              c.Bool("debug"),
 	}
 	if g.cfgDir == "" {
 		g.cfgDir = defaultCfgDir
@@ -189,9 +141,9 @@ func parseGlobals(c *cli.Context) (*globals, error) {
 	if g.statePath == "" {
 		g.statePath = filepath.Join(g.cfgDir, "state.json")
 	}
-	if gBool(c, "no-color") {
+	if c.Bool("no-color") {
 		g.color = "never"
-	} else if !gIsSet(c, "color") && os.Getenv("NO_COLOR") != "" {
+	} else if !c.IsSet("color") && os.Getenv("NO_COLOR") != "" {
 		g.color = "never"
 	}
 	switch g.color {
@@ -210,14 +162,14 @@ func parseGlobals(c *cli.Context) (*globals, error) {
 	if g.prefix != "" && !strings.HasPrefix(g.prefix, "/") {
 		return nil, &usageError{msg: fmt.Sprintf("--prefix %q must start with \"/\"", g.prefix)}
 	}
-	g.tlsRequested = gBool(c, "ssl") || g.cacert != "" || g.cert != "" || g.insecureSkipVerify
+	g.tlsRequested = c.Bool("ssl") || g.cacert != "" || g.cert != "" || g.insecureSkipVerify
 
 	// Endpoints: --endpoints, or the original's --host/--port.
-	eps := gString(c, "endpoints")
+	eps := c.String("endpoints")
 	if eps == "" {
 		eps = defaultEndpoint
 	}
-	host, port := gString(c, "host"), gString(c, "port")
+	host, port := c.String("host"), c.String("port")
 	if host != "" || port != "" {
 		if eps != defaultEndpoint && eps != "" {
 			return nil, &usageError{msg: "give either --endpoints or --host/--port, not both"}
@@ -253,7 +205,7 @@ func parseGlobals(c *cli.Context) (*globals, error) {
 		return nil, &usageError{msg: "--endpoints is empty"}
 	}
 
-	user := gString(c, "user")
+	user := c.String("user")
 	if name, pw, ok := strings.Cut(user, ":"); ok {
 		g.user, g.password = name, pw
 		if onCommandLine(c, "user", "RECONFIG_USER") {
@@ -263,7 +215,7 @@ func parseGlobals(c *cli.Context) (*globals, error) {
 		g.user = user
 		g.password = os.Getenv("RECONFIG_PASSWORD")
 	}
-	if f := gString(c, "password-file"); f != "" {
+	if f := c.String("password-file"); f != "" {
 		if _, _, ok := strings.Cut(user, ":"); ok {
 			return nil, &usageError{msg: "give the password once: --user NAME:PASSWORD or --password-file, not both"}
 		}
@@ -276,7 +228,7 @@ func parseGlobals(c *cli.Context) (*globals, error) {
 	if g.keyPassphrase != "" && onCommandLine(c, "key-passphrase", "RECONFIG_KEY_PASSPHRASE") {
 		g.warnings = append(g.warnings, "the passphrase given with --key-passphrase is visible to every user of this host in the process list for as long as reconfig runs; use --key-passphrase-file FILE or RECONFIG_KEY_PASSPHRASE")
 	}
-	if f := gString(c, "key-passphrase-file"); f != "" {
+	if f := c.String("key-passphrase-file"); f != "" {
 		pw, err := readSecretFile("--key-passphrase-file", f)
 		if err != nil {
 			return nil, err
@@ -290,7 +242,7 @@ func parseGlobals(c *cli.Context) (*globals, error) {
 // (where ps shows it), not only through its environment variable.
 func onCommandLine(c *cli.Context, name, env string) bool {
 	v, fromEnv := os.LookupEnv(env)
-	return gIsSet(c, name) && !(fromEnv && v == gString(c, name))
+	return c.IsSet(name) && !(fromEnv && v == c.String(name))
 }
 
 // maxSecretFile caps a password or passphrase file.
@@ -311,11 +263,11 @@ func readSecretFile(flag, path string) (string, error) {
 // first's default.
 func firstSet(c *cli.Context, names ...string) string {
 	for _, n := range names {
-		if gIsSet(c, n) {
-			return gString(c, n)
+		if c.IsSet(n) {
+			return c.String(n)
 		}
 	}
-	return gString(c, names[0])
+	return c.String(names[0])
 }
 
 // colorOn decides whether output to w is colored.

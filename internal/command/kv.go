@@ -1,13 +1,10 @@
 package command
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 
@@ -130,33 +127,6 @@ func kvClient(c *cli.Context, env *runEnv) (*etcd.Client, error) {
 	return env.connect(c.Context, g)
 }
 
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
-// orderedObject prints key/values as a JSON object in key order.
-type orderedObject []snapshot.KV
-
-func (o orderedObject) MarshalJSON() ([]byte, error) {
-	var b strings.Builder
-	b.WriteString("{")
-	for i, kv := range o {
-		if i > 0 {
-			b.WriteString(",")
-		}
-		k, _ := json.Marshal(kv.Key)
-		v, _ := json.Marshal(kv.Value)
-		b.Write(k)
-		b.WriteString(":")
-		b.Write(v)
-	}
-	b.WriteString("}")
-	return []byte(b.String()), nil
-}
-
 func notFound(err error) error {
 	var nf *etcd.NotFoundError
 	if errors.As(err, &nf) {
@@ -171,7 +141,6 @@ func runKVGet(c *cli.Context, env *runEnv, key string, recursive bool) error {
 		return err
 	}
 	defer cli.Close()
-	w := env.io.Stdout
 	if recursive {
 		kvs, err := cli.GetTree(c.Context, snapshot.Selector{Key: key, Recursive: true})
 		if err != nil {
@@ -180,7 +149,7 @@ func runKVGet(c *cli.Context, env *runEnv, key string, recursive bool) error {
 		if len(kvs) == 0 {
 			return notFound(&etcd.NotFoundError{Key: key})
 		}
-		return printJSON(w, orderedObject(kvs))
+		return env.view().KVValues(kvs)
 	}
 	v, err := cli.Get(c.Context, key)
 	var nf *etcd.NotFoundError
@@ -192,12 +161,12 @@ func runKVGet(c *cli.Context, env *runEnv, key string, recursive bool) error {
 		if len(children) == 0 {
 			return notFound(err)
 		}
-		return printJSON(w, children)
+		return env.view().KVChildren(children)
 	}
 	if err != nil {
 		return err
 	}
-	return printJSON(w, orderedObject{{Key: key, Value: v}})
+	return env.view().KVValues([]snapshot.KV{{Key: key, Value: v}})
 }
 
 func runKVSet(c *cli.Context, env *runEnv, key, value string, ttl int64) error {
@@ -213,11 +182,7 @@ func runKVSet(c *cli.Context, env *runEnv, key, value string, ttl int64) error {
 	if err != nil {
 		return err
 	}
-	if ttl > 0 {
-		fmt.Fprintf(env.io.Stdout, "Set %s (expires in %ds) at revision %d.\n", key, ttl, rev)
-	} else {
-		fmt.Fprintf(env.io.Stdout, "Set %s at revision %d.\n", key, rev)
-	}
+	env.view().KVSet(key, ttl, rev)
 	return nil
 }
 
@@ -234,7 +199,7 @@ func runKVDel(c *cli.Context, env *runEnv, key string, recursive bool) error {
 	if n == 0 {
 		return notFound(&etcd.NotFoundError{Key: key})
 	}
-	fmt.Fprintf(env.io.Stdout, "Deleted %d key%s.\n", n, plural(int(n)))
+	env.view().KVDeleted(n)
 	return nil
 }
 
@@ -251,33 +216,18 @@ func runKVWatch(c *cli.Context, env *runEnv, key string, recursive, asJSON bool,
 	for i := range spans {
 		spans[i].Rev = rev
 	}
-	w := env.io.Stdout
+	out := view.NewKVWatch(env.view(), asJSON)
 	for b := range cli.Watch(ctx, spans, nil).All() {
 		if b.Err != nil {
 			return b.Err
 		}
+		var evs []snapshot.Event
 		for _, ev := range b.Events {
-			if !sel.Match(ev.Key) {
-				continue
-			}
-			typ := "PUT"
-			if ev.Delete {
-				typ = "DELETE"
-			}
-			if asJSON {
-				line, _ := json.Marshal(map[string]any{"revision": ev.Revision, "type": typ, "key": ev.Key, "value": ev.Value})
-				fmt.Fprintf(w, "%s\n", line)
-				continue
-			}
-			if ev.Delete {
-				fmt.Fprintf(w, "%d DELETE %s\n", ev.Revision, view.Printable(ev.Key))
-			} else {
-				fmt.Fprintf(w, "%d PUT %s %s\n", ev.Revision, view.Printable(ev.Key), strconv.Quote(ev.Value))
+			if sel.Match(ev.Key) {
+				evs = append(evs, ev)
 			}
 		}
-		if f, ok := w.(interface{ Sync() error }); ok {
-			f.Sync()
-		}
+		out.Events(evs)
 	}
 	return nil
 }
@@ -292,70 +242,17 @@ func runKVStatus(c *cli.Context, env *runEnv, asJSON bool) error {
 	if err != nil {
 		return err
 	}
-	w := env.io.Stdout
-	if asJSON {
-		type st struct {
-			Endpoint  string   `json:"endpoint"`
-			MemberID  string   `json:"member_id,omitempty"`
-			Version   string   `json:"version,omitempty"`
-			Leader    bool     `json:"leader"`
-			RaftTerm  uint64   `json:"raft_term,omitempty"`
-			Revision  int64    `json:"revision,omitempty"`
-			DBSize    int64    `json:"db_size,omitempty"`
-			ClusterID string   `json:"cluster_id,omitempty"`
-			Errors    []string `json:"errors,omitempty"`
-			Error     string   `json:"error,omitempty"`
-		}
-		var out struct {
-			Endpoints []st          `json:"endpoints"`
-			Members   []etcd.Member `json:"members"`
-		}
-		for _, s := range sts {
-			j := st{Endpoint: s.Endpoint, MemberID: s.MemberID, Version: s.Version, Leader: s.IsLeader, RaftTerm: s.RaftTerm,
-				Revision: s.Revision, DBSize: s.DBSize, ClusterID: s.ClusterID, Errors: s.Errors}
-			if s.Err != nil {
-				j.Error = s.Err.Error()
-			}
-			out.Endpoints = append(out.Endpoints, j)
-		}
-		out.Members = members
-		return printJSON(w, out)
+	if err := view.NewKVStatus(env.view(), asJSON).Status(sts, members); err != nil {
+		return err
 	}
-	failed := false
+	if asJSON {
+		// The document tells each endpoint's error.
+		return nil
+	}
 	for _, s := range sts {
 		if s.Err != nil {
-			failed = true
-			fmt.Fprintf(w, "%s: %s\n", s.Endpoint, env.style.Err.Sprint(s.Err.Error()))
-			continue
+			return exit(ExitError)
 		}
-		role := "follower"
-		if s.IsLeader {
-			role = "leader"
-		}
-		fmt.Fprintf(w, "%s: etcd %s, %s, member %s, raft term %d, revision %d, db size %s, cluster %s\n",
-			s.Endpoint, s.Version, role, s.MemberID, s.RaftTerm, s.Revision, humanBytes(s.DBSize), s.ClusterID)
-		for _, e := range s.Errors {
-			fmt.Fprintf(w, "  alarm: %s\n", e)
-		}
-	}
-	fmt.Fprintf(w, "members:\n")
-	for _, m := range members {
-		fmt.Fprintf(w, "  %s  %s  peers %s  clients %s\n", m.ID, m.Name, strings.Join(m.PeerURLs, ","), strings.Join(m.ClientURLs, ","))
-	}
-	if failed {
-		return exit(ExitError)
 	}
 	return nil
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"unsafe"
+
+	"github.com/reconfig/reconfig/internal/view"
 )
 
 // askPassword reads a password from the terminal on stdin without echo.
@@ -29,9 +31,9 @@ func askPassword(stdin io.Reader, prompt io.Writer, user string) (string, bool, 
 		return "", false, fmt.Errorf("turn off echo: %v", e)
 	}
 	defer syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TCSETS, uintptr(unsafe.Pointer(&old)))
-	fmt.Fprintf(prompt, "Password for etcd user %s: ", user)
+	view.PasswordPrompt(prompt, user)
 	line, err := bufio.NewReader(f).ReadString('\n')
-	fmt.Fprintln(prompt)
+	view.PasswordRead(prompt)
 	if err != nil && line == "" {
 		return "", true, fmt.Errorf("read password: %w", err)
 	}

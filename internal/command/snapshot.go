@@ -3,7 +3,6 @@ package command
 import (
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -80,9 +79,6 @@ func runSnapshotSave(c *cli.Context, env *runEnv, file string, includeSensitive 
 	if err := atomicfile.Write(file, data, atomicfile.Attrs{Mode: 0o600, UID: -1, GID: -1}); err != nil {
 		return fmt.Errorf("save snapshot: %w", err)
 	}
-	fmt.Fprintf(env.io.Stdout, "Saved %d keys at etcd revision %d to %s.\n", snap.Len(), snap.Revision, file)
-	if len(snap.Omitted) > 0 {
-		fmt.Fprintf(env.io.Stdout, "Left out the values only sensitive bindings read (%s): plan --snapshot does not render them; --include-sensitive keeps them.\n", strings.Join(omitted, ", "))
-	}
+	env.view().SnapshotSaved(file, snap, omitted)
 	return nil
 }

@@ -1,11 +1,7 @@
 package command
 
 import (
-	"encoding/json"
 	"fmt"
-	"maps"
-	"slices"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -69,24 +65,11 @@ func runStateList(c *cli.Context, env *runEnv) error {
 	if err != nil {
 		return err
 	}
-	w := env.io.Stdout
 	if !st.Exists() {
-		fmt.Fprintf(w, "No state at %s: nothing applied yet.\n", g.statePath)
+		env.view().StateAbsent(g.statePath)
 		return nil
 	}
-	fmt.Fprintf(w, "State %s: lineage %s, serial %d, etcd cluster %s, revision %d\n", g.statePath, st.Lineage, st.Serial, st.ClusterID, st.Revision)
-	for _, id := range st.IDs() {
-		r := st.Bindings[id]
-		mark := ""
-		if r.Error != "" {
-			mark = "  " + env.style.Err.Sprint("(last apply failed)")
-		}
-		fmt.Fprintf(w, "  %s  %s  revision %d  %s%s\n", env.style.Bold.Sprint(view.Printable(id)), view.Printable(r.Target), r.Revision, r.AppliedAt.Local().Format(time.RFC3339), mark)
-	}
-	for _, t := range slices.Sorted(maps.Keys(st.Orphans)) {
-		r := st.Orphans[t]
-		fmt.Fprintf(w, "  %s  %s  revision %d  %s\n", env.style.Dim.Sprint("(orphan of "+view.Printable(r.Binding)+")"), view.Printable(r.Target), r.Revision, r.AppliedAt.Local().Format(time.RFC3339))
-	}
+	env.view().StateList(g.statePath, st)
 	return nil
 }
 
@@ -99,30 +82,12 @@ func runStateShow(c *cli.Context, env *runEnv, id string, asJSON bool) error {
 	if !ok {
 		return &hinted{err: fmt.Errorf("the state %s records no binding %q", g.statePath, id), hint: "`reconfig state list` shows the recorded ids"}
 	}
-	w := env.io.Stdout
-	sum := r.SHA256
 	if r.Sensitive {
 		// A hash of a low-entropy secret is as good as the secret.
 		shown := *r
 		shown.SHA256, r = "", &shown
-		sum = "(not shown: the binding is sensitive)"
 	}
-	if asJSON {
-		data, _ := json.MarshalIndent(r, "", "  ")
-		fmt.Fprintf(w, "%s\n", data)
-		return nil
-	}
-	fmt.Fprintf(w, "id:         %s\n", view.Printable(id))
-	fmt.Fprintf(w, "target:     %s\n", view.Printable(r.Target))
-	fmt.Fprintf(w, "sha256:     %s\n", sum)
-	fmt.Fprintf(w, "revision:   %d\n", r.Revision)
-	fmt.Fprintf(w, "applied at: %s\n", r.AppliedAt.Local().Format(time.RFC3339))
-	fmt.Fprintf(w, "check:      %s\n", r.Check)
-	fmt.Fprintf(w, "reload:     %s\n", r.Reload)
-	if r.Error != "" {
-		fmt.Fprintf(w, "error:      %s\n", view.Printable(r.Error))
-	}
-	return nil
+	return view.NewStateShow(env.view(), asJSON).Record(id, r)
 }
 
 func runStateUnlock(c *cli.Context, env *runEnv) error {
@@ -134,11 +99,10 @@ func runStateUnlock(c *cli.Context, env *runEnv) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case info != nil:
-		fmt.Fprintf(env.io.Stdout, "Removed the stale lock of pid %d (%s, since %s).\n", info.PID, info.Operation, info.Since.Local().Format(time.RFC3339))
-	default:
-		fmt.Fprintf(env.io.Stdout, "No lock held on %s.\n", g.statePath)
+	if info == nil {
+		env.view().NoLock(g.statePath)
+		return nil
 	}
+	env.view().Unlocked(info)
 	return nil
 }

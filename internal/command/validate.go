@@ -1,8 +1,6 @@
 package command
 
 import (
-	"fmt"
-
 	"github.com/urfave/cli/v2"
 )
 
@@ -30,22 +28,6 @@ func runValidate(c *cli.Context, env *runEnv) error {
 	if err != nil {
 		return err
 	}
-	w := env.io.Stdout
-	n := len(cfg.set.Bindings)
-	if n == 0 {
-		fmt.Fprintf(w, "No bindings in %s/conf.d.\n", g.cfgDir)
-		return nil
-	}
-	for _, b := range cfg.set.Bindings {
-		fmt.Fprintf(w, "  %s  %s → %s\n", env.style.Bold.Sprint(b.ID), b.Key, b.Target)
-	}
-	fmt.Fprintf(w, "%d binding%s valid.\n", n, plural(n))
+	env.view().Validated(g.cfgDir, cfg.set.Bindings)
 	return nil
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }

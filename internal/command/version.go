@@ -1,11 +1,12 @@
 package command
 
 import (
-	"fmt"
 	"runtime"
 	"runtime/debug"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/reconfig/reconfig/internal/view"
 )
 
 // Version and Commit are stamped by `make release` (-ldflags -X).
@@ -43,10 +44,12 @@ func runVersion(_ *cli.Context, env *runEnv) error {
 	if commit == "" {
 		commit = "unknown"
 	}
-	w := env.io.Stdout
-	fmt.Fprintf(w, "reconfig %s\n", Version)
-	fmt.Fprintf(w, "commit: %s\n", commit)
-	fmt.Fprintf(w, "go: %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	fmt.Fprintf(w, "etcd client: %s\n", etcdVersion)
+	env.view().Version(view.VersionInfo{
+		Version:    Version,
+		Commit:     commit,
+		Go:         runtime.Version(),
+		Platform:   runtime.GOOS + "/" + runtime.GOARCH,
+		EtcdClient: etcdVersion,
+	})
 	return nil
 }

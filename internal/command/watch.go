@@ -20,6 +20,7 @@ import (
 	"github.com/reconfig/reconfig/bindings"
 	"github.com/reconfig/reconfig/internal/engine"
 	"github.com/reconfig/reconfig/internal/etcd"
+	"github.com/reconfig/reconfig/internal/view"
 	"github.com/reconfig/reconfig/internal/watch"
 )
 
@@ -202,7 +203,7 @@ func serveMetrics(addr string, m *watch.Metrics, profiles bool) (stop func(), er
 		if !ok {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
-		fmt.Fprintln(w, reason)
+		view.Health(w, reason)
 	})
 	if profiles {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
