@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/reconfig/reconfig/internal/engine"
+	"github.com/reconfig/reconfig/internal/hint"
 	"github.com/reconfig/reconfig/internal/snapshot"
 	"github.com/reconfig/reconfig/internal/view"
 	"github.com/reconfig/reconfig/plan"
@@ -105,20 +106,12 @@ func runApply(c *cli.Context, env *runEnv, a applyArgs) error {
 	// What comes before the outcome is shown once: before anything is
 	// written (and before the question), or when the cycle ends without a
 	// change to write.
+	out := view.NewApply(env.view(), a.json)
 	shown := false
 	show := func(run *engine.Run) {
-		if shown {
-			return
-		}
-		shown = true
-		if a.json {
-			// Stdout is one JSON document.
-			view.Recovered(env.io.Stderr, env.errStyle(), run.Recovered)
-			return
-		}
-		view.Recovered(env.io.Stdout, env.style, run.Recovered)
-		if run.Plan != nil && a.planFile == "" {
-			view.Plan(env.io.Stdout, env.style, run.Plan)
+		if !shown {
+			shown = true
+			out.Before(run.Recovered, run.Plan, a.planFile != "")
 		}
 	}
 	req.Confirm = func(run *engine.Run) error {
@@ -126,7 +119,7 @@ func runApply(c *cli.Context, env *runEnv, a applyArgs) error {
 		if a.autoApprove || a.planFile != "" {
 			return nil
 		}
-		return confirm(env)
+		return confirm(env.io.Stdin, out)
 	}
 
 	run, err := engine.Apply(c.Context, req)
@@ -135,12 +128,8 @@ func runApply(c *cli.Context, env *runEnv, a applyArgs) error {
 		return err
 	}
 	p, res := run.Plan, run.Result
-	if a.json {
-		if err := view.ApplyJSON(env.io.Stdout, p, res); err != nil {
-			return err
-		}
-	} else {
-		view.Applied(env.io.Stdout, env.style, p, res, a.planFile)
+	if err := out.Applied(p, res, a.planFile); err != nil {
+		return err
 	}
 	if run.SaveErr != nil {
 		return run.SaveErr
@@ -155,20 +144,18 @@ func runApply(c *cli.Context, env *runEnv, a applyArgs) error {
 // errNoInput is a prompt with nothing to read.
 var errNoInput = errors.New("apply needs confirmation, but there is no input to read it from")
 
-// confirm asks for "yes" on one line of stdin.
-func confirm(env *runEnv) error {
-	w := env.io.Stdout
-	view.Prompt(w)
-	line, err := bufio.NewReader(env.io.Stdin).ReadString('\n')
+// confirm asks for "yes" on one line of in.
+func confirm(in io.Reader, out view.ApplyView) error {
+	out.Prompt()
+	line, err := bufio.NewReader(in).ReadString('\n')
 	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
-		view.EndPrompt(w)
-		return &exitError{code: ExitError, err: &hinted{err: errNoInput,
-			hint: "pass --auto-approve, or pipe the answer: echo yes | reconfig apply"}}
+		out.Answered()
+		return &exitError{code: ExitError, err: hint.Wrap(errNoInput, "pass --auto-approve, or pipe the answer: echo yes | reconfig apply")}
 	}
 	if strings.TrimSpace(line) != "yes" {
-		view.Cancelled(w)
+		out.Cancelled()
 		return exit(ExitDeclined)
 	}
-	view.EndPrompt(w)
+	out.Answered()
 	return nil
 }

@@ -192,7 +192,7 @@ func TestParseGlobals(t *testing.T) {
 	}
 }
 
-// The command lines of README.md, SPEC.md and the original reconfig reach
+// The command lines of README.md and of the original reconfig reach
 // their command with its flags and arguments, wherever the flags are.
 func TestCommandLines(t *testing.T) {
 	for _, tc := range []struct {

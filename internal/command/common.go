@@ -7,26 +7,11 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/reconfig/reconfig/bindings"
-	"github.com/reconfig/reconfig/internal/engine"
 	"github.com/reconfig/reconfig/internal/etcd"
+	"github.com/reconfig/reconfig/internal/hint"
 	"github.com/reconfig/reconfig/internal/snapshot"
 	"github.com/reconfig/reconfig/internal/view"
 )
-
-// config is the loaded configuration as validate and snapshot save read
-// it.
-type config struct {
-	set *bindings.Set
-}
-
-// loadConfig is engine.Load for validate and snapshot save.
-func loadConfig(dir string) (*config, error) {
-	cfg, err := engine.Load(dir)
-	if err != nil {
-		return nil, err
-	}
-	return &config{set: cfg.Set}, nil
-}
 
 // hinted adds a hint to an error.
 type hinted struct {
@@ -94,7 +79,7 @@ func (e *runEnv) readSnapshot(ctx context.Context, g *globals, set *bindings.Set
 func selectTargets(set *bindings.Set, ids []string) (*bindings.Set, error) {
 	s, err := set.Select(ids)
 	if err != nil {
-		return nil, &hinted{err: err, hint: "--target takes a binding id; `reconfig validate` lists them"}
+		return nil, hint.Wrap(err, "--target takes a binding id; `reconfig validate` lists them")
 	}
 	return s, nil
 }
@@ -108,7 +93,7 @@ func (e *runEnv) globals(c *cli.Context) (*globals, error) {
 	}
 	e.style = view.NewStyle(g.colorOn(e.io.Stdout))
 	for _, w := range g.warnings {
-		view.Warning(e.io.Stderr, e.errStyle(), "%s", w)
+		e.view().Warning(w)
 	}
 	return g, nil
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/reconfig/reconfig/internal/hint"
 )
 
 // globals are the options every command shares.
@@ -47,7 +49,7 @@ func envs(name string) []string {
 	return []string{"RECONFIG_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))}
 }
 
-// globalFlags are the options of SPEC §4, declared once, on the app: they
+// globalFlags are the options every command shares, declared once, on the app: they
 // may follow the command name too, because reorderArgs moves them in front
 // of it. A command reads them with c.String and the like, which look the
 // name up in the enclosing contexts.
@@ -253,7 +255,7 @@ const maxSecretFile = 64 << 10
 func readSecretFile(flag, path string) (string, error) {
 	data, err := readOperatorFile(flag, path, maxSecretFile)
 	if err != nil {
-		return "", &hinted{err: err, hint: "the file must be a readable regular file holding the secret on its first line"}
+		return "", hint.Wrap(err, "the file must be a readable regular file holding the secret on its first line")
 	}
 	line, _, _ := strings.Cut(string(data), "\n")
 	return strings.TrimRight(line, "\r"), nil

@@ -83,8 +83,9 @@ func runPlan(c *cli.Context, env *runEnv, a planArgs) error {
 	if err != nil {
 		return err
 	}
+	out := view.NewPlan(env.view(), a.json)
 	if run.Mismatch != nil {
-		view.Warning(env.io.Stderr, env.errStyle(), "%v; drift is not reported", run.Mismatch)
+		out.NoDrift(run.Mismatch)
 	}
 	p := run.Plan
 	if a.out != "" {
@@ -92,15 +93,8 @@ func runPlan(c *cli.Context, env *runEnv, a planArgs) error {
 			return err
 		}
 	}
-	if a.json {
-		if err := view.PlanJSON(env.io.Stdout, p); err != nil {
-			return err
-		}
-	} else {
-		view.Plan(env.io.Stdout, env.style, p)
-		if a.out != "" {
-			view.PlanSaved(env.io.Stdout, a.out)
-		}
+	if err := out.Plan(p, a.out); err != nil {
+		return err
 	}
 	switch {
 	case p.Failed():

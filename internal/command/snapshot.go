@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/reconfig/reconfig/internal/atomicfile"
+	"github.com/reconfig/reconfig/internal/engine"
 	"github.com/reconfig/reconfig/internal/snapshot"
 )
 
@@ -43,11 +44,11 @@ func runSnapshotSave(c *cli.Context, env *runEnv, file string, includeSensitive 
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(g.cfgDir)
+	cfg, err := engine.Load(g.cfgDir)
 	if err != nil {
 		return err
 	}
-	snap, err := env.readSnapshot(c.Context, g, cfg.set, "", newLogger(g, env.io.Stderr))
+	snap, err := env.readSnapshot(c.Context, g, cfg.Set, "", newLogger(g, env.io.Stderr))
 	if err != nil {
 		return err
 	}
@@ -56,7 +57,7 @@ func runSnapshotSave(c *cli.Context, env *runEnv, file string, includeSensitive 
 		// What only sensitive bindings read stays out of a file that CI
 		// jobs and repositories keep.
 		var secret, plain []snapshot.Range
-		for _, b := range cfg.set.Bindings {
+		for _, b := range cfg.Set.Bindings {
 			for _, sel := range b.Selectors() {
 				if b.Sensitive {
 					secret = append(secret, sel.Ranges()...)
@@ -66,7 +67,7 @@ func runSnapshotSave(c *cli.Context, env *runEnv, file string, includeSensitive 
 			}
 		}
 		snap.Omit(snapshot.Subtract(secret, plain))
-		for _, b := range cfg.set.Bindings {
+		for _, b := range cfg.Set.Bindings {
 			if slices.ContainsFunc(b.Selectors(), snap.Omits) {
 				omitted = append(omitted, b.ID)
 			}

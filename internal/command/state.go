@@ -5,6 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/reconfig/reconfig/internal/hint"
 	"github.com/reconfig/reconfig/internal/view"
 	"github.com/reconfig/reconfig/state"
 )
@@ -80,7 +81,7 @@ func runStateShow(c *cli.Context, env *runEnv, id string, asJSON bool) error {
 	}
 	r, ok := st.Bindings[id]
 	if !ok {
-		return &hinted{err: fmt.Errorf("the state %s records no binding %q", g.statePath, id), hint: "`reconfig state list` shows the recorded ids"}
+		return hint.Wrap(fmt.Errorf("the state %s records no binding %q", g.statePath, id), "`reconfig state list` shows the recorded ids")
 	}
 	if r.Sensitive {
 		// A hash of a low-entropy secret is as good as the secret.

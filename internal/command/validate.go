@@ -2,6 +2,8 @@ package command
 
 import (
 	"github.com/urfave/cli/v2"
+
+	"github.com/reconfig/reconfig/internal/engine"
 )
 
 func validateCommand(env *runEnv) *cli.Command {
@@ -24,10 +26,10 @@ func runValidate(c *cli.Context, env *runEnv) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(g.cfgDir)
+	cfg, err := engine.Load(g.cfgDir)
 	if err != nil {
 		return err
 	}
-	env.view().Validated(g.cfgDir, cfg.set.Bindings)
+	env.view().Validated(g.cfgDir, cfg.Set.Bindings)
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/reconfig/reconfig/bindings"
 	"github.com/reconfig/reconfig/internal/engine"
 	"github.com/reconfig/reconfig/internal/etcd"
+	"github.com/reconfig/reconfig/internal/hint"
 	"github.com/reconfig/reconfig/internal/view"
 	"github.com/reconfig/reconfig/internal/watch"
 )
@@ -194,7 +195,7 @@ func runWatchWith(c *cli.Context, env *runEnv, g *globals, a watchArgs) error {
 func serveMetrics(addr string, m *watch.Metrics, profiles bool) (stop func(), err error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, &hinted{err: fmt.Errorf("--metrics-addr %s: %w", addr, errors.Unwrap(err)), hint: "pick a free address, like 127.0.0.1:9333"}
+		return nil, hint.Wrap(fmt.Errorf("--metrics-addr %s: %w", addr, errors.Unwrap(err)), "pick a free address, like 127.0.0.1:9333")
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))

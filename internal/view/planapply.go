@@ -1,0 +1,95 @@
+package view
+
+import (
+	"github.com/reconfig/reconfig/apply"
+	"github.com/reconfig/reconfig/plan"
+)
+
+// PlanView is the output of reconfig plan.
+type PlanView interface {
+	// NoDrift warns that the state belongs to another cluster, so drift
+	// is not reported.
+	NoDrift(mismatch error)
+	// Plan shows the plan; saved names the file it was written to ("":
+	// not saved).
+	Plan(p *plan.Plan, saved string) error
+}
+
+// NewPlan returns the human or the JSON view of plan.
+func NewPlan(v *View, asJSON bool) PlanView {
+	if asJSON {
+		return planJSONView{planHuman{v}}
+	}
+	return planHuman{v}
+}
+
+type planHuman struct{ *View }
+
+func (v planHuman) NoDrift(mismatch error) {
+	Warning(v.stderr, v.style, "%v; drift is not reported", mismatch)
+}
+
+func (v planHuman) Plan(p *plan.Plan, saved string) error {
+	Plan(v.stdout, v.style, p)
+	if saved != "" {
+		PlanSaved(v.stdout, saved)
+	}
+	return nil
+}
+
+type planJSONView struct{ planHuman }
+
+func (v planJSONView) Plan(p *plan.Plan, _ string) error { return PlanJSON(v.stdout, p) }
+
+// ApplyView is the output of reconfig apply.
+type ApplyView interface {
+	// Before shows what comes before anything is written: the targets an
+	// interrupted apply left, and the plan unless it came from a file
+	// (p nil: none was made).
+	Before(recovered []apply.Recovered, p *plan.Plan, fromFile bool)
+	// Prompt asks for "yes"; Answered ends its line; Cancelled says that
+	// another answer cancelled apply.
+	Prompt()
+	Answered()
+	Cancelled()
+	// Applied shows the outcome; planFile names a saved plan ("": none).
+	Applied(p *plan.Plan, r *apply.Result, planFile string) error
+}
+
+// NewApply returns the human or the JSON view of apply.
+func NewApply(v *View, asJSON bool) ApplyView {
+	if asJSON {
+		return applyJSONView{applyHuman{v}}
+	}
+	return applyHuman{v}
+}
+
+type applyHuman struct{ *View }
+
+func (v applyHuman) Before(recovered []apply.Recovered, p *plan.Plan, fromFile bool) {
+	Recovered(v.stdout, v.style, recovered)
+	if p != nil && !fromFile {
+		Plan(v.stdout, v.style, p)
+	}
+}
+
+func (v applyHuman) Prompt()    { Prompt(v.stdout) }
+func (v applyHuman) Answered()  { EndPrompt(v.stdout) }
+func (v applyHuman) Cancelled() { Cancelled(v.stdout) }
+
+func (v applyHuman) Applied(p *plan.Plan, r *apply.Result, planFile string) error {
+	Applied(v.stdout, v.style, p, r, planFile)
+	return nil
+}
+
+// applyJSONView keeps stdout one JSON document: what comes before the
+// outcome goes to stderr.
+type applyJSONView struct{ applyHuman }
+
+func (v applyJSONView) Before(recovered []apply.Recovered, _ *plan.Plan, _ bool) {
+	Recovered(v.stderr, v.style, recovered)
+}
+
+func (v applyJSONView) Applied(p *plan.Plan, r *apply.Result, _ string) error {
+	return ApplyJSON(v.stdout, p, r)
+}
