@@ -259,14 +259,6 @@ type wrapped struct {
 func (w *wrapped) Error() string { return w.msg }
 func (w *wrapped) Unwrap() error { return w.err }
 
-// RemoveStale deletes staged files of path left behind by a process that
-// died between Stage and Commit. Callers hold the state lock, so no other
-// reconfig is staging the same target.
-func RemoveStale(path string) error {
-	dir, base := filepath.Split(path)
-	return RemoveStaleIn(dir, map[string]bool{base: true})
-}
-
 // RemoveStaleIn deletes, with one read of dir, the staged files of every
 // target in dir whose base name is in bases, shortened names included.
 func RemoveStaleIn(dir string, bases map[string]bool) error {

@@ -115,19 +115,6 @@ func funcs(r *run) template.FuncMap {
 	}
 }
 
-// FuncNames lists reconfig's template functions, sorted: not the
-// builtins of text/template, even those it bounds.
-func FuncNames() []string {
-	var names []string
-	for n := range funcStubs {
-		if !builtinOverrides[n] {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
-	return names
-}
-
 // Sizes that lists of each kind of entry are accounted with.
 const (
 	headerSize = 16 // a string

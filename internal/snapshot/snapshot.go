@@ -41,17 +41,6 @@ func (s *Snapshot) span(start, end string) *Span {
 	return nil
 }
 
-// Covers reports whether the snapshot holds every key sel can match, so
-// that a key missing from it is truly absent from etcd.
-func (s *Snapshot) Covers(sel Selector) bool {
-	for _, r := range sel.Ranges() {
-		if s.span(r.Start, r.End) == nil {
-			return false
-		}
-	}
-	return true
-}
-
 // ErrNotCovered is returned for a read of keys the snapshot was not taken
 // for.
 type ErrNotCovered struct{ Key string }
