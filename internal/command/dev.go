@@ -288,13 +288,22 @@ func runDevBinary(c *cli.Context, env *runEnv) error {
 	return nil
 }
 
-// findDevBinary finds reconfig-dev beside this program, then on PATH.
+// findDevBinary finds reconfig-dev beside this program (for a program
+// named like the release's reconfig-linux-amd64, also reconfig-dev-linux-amd64),
+// then on PATH.
 func findDevBinary() (string, error) {
 	self, err := os.Executable()
 	if err == nil {
-		beside := filepath.Join(filepath.Dir(self), DevBinary)
-		if info, err := os.Stat(beside); err == nil && info.Mode().IsRegular() && info.Mode().Perm()&0o111 != 0 {
-			return beside, nil
+		dir, base := filepath.Split(self)
+		names := []string{DevBinary}
+		if rest, ok := strings.CutPrefix(base, "reconfig-"); ok {
+			names = append(names, DevBinary+"-"+rest)
+		}
+		for _, name := range names {
+			beside := filepath.Join(dir, name)
+			if info, err := os.Stat(beside); err == nil && info.Mode().IsRegular() && info.Mode().Perm()&0o111 != 0 {
+				return beside, nil
+			}
 		}
 	}
 	if path, err := exec.LookPath(DevBinary); err == nil {
