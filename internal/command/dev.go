@@ -84,14 +84,17 @@ func devCommand(env *runEnv) *cli.Command {
 		Usage: "try reconfig locally: an embedded etcd with demo data, watched live",
 		UsageText: `reconfig dev [--data FILE] [--cfgdir DIR] [--listen ADDR] [--dir DIR] [--run-commands]
 
-Starts an etcd inside this process on loopback (a free port unless --listen),
-in a temporary directory removed on exit (or --dir, kept), loads --data (a
-JSON object of key → value; default: the demo's haproxy backends), prints
-the endpoint, and runs watch against it. Without --cfgdir it uses the demo
-bindings. dev never touches a real target or the real state: with --cfgdir,
-every target is written under DIR/targets/ (its own path below that), the
-state is DIR/state.json, and check and reload commands are shown, not run,
-unless --run-commands. Ctrl-C stops both.
+Starts an etcd on loopback (a free port unless --listen), in a temporary
+directory removed on exit (or --dir, kept), loads --data (a JSON object of
+key → value; default: the demo's haproxy backends), prints the endpoint, and
+runs watch against it. Without --cfgdir it uses the demo bindings. dev never
+touches a real target or the real state: with --cfgdir, every target is
+written under DIR/targets/ (its own path below that), the state is
+DIR/state.json, and check and reload commands are shown, not run, unless
+--run-commands. Ctrl-C stops both.
+
+The etcd server and the demo are in reconfig-dev, a second program that
+dev runs (beside reconfig, or on PATH), so that the daemon carries neither.
 
 Example:
    reconfig dev
