@@ -1,11 +1,15 @@
 # reconfig — see README.md. `make demo` and `make test` are the quick start.
 GO       ?= go
 BIN      ?= bin/reconfig
+# reconfig-dev: reconfig with the embedded etcd server and the demo, which
+# `reconfig dev` runs (found beside reconfig, then on PATH). The daemon
+# itself links no etcd server.
+DEVBIN   ?= $(dir $(BIN))reconfig-dev
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X github.com/reconfig/reconfig/internal/command.Version=$(VERSION) -X github.com/reconfig/reconfig/internal/command.Commit=$(COMMIT)
 
-.PHONY: all build deps demo test test-long fuzz bench vet man release clean
+.PHONY: all build deps demo lint test test-long fuzz bench vet man release clean
 
 all: build
 
@@ -14,15 +18,38 @@ deps:
 
 build: deps
 	$(GO) build -o $(BIN) -ldflags '$(LDFLAGS)' .
+	$(GO) build -o $(DEVBIN) -ldflags '$(LDFLAGS)' ./cmd/reconfig-dev
 
 # Plan, apply, change a key, plan again — against an embedded etcd, in a
 # temporary directory.
 demo: build
 	$(GO) run ./testfixtures/demo -reconfig $(BIN)
 
-test: deps
-	$(GO) vet ./...
+test: lint
 	$(GO) test -count=1 -timeout 15m ./...
+
+# Before the tests: gofmt, go vet, every release target (and FreeBSD) vetted
+# so that it keeps building (tests that need Linux are built for it only),
+# staticcheck (pinned, installed into bin/tools) and a tidy go.mod.
+CROSS             := darwin/arm64 darwin/amd64 freebsd/amd64 linux/arm64
+STATICCHECK_VER   := v0.8.2
+STATICCHECK       := bin/tools/staticcheck-$(STATICCHECK_VER)
+
+lint: deps $(STATICCHECK)
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt -l: not formatted:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	@set -e; for t in $(CROSS); do \
+		echo "GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) vet ./..."; \
+		GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) vet ./...; \
+	done
+	GOOS=darwin GOARCH=arm64 $(GO) build ./...
+	$(STATICCHECK) ./...
+	$(GO) mod tidy -diff
+
+$(STATICCHECK):
+	mkdir -p bin/tools
+	GOBIN=$(CURDIR)/bin/tools $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VER)
+	mv bin/tools/staticcheck $@
 
 # The reliability suite at full size (RECONFIG_LONG: 200 kill -9 runs,
 # 10,000 watch-driven updates, 50 rounds of concurrent writers), the core
@@ -64,13 +91,21 @@ man: build
 	$(BIN) man > dist/reconfig.1
 	@echo "wrote dist/reconfig.1 (view: man -l dist/reconfig.1)"
 
-# Static release binaries with the version and commit stamped in.
+# Static release binaries with the version and commit stamped in: reconfig
+# and reconfig-dev for each of RELEASE, and their SHA-256 in SHA256SUMS.
+# reconfig finds reconfig-dev-OS-ARCH beside reconfig-OS-ARCH, or
+# reconfig-dev beside reconfig or on PATH.
+RELEASE := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+
 release: deps
-	mkdir -p dist
-	for arch in amd64 arm64; do \
-		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/reconfig-linux-$$arch . || exit 1; \
+	rm -rf dist && mkdir -p dist
+	@set -e; for t in $(RELEASE); do \
+		os=$${t%/*}; arch=$${t#*/}; \
+		echo "build dist/reconfig-$$os-$$arch dist/reconfig-dev-$$os-$$arch"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/reconfig-$$os-$$arch .; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/reconfig-dev-$$os-$$arch ./cmd/reconfig-dev; \
 	done
-	cd dist && sha256sum reconfig-linux-amd64 reconfig-linux-arm64 | tee SHA256SUMS
+	cd dist && sha256sum reconfig-* | tee SHA256SUMS
 
 clean:
 	rm -rf bin dist

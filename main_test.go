@@ -19,6 +19,8 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/reconfig/reconfig/internal/command"
+	"github.com/reconfig/reconfig/internal/devkit"
 	"github.com/reconfig/reconfig/internal/embedded"
 	"github.com/reconfig/reconfig/state"
 	"github.com/reconfig/reconfig/testfixtures"
@@ -27,14 +29,20 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files of the scripts")
 
+// The test binary acts as reconfig, and as the reconfig-dev that
+// `reconfig dev` runs (found beside it: testscript puts both in one
+// directory).
 func TestMain(m *testing.M) {
+	exit := func(code int) {
+		if f := os.Getenv("RECONFIG_TEST_STATUS_FILE"); f != "" {
+			os.WriteFile(f, []byte(strconv.Itoa(code)), 0o644)
+		}
+		os.Exit(code)
+	}
 	testscript.Main(m, map[string]func(){
-		"reconfig": func() {
-			code := run(context.Background(), os.Args, os.Stdout, os.Stderr)
-			if f := os.Getenv("RECONFIG_TEST_STATUS_FILE"); f != "" {
-				os.WriteFile(f, []byte(strconv.Itoa(code)), 0o644)
-			}
-			os.Exit(code)
+		"reconfig": func() { exit(run(context.Background(), os.Args, os.Stdout, os.Stderr)) },
+		command.DevBinary: func() {
+			exit(command.RunDev(context.Background(), os.Args, command.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}, devkit.Kit{}))
 		},
 	})
 }

@@ -13,6 +13,10 @@ import (
 // measure it as a process of its own.
 const asReconfig = "RECONFIG_BENCH_AS_RECONFIG"
 
+// benchBinary names a reconfig binary (a release build) that the
+// benchmarks run instead of the test binary, for the memory of what ships.
+const benchBinary = "RECONFIG_BENCH_BINARY"
+
 // peakFile names where a reconfig child writes its /proc/self/status as it
 // exits, for its peak resident memory (VmHWM).
 const peakFile = "RECONFIG_BENCH_STATUS_FILE"

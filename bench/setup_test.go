@@ -100,10 +100,14 @@ func (s *scale) reset(b testing.TB) {
 	os.Remove(filepath.Join(s.cfg, "state.json"))
 }
 
-// reconfig is a command running the test binary as reconfig against the
-// scale's etcd and cfgdir.
+// reconfig is a command running the test binary as reconfig (or the
+// binary RECONFIG_BENCH_BINARY names) against the scale's etcd and cfgdir.
 func (s *scale) reconfig(args ...string) *exec.Cmd {
-	cmd := exec.Command(os.Args[0], args...)
+	bin := os.Args[0]
+	if b := os.Getenv(benchBinary); b != "" {
+		bin = b
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), asReconfig+"=1", "RECONFIG_ENDPOINTS="+s.srv.ClientURL, "RECONFIG_CFGDIR="+s.cfg, "NO_COLOR=1")
 	return cmd
 }

@@ -23,7 +23,11 @@ type IO struct {
 // Run runs reconfig with the command line args (args[0] is the program
 // name) and returns its exit code.
 func Run(ctx context.Context, args []string, stdio IO) int {
-	env := &runEnv{io: stdio}
+	return runWith(ctx, args, &runEnv{io: stdio})
+}
+
+func runWith(ctx context.Context, args []string, env *runEnv) int {
+	env.args = args
 	app := newApp(env)
 	args, err := reorderArgs(app, args)
 	if err == nil {
@@ -35,6 +39,8 @@ func Run(ctx context.Context, args []string, stdio IO) int {
 // runEnv is what every command of one run shares.
 type runEnv struct {
 	io    IO
+	args  []string    // the command line, for reconfig-dev
+	dev   DevKit      // nil but in reconfig-dev
 	style *view.Style // set once the color flags are parsed
 }
 

@@ -13,16 +13,6 @@ import (
 	"github.com/reconfig/reconfig/internal/view"
 )
 
-// hinted adds a hint to an error.
-type hinted struct {
-	err  error
-	hint string
-}
-
-func (h *hinted) Error() string { return h.err.Error() }
-func (h *hinted) Unwrap() error { return h.err }
-func (h *hinted) Hint() string  { return h.hint }
-
 // connect dials etcd with the global options.
 func (e *runEnv) connect(ctx context.Context, g *globals) (*etcd.Client, error) {
 	if g.user != "" && g.password == "" && !g.askedPassword {

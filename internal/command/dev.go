@@ -1,23 +1,76 @@
 package command
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"go.uber.org/zap"
 
 	"github.com/reconfig/reconfig/bindings"
 	"github.com/reconfig/reconfig/internal/atomicfile"
-	"github.com/reconfig/reconfig/internal/embedded"
-	"github.com/reconfig/reconfig/testfixtures"
+	"github.com/reconfig/reconfig/internal/hint"
+	"github.com/reconfig/reconfig/internal/view"
 )
+
+// DevKit is what `reconfig dev` needs that the daemon does not: an etcd
+// server to start and the demo. Only the reconfig-dev binary links one in
+// (internal/devkit); reconfig itself runs reconfig-dev for `dev`, so that
+// the daemon's binary carries no etcd server and no demo.
+type DevKit interface {
+	// StartEtcd starts a single-member etcd on loopback and waits until it
+	// serves.
+	StartEtcd(o DevEtcdOptions) (DevEtcd, error)
+	// DemoData is the demo's data: a JSON object of key → value.
+	DemoData() ([]byte, error)
+	// WriteDemo writes the demo's bindings and templates into cfgDir, with
+	// their targets under out.
+	WriteDemo(cfgDir, out string) error
+}
+
+// DevEtcdOptions configure dev's etcd.
+type DevEtcdOptions struct {
+	// Dir is the data directory.
+	Dir string
+	// ClientURL is where it listens for clients, like
+	// "http://127.0.0.1:2379"; "" picks a free loopback port.
+	ClientURL string
+	// Debug sends the server's logs to stderr; otherwise they are
+	// discarded.
+	Debug bool
+}
+
+// DevEtcd is dev's running etcd.
+type DevEtcd interface {
+	ClientURL() string
+	// Load puts every key → value of data.
+	Load(ctx context.Context, data map[string]string) error
+	Close()
+}
+
+// DevBinary is the program that runs `reconfig dev`: reconfig with an
+// etcd server and the demo built in.
+const DevBinary = "reconfig-dev"
+
+// devParentEnv is set in reconfig-dev's environment by the reconfig that
+// runs it: a reconfig-dev without a DevKit (a copy of reconfig under that
+// name) must not run itself again, and again.
+const devParentEnv = "RECONFIG_DEV_PARENT"
+
+// RunDev is Run for the reconfig-dev binary: `dev` starts kit's etcd in
+// this process.
+func RunDev(ctx context.Context, args []string, stdio IO, kit DevKit) int {
+	return runWith(ctx, args, &runEnv{io: stdio, dev: kit})
+}
 
 type devArgs struct {
 	data        string
@@ -33,14 +86,17 @@ func devCommand(env *runEnv) *cli.Command {
 		Usage: "try reconfig locally: an embedded etcd with demo data, watched live",
 		UsageText: `reconfig dev [--data FILE] [--cfgdir DIR] [--listen ADDR] [--dir DIR] [--run-commands]
 
-Starts an etcd inside this process on loopback (a free port unless --listen),
-in a temporary directory removed on exit (or --dir, kept), loads --data (a
-JSON object of key → value; default: the demo's haproxy backends), prints
-the endpoint, and runs watch against it. Without --cfgdir it uses the demo
-bindings. dev never touches a real target or the real state: with --cfgdir,
-every target is written under DIR/targets/ (its own path below that), the
-state is DIR/state.json, and check and reload commands are shown, not run,
-unless --run-commands. Ctrl-C stops both.
+Starts an etcd on loopback (a free port unless --listen), in a temporary
+directory removed on exit (or --dir, kept), loads --data (a JSON object of
+key → value; default: the demo's haproxy backends), prints the endpoint, and
+runs watch against it. Without --cfgdir it uses the demo bindings. dev never
+touches a real target or the real state: with --cfgdir, every target is
+written under DIR/targets/ (its own path below that), the state is
+DIR/state.json, and check and reload commands are shown, not run, unless
+--run-commands. Ctrl-C stops both.
+
+The etcd server and the demo are in reconfig-dev, a second program that
+dev runs (beside reconfig, or on PATH), so that the daemon carries neither.
 
 Example:
    reconfig dev
@@ -54,6 +110,9 @@ Example:
 			&cli.BoolFlag{Name: "run-commands", Usage: "run the bindings' check and reload commands for real (a reload command acts on this host's services)"},
 		},
 		Action: func(c *cli.Context) error {
+			if env.dev == nil {
+				return runDevBinary(c, env)
+			}
 			return runDev(c, env, devArgs{data: c.String("data"), listen: c.String("listen"), wait: c.String("wait"),
 				dir: c.String("dir"), runCommands: c.Bool("run-commands")})
 		},
@@ -66,13 +125,12 @@ func runDev(c *cli.Context, env *runEnv, a devArgs) error {
 		return err
 	}
 	var data map[string]string
-	raw, err := readDevData(a.data)
+	raw, err := readDevData(env.dev, a.data)
 	if err != nil {
 		return err
 	}
 	if err := json.Unmarshal(raw, &data); err != nil {
-		return &hinted{err: fmt.Errorf("--data %s: not a JSON object of key → value: %v", a.data, err),
-			hint: `write it like {"/services/web/web-1": "10.0.0.11:8080"}`}
+		return hint.Wrap(fmt.Errorf("--data %s: not a JSON object of key → value: %v", a.data, err), `write it like {"/services/web/web-1": "10.0.0.11:8080"}`)
 	}
 	for k := range data {
 		if !strings.HasPrefix(k, "/") {
@@ -94,13 +152,13 @@ func runDev(c *cli.Context, env *runEnv, a devArgs) error {
 
 	// dev never writes the real state, never touches a real target and,
 	// unless asked, runs no command of an operator's bindings.
-	cfgSet := gIsSet(c, "cfgdir")
+	cfgSet := c.IsSet("cfgdir")
 	g.statePath = filepath.Join(tmp, "state.json")
 	wa := watchArgs{wait: a.wait, resync: 10 * time.Minute, progress: 5 * time.Second}
 	targets := filepath.Join(tmp, "targets")
 	if !cfgSet {
 		g.cfgDir = filepath.Join(tmp, "cfg")
-		if err := testfixtures.WriteDemo(g.cfgDir, filepath.Join(tmp, "out")); err != nil {
+		if err := env.dev.WriteDemo(g.cfgDir, filepath.Join(tmp, "out")); err != nil {
 			return err
 		}
 	} else {
@@ -111,51 +169,26 @@ func runDev(c *cli.Context, env *runEnv, a devArgs) error {
 		}
 		wa.showCommands = !a.runCommands
 	}
-	opts := embedded.Options{Dir: filepath.Join(tmp, "etcd"), Fast: true}
+	opts := DevEtcdOptions{Dir: filepath.Join(tmp, "etcd"), Debug: g.debug}
 	if a.listen != "" {
 		opts.ClientURL = "http://" + a.listen
 	}
-	if g.debug {
-		lg, _ := zap.NewDevelopment()
-		opts.Logger = lg
-	}
-	srv, err := embedded.Start(opts)
+	srv, err := env.dev.StartEtcd(opts)
 	if err != nil {
-		return &hinted{err: err, hint: "pick another --listen address, or leave it out for a free port"}
+		return hint.Wrap(err, "pick another --listen address, or leave it out for a free port")
 	}
 	defer srv.Close()
-	if _, err := srv.Load(c.Context, data); err != nil {
+	if err := srv.Load(c.Context, data); err != nil {
 		return fmt.Errorf("load --data: %w", err)
 	}
-	g.endpoints = []string{srv.ClientURL}
+	g.endpoints = []string{srv.ClientURL()}
 	g.prefix = ""
 
-	w := env.io.Stdout
-	s := env.style
-	fate := "removed on exit"
-	if a.dir != "" {
-		fate = "kept"
-	}
-	fmt.Fprintf(w, "%s etcd is listening on %s with %d keys (data dir %s, %s).\n", s.Bold.Sprint("reconfig dev:"), srv.ClientURL, len(data), opts.Dir, fate)
-	fmt.Fprintf(w, "Bindings: %s/conf.d", g.cfgDir)
-	if !cfgSet {
-		fmt.Fprintf(w, " (the demo; targets under %s/out)", tmp)
-	} else {
-		fmt.Fprintf(w, "\nNothing real is touched: each target is written under %s/ (its own path below that), not where the binding says;", targets)
-		if a.runCommands {
-			fmt.Fprintf(w, "\ncheck and reload commands RUN for real (--run-commands): a reload command acts on this host's services;")
-		} else {
-			fmt.Fprintf(w, "\ncheck and reload commands are shown, not run (--run-commands runs them);")
-		}
-	}
-	fmt.Fprintf(w, "\nthe state is %s, not the real one.", g.statePath)
-	fmt.Fprintf(w, "\nIn another terminal, change a key and watch the target follow:\n")
-	fmt.Fprintf(w, "    reconfig --endpoints %s kv set /services/web/web-3 10.0.0.13:8080\n", srv.ClientURL)
-	fmt.Fprintf(w, "    reconfig --endpoints %s kv del /services/web/web-1\n", srv.ClientURL)
-	if !cfgSet {
-		fmt.Fprintf(w, "    cat %s/out/haproxy/haproxy.cfg\n", tmp)
-	}
-	fmt.Fprintf(w, "Ctrl-C stops both.\n\n")
+	env.view().DevStarted(view.DevSession{
+		Endpoint: srv.ClientURL(), Keys: len(data), DataDir: opts.Dir, Kept: a.dir != "",
+		Dir: tmp, CfgDir: g.cfgDir, StatePath: g.statePath,
+		Demo: !cfgSet, Targets: targets, RunCommands: a.runCommands,
+	})
 
 	return runWatchWith(c, env, g, wa)
 }
@@ -164,9 +197,9 @@ func runDev(c *cli.Context, env *runEnv, a devArgs) error {
 // for a development etcd, which takes requests of at most 1.5 MiB each.
 const maxDevData = 64 << 20
 
-func readDevData(path string) ([]byte, error) {
+func readDevData(kit DevKit, path string) ([]byte, error) {
 	if path == "" {
-		return testfixtures.Demo.ReadFile("demo/data.json")
+		return kit.DemoData()
 	}
 	return readOperatorFile("--data", path, maxDevData)
 }
@@ -188,4 +221,82 @@ func readOperatorFile(flag, path string, max int64) ([]byte, error) {
 		return nil, fmt.Errorf("%s %s: %w", flag, path, err)
 	}
 	return data, nil
+}
+
+// runDevBinary runs `reconfig dev` in reconfig-dev, found beside this
+// program and then on PATH, with this command line, stdin, stdout and
+// stderr, and passes it the signals that stop or reload dev's watch. Its
+// exit code is dev's; it printed its own errors.
+func runDevBinary(c *cli.Context, env *runEnv) error {
+	if parent := os.Getenv(devParentEnv); parent != "" {
+		self, _ := os.Executable()
+		return hint.Wrap(fmt.Errorf("%s has no etcd server built in: it is not %s", self, DevBinary),
+			fmt.Sprintf("put the %s of reconfig's release (or `make build`'s bin/%s) in its place", DevBinary, DevBinary))
+	}
+	path, err := findDevBinary()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(path, env.args[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = env.io.Stdin, env.io.Stdout, env.io.Stderr
+	self, _ := os.Executable()
+	cmd.Env = append(os.Environ(), devParentEnv+"="+self)
+	cmd.SysProcAttr = devProcAttr()
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("run %s: %w", path, err)
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case s := <-sigs:
+				cmd.Process.Signal(s)
+			case <-done:
+				return
+			}
+		}
+	}()
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee) && ee.ExitCode() >= 0:
+		return exit(ee.ExitCode())
+	case err != nil:
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// findDevBinary finds reconfig-dev beside this program (for a program
+// named like the release's reconfig-linux-amd64, also reconfig-dev-linux-amd64),
+// then on PATH.
+func findDevBinary() (string, error) {
+	self, err := os.Executable()
+	if err == nil {
+		dir, base := filepath.Split(self)
+		names := []string{DevBinary}
+		if rest, ok := strings.CutPrefix(base, "reconfig-"); ok {
+			names = append(names, DevBinary+"-"+rest)
+		}
+		for _, name := range names {
+			beside := filepath.Join(dir, name)
+			if info, err := os.Stat(beside); err == nil && info.Mode().IsRegular() && info.Mode().Perm()&0o111 != 0 {
+				return beside, nil
+			}
+		}
+	}
+	if path, err := exec.LookPath(DevBinary); err == nil {
+		return path, nil
+	}
+	where := "on PATH"
+	if self != "" {
+		where = fmt.Sprintf("beside %s or on PATH", self)
+	}
+	return "", hint.Wrap(fmt.Errorf("reconfig dev runs in %s, which is not %s", DevBinary, where),
+		fmt.Sprintf("install %s from reconfig's release beside reconfig, or build it: make build (bin/%s) or go build -o DIR/%s ./cmd/%s",
+			DevBinary, DevBinary, DevBinary, DevBinary))
 }

@@ -113,10 +113,6 @@ func rootFlags() []cli.Flag {
 	}
 }
 
-// gIsSet reports whether a global flag was given, on the command line or
-// in the environment. (c.IsSet does it; this name stays for dev.go.)
-func gIsSet(c *cli.Context, name string) bool { return c.IsSet(name) }
-
 // parseGlobals reads the global options, wherever they were given.
 func parseGlobals(c *cli.Context) (*globals, error) {
 	g := &globals{

@@ -124,7 +124,8 @@ func decryptKeyPEM(data []byte, passphrase string) ([]byte, error) {
 		if passphrase == "" {
 			return nil, errors.New("the key is encrypted and no passphrase was given")
 		}
-		der, err := x509.DecryptPEMBlock(block, []byte(passphrase)) //nolint:staticcheck
+		//lint:ignore SA1019 legacy PEM encryption is what old keys use.
+		der, err := x509.DecryptPEMBlock(block, []byte(passphrase))
 		// A wrong passphrase leaves valid padding about once in 256
 		// tries; only parsing the result tells.
 		if err != nil || !isPrivateKey(der) {
