@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -91,6 +92,12 @@ func (d *daemon) runDue(ctx context.Context) {
 			}
 			d.quiet = pending
 			return
+		}
+		if ids == nil {
+			// A full cycle rendered every binding from a new snapshot:
+			// hand its garbage back to the system now, so an idle daemon
+			// stays small instead of keeping its start-up peak.
+			debug.FreeOSMemory()
 		}
 	}
 	due := map[string]bool{}
