@@ -137,6 +137,13 @@ func runDev(c *cli.Context, env *runEnv, a devArgs) error {
 			return fmt.Errorf("--data %s: key %q must start with \"/\"", a.data, k)
 		}
 	}
+	// Ctrl-C at a terminal reaches reconfig-dev twice, from the terminal
+	// and passed on by reconfig, and may be pressed again: once dev is
+	// stopping, no interrupt may kill it before etcd is closed and its
+	// directory removed. Deferred first, this is undone last.
+	interrupted := make(chan os.Signal, 1)
+	signal.Notify(interrupted, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(interrupted)
 	tmp := a.dir
 	if tmp == "" {
 		if tmp, err = os.MkdirTemp("", "reconfig-dev-"); err != nil {
@@ -190,6 +197,12 @@ func runDev(c *cli.Context, env *runEnv, a devArgs) error {
 		Demo: !cfgSet, Targets: targets, RunCommands: a.runCommands,
 	})
 
+	select {
+	case <-interrupted:
+		// Stopped while etcd started: there is nothing to watch for.
+		return nil
+	default:
+	}
 	return runWatchWith(c, env, g, wa)
 }
 
@@ -265,6 +278,13 @@ func runDevBinary(c *cli.Context, env *runEnv) error {
 	switch {
 	case errors.As(err, &ee) && ee.ExitCode() >= 0:
 		return exit(ee.ExitCode())
+	case errors.As(err, &ee):
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			// Killed by a signal, as the shell reports it; it said what
+			// it had to say itself.
+			return exit(128 + int(ws.Signal()))
+		}
+		return fmt.Errorf("%s: %w", path, err)
 	case err != nil:
 		return fmt.Errorf("%s: %w", path, err)
 	}

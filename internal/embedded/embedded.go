@@ -22,6 +22,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Options configure a server.
@@ -36,8 +37,10 @@ type Options struct {
 	// InitialCluster lists every member (name=peerURL,...) for a
 	// multi-member cluster; "" makes a single-member cluster.
 	InitialCluster string
-	// Fast uses short raft ticks (10 ms heartbeat, 100 ms election) and
-	// no fsync: for tests and demos, never for data that matters.
+	// Fast uses short raft ticks (10 ms heartbeat, 100 ms election), no
+	// fsync and the cheapest password hashing (an authentication then
+	// takes milliseconds, not a second under the race detector): for tests
+	// and demos, never for data that matters.
 	Fast bool
 	// Logger receives the server's logs; nil discards them.
 	Logger *zap.Logger
@@ -103,6 +106,7 @@ func start(o Options) (*Server, error) {
 	if o.Fast {
 		cfg.TickMs, cfg.ElectionMs = 10, 100
 		cfg.UnsafeNoFsync = true
+		cfg.BcryptCost = uint(bcrypt.MinCost)
 	}
 	lg := o.Logger
 	if lg == nil {
