@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -224,14 +223,11 @@ func readDevData(kit DevKit, path string) ([]byte, error) {
 func readOperatorFile(flag, path string, max int64) ([]byte, error) {
 	data, _, err := atomicfile.Read(path, atomicfile.ReadOptions{Max: max, FollowSymlink: true})
 	var re *atomicfile.RefusedError
-	var pe *fs.PathError
 	switch {
 	case errors.As(err, &re):
 		return nil, fmt.Errorf("%s %s %s", flag, path, re.What())
-	case errors.As(err, &pe):
-		return nil, fmt.Errorf("%s %s: %w", flag, path, pe.Err)
 	case err != nil:
-		return nil, fmt.Errorf("%s %s: %w", flag, path, err)
+		return nil, fmt.Errorf("%s %s: %w", flag, path, atomicfile.WithoutPath(err))
 	}
 	return data, nil
 }
@@ -241,8 +237,8 @@ func readOperatorFile(flag, path string, max int64) ([]byte, error) {
 // stderr, and passes it the signals that stop or reload dev's watch. Its
 // exit code is dev's; it printed its own errors.
 func runDevBinary(c *cli.Context, env *runEnv) error {
-	if parent := os.Getenv(devParentEnv); parent != "" {
-		self, _ := os.Executable()
+	self, _ := os.Executable()
+	if os.Getenv(devParentEnv) != "" {
 		return hint.Wrap(fmt.Errorf("%s has no etcd server built in: it is not %s", self, DevBinary),
 			fmt.Sprintf("put the %s of reconfig's release (or `make build`'s bin/%s) in its place", DevBinary, DevBinary))
 	}
@@ -252,7 +248,6 @@ func runDevBinary(c *cli.Context, env *runEnv) error {
 	}
 	cmd := exec.Command(path, env.args[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = env.io.Stdin, env.io.Stdout, env.io.Stderr
-	self, _ := os.Executable()
 	cmd.Env = append(os.Environ(), devParentEnv+"="+self)
 	cmd.SysProcAttr = devProcAttr()
 	sigs := make(chan os.Signal, 4)
@@ -275,17 +270,17 @@ func runDevBinary(c *cli.Context, env *runEnv) error {
 	}()
 	err = cmd.Wait()
 	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee) && ee.ExitCode() >= 0:
-		return exit(ee.ExitCode())
-	case errors.As(err, &ee):
+	if errors.As(err, &ee) {
+		if code := ee.ExitCode(); code >= 0 {
+			return exit(code)
+		}
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			// Killed by a signal, as the shell reports it; it said what
-			// it had to say itself.
+			// Killed by a signal: exit as the shell reports it; dev said
+			// what it had to say itself.
 			return exit(128 + int(ws.Signal()))
 		}
-		return fmt.Errorf("%s: %w", path, err)
-	case err != nil:
+	}
+	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
