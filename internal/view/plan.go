@@ -140,11 +140,6 @@ func writeDiff(w io.Writer, s *Style, ch *plan.Change, rev int64) {
 	}
 }
 
-// PlanSaved tells where the plan was saved and how to apply it.
-func PlanSaved(w io.Writer, path string) {
-	fmt.Fprintf(w, "\nSaved the plan to %s. Apply exactly these changes with:\n    reconfig apply %s\n", path, path)
-}
-
 // Summary is the plan's last line.
 func Summary(p *plan.Plan) string {
 	c := p.Counts()

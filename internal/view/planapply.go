@@ -1,6 +1,8 @@
 package view
 
 import (
+	"fmt"
+
 	"github.com/reconfig/reconfig/apply"
 	"github.com/reconfig/reconfig/plan"
 )
@@ -32,7 +34,7 @@ func (v planHuman) NoDrift(mismatch error) {
 func (v planHuman) Plan(p *plan.Plan, saved string) error {
 	Plan(v.stdout, v.style, p)
 	if saved != "" {
-		PlanSaved(v.stdout, saved)
+		fmt.Fprintf(v.stdout, "\nSaved the plan to %s. Apply exactly these changes with:\n    reconfig apply %s\n", saved, saved)
 	}
 	return nil
 }
@@ -73,9 +75,13 @@ func (v applyHuman) Before(recovered []apply.Recovered, p *plan.Plan, fromFile b
 	}
 }
 
-func (v applyHuman) Prompt()    { Prompt(v.stdout) }
-func (v applyHuman) Answered()  { EndPrompt(v.stdout) }
-func (v applyHuman) Cancelled() { Cancelled(v.stdout) }
+func (v applyHuman) Prompt() {
+	fmt.Fprint(v.stdout, "\nDo you want to apply these changes?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
+}
+
+func (v applyHuman) Answered() { fmt.Fprintln(v.stdout) }
+
+func (v applyHuman) Cancelled() { fmt.Fprintln(v.stdout, "\nApply cancelled.") }
 
 func (v applyHuman) Applied(p *plan.Plan, r *apply.Result, planFile string) error {
 	Applied(v.stdout, v.style, p, r, planFile)
