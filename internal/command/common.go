@@ -2,11 +2,14 @@ package command
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/reconfig/reconfig/bindings"
+	"github.com/reconfig/reconfig/internal/atomicfile"
 	"github.com/reconfig/reconfig/internal/etcd"
 	"github.com/reconfig/reconfig/internal/hint"
 	"github.com/reconfig/reconfig/internal/snapshot"
@@ -86,4 +89,20 @@ func (e *runEnv) globals(c *cli.Context) (*globals, error) {
 		e.view().Warning(w)
 	}
 	return g, nil
+}
+
+// readOperatorFile reads a file the operator names on the command line:
+// a symlink is followed (secret mounts, certbot's live/), but what it leads
+// to must be a regular file of at most max bytes. Errors name the flag and
+// the file.
+func readOperatorFile(flag, path string, max int64) ([]byte, error) {
+	data, _, err := atomicfile.Read(path, atomicfile.ReadOptions{Max: max, FollowSymlink: true})
+	var re *atomicfile.RefusedError
+	switch {
+	case errors.As(err, &re):
+		return nil, fmt.Errorf("%s %s %s", flag, path, re.What())
+	case err != nil:
+		return nil, fmt.Errorf("%s %s: %w", flag, path, atomicfile.WithoutPath(err))
+	}
+	return data, nil
 }
