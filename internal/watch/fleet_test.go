@@ -11,7 +11,6 @@ import (
 
 	"github.com/reconfig/reconfig/internal/etcd"
 	"github.com/reconfig/reconfig/internal/fleet"
-	"github.com/reconfig/reconfig/internal/snapshot"
 	"github.com/reconfig/reconfig/internal/watch"
 	"github.com/reconfig/reconfig/testfixtures/etcdtest"
 )
@@ -35,47 +34,19 @@ func member(t *testing.T, endpoint, name, key string) *harness {
 // (nil: the key is gone), on a watch.
 func awaitStatus(t *testing.T, c *etcd.Client, name string, what string, ok func(*fleet.Status) bool) *fleet.Status {
 	t.Helper()
-	key := fleetKeys.Host(name)
-	entries, rev, err := c.List(context.Background(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	decode := func(v string) *fleet.Status {
-		s, err := fleet.DecodeStatus([]byte(v))
-		if err != nil {
-			t.Fatalf("status of %s: %v in %s", name, err, v)
-		}
-		return s
-	}
 	var cur *fleet.Status
-	for _, e := range entries {
-		if e.Key == key {
-			cur = decode(e.Value)
-		}
-	}
-	if ok(cur) {
-		return cur
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	s := c.Watch(ctx, []snapshot.Span{{Start: key, End: key + "\x00", Rev: rev}}, nil)
-	defer s.Close()
-	for b := range s.All() {
-		if b.Err != nil {
-			t.Fatalf("watch %s: %v", key, b.Err)
-		}
-		for _, ev := range b.Events {
-			cur = nil
-			if !ev.Delete {
-				cur = decode(ev.Value)
+	etcdtest.AwaitKey(t, c, fleetKeys.Host(name), what, 15*time.Second, func(v string, exists bool) bool {
+		cur = nil
+		if exists {
+			s, err := fleet.DecodeStatus([]byte(v))
+			if err != nil {
+				t.Fatalf("status of %s: %v in %s", name, err, v)
 			}
-			if ok(cur) {
-				return cur
-			}
+			cur = s
 		}
-	}
-	t.Fatalf("timed out waiting for %s: %s; last status %+v", name, what, cur)
-	return nil
+		return ok(cur)
+	})
+	return cur
 }
 
 func barrier(t *testing.T, c *etcd.Client) int64 {
