@@ -76,7 +76,9 @@ func fleetCommand(env *runEnv) *cli.Command {
 	group := func() cli.Flag {
 		return &cli.StringFlag{Name: "group", Usage: "only the hosts of `GROUP` (watch --group)"}
 	}
-	jsonFlag := func(what string) cli.Flag { return &cli.BoolFlag{Name: "json", Usage: "print " + what + " as one JSON document"} }
+	jsonFlag := func(what string) cli.Flag {
+		return &cli.BoolFlag{Name: "json", Usage: "print " + what + " as one JSON document"}
+	}
 	noArgs := func(c *cli.Context, cmd string) error {
 		if c.Args().Present() {
 			return &usageError{msg: fmt.Sprintf("%s takes no arguments (got %q)", cmd, c.Args().First()), cmd: cmd}
