@@ -148,7 +148,7 @@ disappears (stopped, lease expired) stop counting.
 Example, the line a deploy pipeline puts after its change:
    etcdctl put /app/backends '...' && reconfig fleet wait --timeout 5m --min-hosts 200`,
 				Flags: []cli.Flag{fleetPrefixFlag(), group(), jsonFlag("the outcome"),
-					&cli.Int64Flag{Name: "revision", Usage: "wait for revision `R` (default: etcd's revision now)"},
+					&cli.Int64Flag{Name: "revision", Usage: "wait for revision `R`", DefaultText: "etcd's revision when the command starts"},
 					&cli.DurationFlag{Name: "timeout", Value: 5 * time.Minute, Usage: "give up after `D` (exit 2)"},
 					&cli.IntFlag{Name: "min-hosts", Value: 1, Usage: "fewer than `N` live hosts never count as converged"}},
 				Action: func(c *cli.Context) error {

@@ -144,10 +144,12 @@ func reportAge(h fleet.HostReport) string {
 }
 
 // shortDuration is d to the second, in at most two units (42s, 3m05s,
-// 2h10m).
+// 2h10m), or in days from two days on (3d).
 func shortDuration(d time.Duration) string {
 	d = d.Truncate(time.Second)
 	switch {
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%dd", int(d.Hours()/24))
 	case d < time.Minute:
 		return fmt.Sprintf("%ds", int(d.Seconds()))
 	case d < time.Hour:
@@ -208,11 +210,15 @@ var _ FleetWait = fleetWaitHuman{}
 
 func (v fleetWaitHuman) Ended(r fleet.Verdict) error {
 	w, s := v.stdout, v.style
-	took := r.Elapsed.Round(100 * time.Millisecond)
+	took := elapsed(r.Elapsed)
 	scope := fmt.Sprintf("%d host%s%s", r.Live, plural(r.Live), groupSuffix(r.Group))
 	switch r.Outcome {
 	case fleet.Converged:
-		fmt.Fprintf(w, "%s %s at revision %d (at least %d wanted), after %s.\n", s.Add.Sprint("Converged:"), scope, r.Revision, r.MinHosts, took)
+		wanted := ""
+		if r.MinHosts > 1 {
+			wanted = fmt.Sprintf(" (at least %d wanted)", r.MinHosts)
+		}
+		fmt.Fprintf(w, "%s %s at revision %d%s, after %s.\n", s.Add.Sprint("Converged:"), scope, r.Revision, wanted, took)
 	case fleet.FailedAt:
 		first := r.Failed[0]
 		fmt.Fprintf(w, "%s host %s at revision %d: %s\n", s.Err.Sprint("Failed:"), Printable(first.Name), first.At, failureText(first))
@@ -244,6 +250,15 @@ func (v fleetWaitHuman) Ended(r fleet.Verdict) error {
 		fmt.Fprintln(w, holdLine(s, r.Hold))
 	}
 	return nil
+}
+
+// elapsed is how long a wait took: milliseconds below a second, then
+// tenths.
+func elapsed(d time.Duration) string {
+	if d < time.Second {
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	}
+	return d.Round(100 * time.Millisecond).String()
 }
 
 // failureText is what failed on a host: its first failing binding (and
