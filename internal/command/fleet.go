@@ -359,22 +359,25 @@ func runFleetWait(c *cli.Context, env *runEnv, a fleetWaitArgs) error {
 	} else if err != nil {
 		return err
 	}
-	v := f.Wait(r, a.group, a.minHosts, time.Now())
-	if v.Outcome == fleet.Waiting {
+	outcome := f.Outcome(r, a.group, a.minHosts)
+	if outcome == fleet.Waiting {
 		err := follow(ctx, cli, f, rev, func() bool {
-			v = f.Wait(r, a.group, a.minHosts, time.Now())
-			return v.Outcome != fleet.Waiting
+			outcome = f.Outcome(r, a.group, a.minHosts)
+			return outcome != fleet.Waiting
 		})
 		switch {
 		case err == nil:
 		case sigCtx.Err() != nil:
 			// Interrupted: say where the fleet stands, and fail.
 		case ctx.Err() != nil:
-			v = f.Wait(r, a.group, a.minHosts, time.Now())
-			v.Outcome = fleet.TimedOut
+			outcome = fleet.TimedOut
 		default:
 			return err
 		}
+	}
+	v := f.Wait(r, a.group, a.minHosts, time.Now())
+	if outcome == fleet.TimedOut {
+		v.Outcome = outcome
 	}
 	v.Elapsed = time.Since(start)
 	if err := view.NewFleetWait(out, a.json).Ended(v); err != nil {

@@ -150,11 +150,11 @@ func (f *Fleet) members(group string) []host {
 // barrier written at revision b: it is at b, or it wrote its status after
 // b and cannot get there (it is held, or its status does not decode).
 func (f *Fleet) Settled(b int64, group string) bool {
-	for _, h := range f.members(group) {
-		switch {
-		case h.status.At >= b:
-		case h.mod > b && (h.status.Held != "" || h.unreadable):
-		default:
+	for _, h := range f.hosts {
+		if group != "" && h.status.Group != group {
+			continue
+		}
+		if h.status.At < b && !(h.mod > b && (h.status.Held != "" || h.unreadable)) {
 			return false
 		}
 	}
@@ -349,6 +349,28 @@ type Verdict struct {
 	ElapsedSeconds float64 `json:"elapsed_seconds"`
 }
 
+// Outcome is Wait's outcome alone, without building the verdict: cheap
+// enough to evaluate after every change a watch reports.
+func (f *Fleet) Outcome(r int64, group string, minHosts int) Outcome {
+	live, behind := 0, 0
+	for _, h := range f.hosts {
+		if group != "" && h.status.Group != group {
+			continue
+		}
+		live++
+		switch {
+		case h.status.At >= r && Judge(h.status, r) == StateFailed:
+			return FailedAt
+		case h.status.At < r:
+			behind++
+		}
+	}
+	if live >= minHosts && behind == 0 {
+		return Converged
+	}
+	return Waiting
+}
+
 // Wait evaluates a wait for revision r over the live hosts of group (""
 // for all) at time now. A host is at r when its status says At ≥ r; one
 // that is at r and failed ends the wait (FailedAt). Otherwise the wait has
@@ -357,7 +379,7 @@ type Verdict struct {
 // changes the host has not applied, and it has applied everything up to
 // r). A failed host below r may still recover with r: it is behind.
 func (f *Fleet) Wait(r int64, group string, minHosts int, now time.Time) Verdict {
-	v := Verdict{Outcome: Waiting, Revision: r, Group: group, MinHosts: minHosts, Hold: f.hold}
+	v := Verdict{Outcome: f.Outcome(r, group, minHosts), Revision: r, Group: group, MinHosts: minHosts, Hold: f.hold}
 	for _, h := range f.members(group) {
 		hr := f.hostReport(h, r, now)
 		v.Live++
@@ -369,12 +391,6 @@ func (f *Fleet) Wait(r int64, group string, minHosts int, now time.Time) Verdict
 		default:
 			v.Behind = append(v.Behind, hr)
 		}
-	}
-	switch {
-	case len(v.Failed) > 0:
-		v.Outcome = FailedAt
-	case v.Live >= minHosts && len(v.Behind) == 0:
-		v.Outcome = Converged
 	}
 	return v
 }

@@ -265,7 +265,11 @@ func TestWait(t *testing.T) {
 		{name: "held at the revision", hosts: []*Status{st("a", "g", 10, held("freeze"))}, minHosts: 1, want: Converged, wantAt: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			v := fleetOf(t, tc.hosts...).Wait(10, tc.group, tc.minHosts, t0)
+			f := fleetOf(t, tc.hosts...)
+			v := f.Wait(10, tc.group, tc.minHosts, t0)
+			if o := f.Outcome(10, tc.group, tc.minHosts); o != v.Outcome {
+				t.Fatalf("Outcome = %s, Wait's verdict %s", o, v.Outcome)
+			}
 			if v.Outcome != tc.want || v.At != tc.wantAt || !slices.Equal(names(v.Failed), tc.wantFailed) || !slices.Equal(names(v.Behind), tc.wantBehind) {
 				t.Fatalf("Wait = %s, at %d, failed %v, behind %v; want %s, at %d, failed %v, behind %v",
 					v.Outcome, v.At, names(v.Failed), names(v.Behind), tc.want, tc.wantAt, tc.wantFailed, tc.wantBehind)
