@@ -419,3 +419,19 @@ func TestFleetPrefix(t *testing.T) {
 		t.Fatalf("a hold outside /team: exit %d\n%s", code, stdout)
 	}
 }
+
+// An interrupted wait says where the fleet stands and fails: it did not
+// see the fleet converge.
+func TestFleetWaitInterrupted(t *testing.T) {
+	srv := etcdtest.Start(t)
+	keys := fleet.NewKeys("")
+	put(t, srv, keys.Host("slow"), hostStatus(t, "slow", "web", 2))
+	put(t, srv, "/app/x", "1")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	answerBarriers(t, srv, "", keys, func(int64) { cancel() })
+	code, stdout, stderr := reconfig(ctx, "--endpoints", srv.ClientURL, "--no-color", "fleet", "wait", "--timeout", "1h")
+	if code != 1 || !strings.Contains(stdout, "Stopped after ") || !strings.Contains(stdout, "  slow at revision 2, ") {
+		t.Fatalf("exit %d, want 1 and where the fleet stands\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+}

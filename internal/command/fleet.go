@@ -356,19 +356,23 @@ func runFleetWait(c *cli.Context, env *runEnv, a fleetWaitArgs) error {
 	out := env.view()
 	if _, err := writeBarrier(ctx, cli, a.keys, "fleet wait"); errors.Is(err, etcd.ErrPermissionDenied) {
 		out.FleetWaitNoBarrier(err.Error())
-	} else if err != nil {
+	} else if err != nil && ctx.Err() == nil {
 		return err
 	}
+	// Interrupted or out of time from here on, the wait says where the
+	// fleet stands.
 	outcome := f.Outcome(r, a.group, a.minHosts)
 	if outcome == fleet.Waiting {
-		err := follow(ctx, cli, f, rev, func() bool {
-			outcome = f.Outcome(r, a.group, a.minHosts)
-			return outcome != fleet.Waiting
-		})
+		err := ctx.Err()
+		if err == nil {
+			err = follow(ctx, cli, f, rev, func() bool {
+				outcome = f.Outcome(r, a.group, a.minHosts)
+				return outcome != fleet.Waiting
+			})
+		}
 		switch {
 		case err == nil:
 		case sigCtx.Err() != nil:
-			// Interrupted: say where the fleet stands, and fail.
 		case ctx.Err() != nil:
 			outcome = fleet.TimedOut
 		default:
