@@ -113,6 +113,7 @@ Examples:
 			stateCommand(env),
 			snapshotCommand(env),
 			kvCommand(env),
+			fleetCommand(env),
 			devCommand(env),
 			completionCommand(env),
 			manCommand(env),

@@ -12,7 +12,9 @@ const (
 	// ExitError is any error: bad input, etcd unreachable, a binding that
 	// failed, a stale plan, a held lock.
 	ExitError = 1
-	// ExitChanges is `plan --detailed-exitcode` finding changes.
+	// ExitChanges is `plan --detailed-exitcode` finding changes, `fleet
+	// status --detailed-exitcode` finding hosts behind or held, and `fleet
+	// wait` timing out before the fleet got there: not done yet, no error.
 	ExitChanges = 2
 	// ExitDeclined is an apply whose confirmation was declined.
 	ExitDeclined = 3
