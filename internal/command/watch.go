@@ -117,14 +117,11 @@ func fleetMember(c *cli.Context) (*watch.FleetOptions, error) {
 	if ttl < 2*time.Second || ttl%time.Second != 0 {
 		return nil, &usageError{msg: fmt.Sprintf("--fleet-ttl %s: must be whole seconds, at least 2s", ttl), cmd: "watch"}
 	}
-	return &watch.FleetOptions{Keys: fleet.NewKeys(c.String("fleet-prefix")), Name: name, Group: c.String("group"),
-		TTL: ttl, Version: Version}, nil
-}
-
-// fleetPrefixFlag is --fleet-prefix, the same for watch and fleet.
-func fleetPrefixFlag() cli.Flag {
-	return &cli.StringFlag{Name: "fleet-prefix", Usage: "the fleet's keys live under `PREFIX` (itself under --prefix)",
-		Value: fleet.DefaultPrefix, EnvVars: envs("fleet-prefix")}
+	keys, err := fleetKeys(c, "watch")
+	if err != nil {
+		return nil, err
+	}
+	return &watch.FleetOptions{Keys: keys, Name: name, Group: c.String("group"), TTL: ttl, Version: Version}, nil
 }
 
 // parseWait reads --wait MIN[:MAX].
