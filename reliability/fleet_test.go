@@ -145,3 +145,91 @@ func TestFleetUnderPrefix(t *testing.T) {
 		t.Errorf("fleet keys outside the prefix: %v", entries)
 	}
 }
+
+// A deploy pipeline against a fleet of daemon processes: `fleet wait`
+// exits 0 only once every host applied the change (the targets hold it
+// when it returns), counting a host none of whose keys changed; 1 at once
+// when a host's check refuses the change, naming host, binding and error;
+// 2 when hosts do not get there in time (here: held), naming them; and a
+// release lets the held change through.
+func TestFleetWaitWithDaemons(t *testing.T) {
+	t.Parallel()
+	srv := etcdtest.Start(t)
+	c := client(t, srv.ClientURL)
+	etcdtest.PutEventually(t, c, "/app/a", "1")
+	etcdtest.PutEventually(t, c, "/other/x", "1")
+	fa, _ := fleetHost(t, srv.ClientURL, "a")
+	// b refuses any content that says "bad".
+	fb := newFixture(t, srv.ClientURL)
+	fb.write("templates/kv.tmpl", kvTemplate)
+	fb.binding("app", map[string]any{"key": "/app", "recursive": true, "source": "kv.tmpl", "target": "$OUT/app.conf",
+		"checkcmd": "! grep -q bad {{.src}}"})
+	fb.startWatch("--fleet", "--name", "b", "--fleet-ttl", fleetTTL)
+	// c reads keys that never change.
+	fc := newFixture(t, srv.ClientURL)
+	fc.write("templates/kv.tmpl", kvTemplate)
+	fc.binding("other", map[string]any{"key": "/other", "recursive": true, "source": "kv.tmpl", "target": "$OUT/other.conf"})
+	fc.startWatch("--fleet", "--name", "c", "--fleet-ttl", fleetTTL, "--group", "quiet")
+	for _, name := range []string{"a", "b", "c"} {
+		awaitHost(t, c, fleetKeys, name, name+"'s first report", present)
+	}
+
+	etcdtest.PutEventually(t, c, "/app/a", "2")
+	r := fa.run("fleet", "wait", "--timeout", "30s", "--min-hosts", "3")
+	if r.code != 0 || !strings.Contains(r.stdout, "Converged: 3 hosts at revision") {
+		t.Fatalf("fleet wait after a good change: %s", r)
+	}
+	for _, f := range []*fixture{fa, fb} {
+		if got, _ := os.ReadFile(f.target("app.conf")); string(got) != "a=2\n" {
+			t.Errorf("fleet wait exited 0 while %s holds %q", f.target("app.conf"), got)
+		}
+	}
+
+	etcdtest.PutEventually(t, c, "/app/a", "bad")
+	r = fa.run("fleet", "wait", "--timeout", "30s")
+	if r.code != 1 || !strings.Contains(r.stdout, "Failed: host b at revision") || !strings.Contains(r.stdout, "binding app ("+fb.target("app.conf")+"): ") {
+		t.Fatalf("fleet wait after a change b's check refuses: %s", r)
+	}
+	if got, _ := os.ReadFile(fb.target("app.conf")); string(got) != "a=2\n" {
+		t.Errorf("b's refused target holds %q", got)
+	}
+	etcdtest.PutEventually(t, c, "/app/a", "3")
+	if r = fa.run("fleet", "wait", "--timeout", "30s"); r.code != 0 {
+		t.Fatalf("fleet wait after the value was fixed: %s", r)
+	}
+
+	if r = fa.run("fleet", "hold", "--reason", "INC-1"); r.code != 0 {
+		t.Fatalf("fleet hold: %s", r)
+	}
+	etcdtest.PutEventually(t, c, "/app/a", "4")
+	r = fa.run("fleet", "wait", "--timeout", "3s", "--group", "default")
+	if r.code != 2 || !strings.Contains(r.stdout, "Timed out after") || !strings.Contains(r.stdout, "  a at revision") || !strings.Contains(r.stdout, "held: INC-1") {
+		t.Fatalf("fleet wait while held: %s", r)
+	}
+	for _, f := range []*fixture{fa, fb} {
+		if got, _ := os.ReadFile(f.target("app.conf")); string(got) != "a=3\n" {
+			t.Errorf("a held host wrote %q", got)
+		}
+	}
+	// The quiet group has nothing to apply: it is at the revision, held
+	// or not.
+	if r = fa.run("fleet", "wait", "--timeout", "30s", "--group", "quiet"); r.code != 0 {
+		t.Fatalf("fleet wait --group quiet while held: %s", r)
+	}
+	if r = fa.run("fleet", "release"); r.code != 0 {
+		t.Fatalf("fleet release: %s", r)
+	}
+	if r = fa.run("fleet", "wait", "--timeout", "30s", "--min-hosts", "3"); r.code != 0 {
+		t.Fatalf("fleet wait after the release: %s", r)
+	}
+	for _, f := range []*fixture{fa, fb} {
+		if got, _ := os.ReadFile(f.target("app.conf")); string(got) != "a=4\n" {
+			t.Errorf("after the release %s holds %q", f.target("app.conf"), got)
+		}
+	}
+
+	r = fa.run("fleet", "status", "--detailed-exitcode")
+	if r.code != 0 || !strings.Contains(r.stdout, "Fleet: 3 hosts, 3 at revision") {
+		t.Fatalf("fleet status of a converged fleet: %s", r)
+	}
+}
