@@ -87,11 +87,12 @@ func fleetCommand(env *runEnv) *cli.Command {
 	}
 	return &cli.Command{
 		Name:  "fleet",
-		Usage: "see and steer the hosts that run `reconfig watch --fleet`: status, wait, hold, release",
+		Usage: "see and steer the hosts that run `reconfig watch --fleet`: status, wait, hold, release, promote",
 		UsageText: `reconfig fleet status [--group G] [--json] [--detailed-exitcode] [--settle D]
    reconfig fleet wait [--revision R] [--timeout D] [--group G] [--min-hosts N] [--json]
    reconfig fleet hold [--reason TEXT]
    reconfig fleet release
+   reconfig fleet promote [--revision R]
 
 Every --fleet daemon reports the revision it is at, what each binding did,
 and whether it is healthy, under --fleet-prefix (itself under --prefix).`,
@@ -212,6 +213,34 @@ Example:
 						return err
 					}
 					return runFleetRelease(c, env, keys)
+				},
+			},
+			{
+				Name:  "promote",
+				Usage: "let the followers of canary groups apply up to a revision without the canaries",
+				UsageText: `reconfig fleet promote [--revision R]
+
+Followers (watch --fleet --follow GROUP) apply a revision only once the
+hosts of GROUP applied it and stayed healthy. promote overrides that: every
+follower may apply up to revision R (default: etcd's revision now). The
+promotion is recorded with who and when, and followers report it.
+
+Example, the canaries are down and the change must go out:
+   reconfig fleet promote`,
+				Flags: []cli.Flag{fleetPrefixFlag(),
+					&cli.Int64Flag{Name: "revision", Usage: "promote up to revision `R`", DefaultText: "etcd's revision now"}},
+				Action: func(c *cli.Context) error {
+					if err := noArgs(c, "fleet promote"); err != nil {
+						return err
+					}
+					keys, err := fleetKeys(c, "fleet promote")
+					if err != nil {
+						return err
+					}
+					if c.Int64("revision") < 0 {
+						return &usageError{msg: "--revision must not be negative", cmd: "fleet promote"}
+					}
+					return runFleetPromote(c, env, keys, c.Int64("revision"))
 				},
 			},
 		},
@@ -446,6 +475,35 @@ func runFleetRelease(c *cli.Context, env *runEnv, keys fleet.Keys) error {
 		prev = nil
 	}
 	env.view().FleetReleased(keys.Prefix(), prev)
+	return nil
+}
+
+func runFleetPromote(c *cli.Context, env *runEnv, keys fleet.Keys, rev int64) error {
+	g, err := env.globals(c)
+	if err != nil {
+		return err
+	}
+	cli, err := env.connect(c.Context, g)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	if rev == 0 {
+		_, now, err := cli.List(c.Context, keys.Promote())
+		if err != nil {
+			return writeHint(err, g, keys.Promote())
+		}
+		rev = now
+	}
+	p := fleet.Promote{Revision: rev, User: currentUser(), Host: hostname(), Since: time.Now().UTC()}
+	value, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	if _, err := cli.Put(c.Context, keys.Promote(), string(value), 0); err != nil {
+		return writeHint(err, g, keys.Promote())
+	}
+	env.view().FleetPromoted(keys.Prefix(), p)
 	return nil
 }
 

@@ -47,7 +47,8 @@ func watchCommand(env *runEnv) *cli.Command {
 		Name:  "watch",
 		Usage: "the daemon: apply, then apply again on every change in etcd",
 		UsageText: `reconfig watch [--wait MIN[:MAX]] [--metrics-addr ADDR] [--resync INTERVAL]
-               [--fleet [--name NAME] [--group GROUP] [--fleet-prefix PREFIX]]
+               [--fleet [--name NAME] [--group GROUP] [--fleet-prefix PREFIX]
+                        [--follow GROUP [--follow-min N] [--bake D]]]
 
 Takes a snapshot, applies every binding, then follows the etcd watch stream
 and re-applies the bindings that read each changed key. SIGHUP re-reads the
@@ -61,7 +62,8 @@ answers barriers (reconfig fleet status|wait|hold|release).
 Examples:
    reconfig watch
    reconfig watch --wait 2s:10s --metrics-addr 127.0.0.1:9333
-   reconfig watch --fleet --group lb`,
+   reconfig watch --fleet --group lb
+   reconfig watch --fleet --group lb --follow canary --bake 60s`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "wait", Usage: "apply after `MIN[:MAX]` without changes (MAX defaults to 4×MIN), e.g. 500ms:5s", EnvVars: envs("wait")},
 			&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus /metrics and /healthz on `ADDR`", EnvVars: envs("metrics-addr")},
@@ -73,6 +75,9 @@ Examples:
 			&cli.StringFlag{Name: "group", Usage: "the host's `GROUP` in the fleet", Value: "default", EnvVars: envs("group")},
 			fleetPrefixFlag(),
 			&cli.DurationFlag{Name: "fleet-ttl", Usage: "a dead host leaves the fleet within this `TTL` (whole seconds)", Value: fleet.DefaultTTL, EnvVars: envs("fleet-ttl")},
+			&cli.StringFlag{Name: "follow", Usage: "apply a revision only once the hosts of `GROUP` applied it and stayed healthy (canary rollouts)", EnvVars: envs("follow")},
+			&cli.IntFlag{Name: "follow-min", Usage: "with --follow: at least `N` hosts of the group must vouch", Value: 1, EnvVars: envs("follow-min")},
+			&cli.DurationFlag{Name: "bake", Usage: "with --follow: for at least `D`", EnvVars: envs("bake")},
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
@@ -93,7 +98,7 @@ Examples:
 // fleetMember reads --fleet and its flags (nil without --fleet).
 func fleetMember(c *cli.Context) (*watch.FleetOptions, error) {
 	if !c.Bool("fleet") {
-		for _, f := range []string{"name", "group", "fleet-prefix", "fleet-ttl"} {
+		for _, f := range []string{"name", "group", "fleet-prefix", "fleet-ttl", "follow", "follow-min", "bake"} {
 			if c.IsSet(f) && os.Getenv(envs(f)[0]) == "" {
 				return nil, &usageError{msg: "--" + f + " needs --fleet", cmd: "watch"}
 			}
@@ -121,7 +126,28 @@ func fleetMember(c *cli.Context) (*watch.FleetOptions, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &watch.FleetOptions{Keys: keys, Name: name, Group: c.String("group"), TTL: ttl, Version: Version}, nil
+	o := &watch.FleetOptions{Keys: keys, Name: name, Group: c.String("group"), TTL: ttl, Version: Version}
+	if follow := c.String("follow"); follow != "" {
+		if err := fleet.CheckName("follow", follow); err != nil {
+			return nil, &usageError{msg: err.Error(), cmd: "watch"}
+		}
+		switch {
+		case follow == o.Group:
+			return nil, &usageError{msg: fmt.Sprintf("--follow %s: the host's own group; followers and the group they follow must differ", follow), cmd: "watch"}
+		case c.Int("follow-min") < 1:
+			return nil, &usageError{msg: "--follow-min must be at least 1", cmd: "watch"}
+		case c.Duration("bake") < 0:
+			return nil, &usageError{msg: "--bake must not be negative", cmd: "watch"}
+		}
+		o.Follow = &watch.FollowOptions{Group: follow, Min: c.Int("follow-min"), Bake: c.Duration("bake")}
+	} else {
+		for _, f := range []string{"follow-min", "bake"} {
+			if c.IsSet(f) && os.Getenv(envs(f)[0]) == "" {
+				return nil, &usageError{msg: "--" + f + " needs --follow", cmd: "watch"}
+			}
+		}
+	}
+	return o, nil
 }
 
 // parseWait reads --wait MIN[:MAX].

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/reconfig/reconfig/internal/snapshot"
 )
 
 // Lease is an etcd lease: keys put on it disappear when it expires or is
@@ -59,6 +61,22 @@ func (c *Client) PutOnLease(ctx context.Context, key, value string, l Lease) (in
 	resp, err := c.kv.Put(rctx, key, value, clientv3.WithLease(clientv3.LeaseID(l)))
 	if err != nil {
 		return 0, c.describe("set "+key, err)
+	}
+	return resp.Header.Revision, nil
+}
+
+// PutAllOnLease sets every key to its value on the lease, in one
+// transaction, and returns the revision.
+func (c *Client) PutAllOnLease(ctx context.Context, l Lease, kvs ...snapshot.KV) (int64, error) {
+	rctx, cancel := c.requestCtx(ctx)
+	defer cancel()
+	ops := make([]clientv3.Op, len(kvs))
+	for i, kv := range kvs {
+		ops[i] = clientv3.OpPut(kv.Key, kv.Value, clientv3.WithLease(clientv3.LeaseID(l)))
+	}
+	resp, err := c.kv.Txn(rctx).Then(ops...).Commit()
+	if err != nil {
+		return 0, c.describe("set "+kvs[0].Key, err)
 	}
 	return resp.Header.Revision, nil
 }

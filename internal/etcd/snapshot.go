@@ -37,17 +37,28 @@ type ReadStats struct {
 // up to maxTxnOps range reads, and paged. A compaction of the revision
 // mid-read restarts the snapshot.
 func (c *Client) Snapshot(ctx context.Context, sels []snapshot.Selector) (*snapshot.Snapshot, ReadStats, error) {
+	return c.snapshotAt(ctx, sels, 0)
+}
+
+// SnapshotAt reads every key the selectors match as they were at revision
+// rev, like Snapshot. A revision already compacted is an error that
+// errors.Is ErrCompacted.
+func (c *Client) SnapshotAt(ctx context.Context, sels []snapshot.Selector, rev int64) (*snapshot.Snapshot, ReadStats, error) {
+	return c.snapshotAt(ctx, sels, rev)
+}
+
+func (c *Client) snapshotAt(ctx context.Context, sels []snapshot.Selector, rev int64) (*snapshot.Snapshot, ReadStats, error) {
 	var stats ReadStats
 	oneByOne := false
 	for attempt := 1; ; attempt++ {
 		var s *snapshot.Snapshot
 		var err error
 		if oneByOne {
-			s, err = c.readSpans(ctx, sels, &stats)
+			s, err = c.readSpans(ctx, sels, rev, &stats)
 		} else {
-			s, err = c.readSnapshot(ctx, sels, &stats)
+			s, err = c.readSnapshot(ctx, sels, rev, &stats)
 		}
-		if errors.Is(err, rpctypes.ErrCompacted) && attempt < snapshotAttempts {
+		if errors.Is(err, rpctypes.ErrCompacted) && rev == 0 && attempt < snapshotAttempts {
 			continue
 		}
 		if errors.Is(err, rpctypes.ErrPermissionDenied) && !oneByOne {
@@ -56,6 +67,9 @@ func (c *Client) Snapshot(ctx context.Context, sels []snapshot.Selector) (*snaps
 			// from a range the bindings need.
 			oneByOne = true
 			continue
+		}
+		if err != nil && rev > 0 {
+			return nil, stats, c.describe(fmt.Sprintf("read snapshot at revision %d", rev), err)
 		}
 		if err != nil {
 			return nil, stats, c.describe("read snapshot", err)
@@ -69,8 +83,8 @@ type pending struct {
 	from string // next key to read
 }
 
-func (c *Client) readSnapshot(ctx context.Context, sels []snapshot.Selector, stats *ReadStats) (*snapshot.Snapshot, error) {
-	snap := &snapshot.Snapshot{Prefix: c.cfg.Prefix, Spans: snapshot.Cover(sels)}
+func (c *Client) readSnapshot(ctx context.Context, sels []snapshot.Selector, rev int64, stats *ReadStats) (*snapshot.Snapshot, error) {
+	snap := &snapshot.Snapshot{Prefix: c.cfg.Prefix, Spans: snapshot.Cover(sels), Revision: rev}
 	stats.Ranges = len(snap.Spans)
 	todo := make([]pending, len(snap.Spans))
 	for i, sp := range snap.Spans {
@@ -85,7 +99,10 @@ func (c *Client) readSnapshot(ctx context.Context, sels []snapshot.Selector, sta
 		if err != nil {
 			return nil, err
 		}
-		snap.Revision, snap.ClusterID = resp.Header.Revision, clusterID(resp.Header.ClusterId)
+		if snap.Revision == 0 {
+			snap.Revision = resp.Header.Revision
+		}
+		snap.ClusterID = clusterID(resp.Header.ClusterId)
 		snap.Stamp()
 		return snap, nil
 	}
@@ -114,8 +131,11 @@ func (c *Client) readSnapshot(ctx context.Context, sels []snapshot.Selector, sta
 		if err != nil {
 			return nil, err
 		}
-		if snap.Revision == 0 {
-			snap.Revision, snap.ClusterID = resp.Header.Revision, clusterID(resp.Header.ClusterId)
+		if snap.ClusterID == "" {
+			snap.ClusterID = clusterID(resp.Header.ClusterId)
+			if snap.Revision == 0 {
+				snap.Revision = resp.Header.Revision
+			}
 		}
 		if len(resp.Responses) != n {
 			return nil, fmt.Errorf("etcd answered %d of %d range reads", len(resp.Responses), n)
@@ -152,8 +172,8 @@ func clusterID(id uint64) string {
 // naming its key, unless it is Optional (a recursive binding's own key),
 // which then counts as absent. It is the slow path after a permission
 // error of the batched read.
-func (c *Client) readSpans(ctx context.Context, sels []snapshot.Selector, stats *ReadStats) (*snapshot.Snapshot, error) {
-	snap := &snapshot.Snapshot{Prefix: c.cfg.Prefix, Spans: snapshot.CoverExact(sels)}
+func (c *Client) readSpans(ctx context.Context, sels []snapshot.Selector, rev int64, stats *ReadStats) (*snapshot.Snapshot, error) {
+	snap := &snapshot.Snapshot{Prefix: c.cfg.Prefix, Spans: snapshot.CoverExact(sels), Revision: rev}
 	for i := range snap.Spans {
 		sp := &snap.Spans[i]
 		from := sp.Start
@@ -177,8 +197,11 @@ func (c *Client) readSpans(ctx context.Context, sels []snapshot.Selector, stats 
 			if err != nil {
 				return nil, err
 			}
-			if snap.Revision == 0 {
-				snap.Revision, snap.ClusterID = resp.Header.Revision, clusterID(resp.Header.ClusterId)
+			if snap.ClusterID == "" {
+				snap.ClusterID = clusterID(resp.Header.ClusterId)
+				if snap.Revision == 0 {
+					snap.Revision = resp.Header.Revision
+				}
 			}
 			for _, kv := range resp.Kvs {
 				if err := sp.Append(snapshot.KV{Key: string(kv.Key), Value: string(kv.Value)}); err != nil {
@@ -192,7 +215,7 @@ func (c *Client) readSpans(ctx context.Context, sels []snapshot.Selector, stats 
 			from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 		}
 	}
-	if snap.Revision == 0 {
+	if snap.ClusterID == "" {
 		// Every range was an unreadable own key: the revision comes from
 		// the endpoint's status, which needs no key permission.
 		rctx, cancel := c.requestCtx(ctx)
@@ -202,7 +225,10 @@ func (c *Client) readSpans(ctx context.Context, sels []snapshot.Selector, stats 
 		if err != nil {
 			return nil, err
 		}
-		snap.Revision, snap.ClusterID = st.Header.Revision, clusterID(st.Header.ClusterId)
+		if snap.Revision == 0 {
+			snap.Revision = st.Header.Revision
+		}
+		snap.ClusterID = clusterID(st.Header.ClusterId)
 	}
 	snap.Stamp()
 	return snap, nil

@@ -11,6 +11,11 @@
 //	control/barrier     written by `fleet status` and `fleet wait`: every
 //	                    daemon reports the revision it is at once it has
 //	                    seen it
+//	control/promote     written by `fleet promote` (JSON, Promote): followers
+//	                    of a canary group may apply up to its revision
+//	groups/GROUP/NAME   a short copy of each host's status (JSON, Brief),
+//	                    written with it: followers of GROUP watch these,
+//	                    not every host's status
 //
 // The package holds data and judgement only; reading and writing them is
 // the daemon's (package watch) and the commands' (package command).
@@ -85,6 +90,15 @@ func (k Keys) Hold() string { return k.Control() + "hold" }
 
 // Barrier is the key `fleet status` and `fleet wait` write.
 func (k Keys) Barrier() string { return k.Control() + "barrier" }
+
+// Promote is the key `fleet promote` writes.
+func (k Keys) Promote() string { return k.Control() + "promote" }
+
+// Group is the prefix of the briefs of a group's hosts.
+func (k Keys) Group(group string) string { return k.prefix + "/groups/" + group + "/" }
+
+// Member is the brief of host name in group.
+func (k Keys) Member(group, name string) string { return k.Group(group) + name }
 
 // NameOf returns the host name of a status key ("" when key is not one).
 func (k Keys) NameOf(key string) string {
@@ -176,7 +190,76 @@ type Status struct {
 	Omitted int `json:"omitted,omitempty"`
 	// Duplicates are the other daemons that claim this host's name.
 	Duplicates []Claim `json:"duplicates,omitempty"`
+	// Following is set on a follower of a canary group (watch --follow).
+	Following *Following `json:"following,omitempty"`
 }
+
+// Following is where a follower of a canary group stands.
+type Following struct {
+	Group string `json:"group"`
+	// Gate is the newest revision the followed group vouches for (or a
+	// promotion allows); the follower renders from etcd's data at it.
+	Gate int64 `json:"gate"`
+	// Waiting is the newest change the follower has seen but not applied
+	// (0: none).
+	Waiting int64 `json:"waiting,omitempty"`
+	// Reason says why the gate is where it is, when it holds a change
+	// back: no live host in the group, a host of it failed, baking.
+	Reason string `json:"reason,omitempty"`
+	// Promoted is the promotion the gate follows, when it does.
+	Promoted *Promote `json:"promoted,omitempty"`
+}
+
+// Describe is how a host reports that it follows: "following canary: at
+// 812, waiting for 815 (canary web1 failed at 815: …)".
+func (f *Following) Describe(at int64) string {
+	text := fmt.Sprintf("following %s: at %d", f.Group, at)
+	if f.Waiting > at {
+		text += fmt.Sprintf(", waiting for %d", f.Waiting)
+	}
+	if f.Reason != "" {
+		text += " (" + f.Reason + ")"
+	}
+	return text
+}
+
+// Promote lets the followers of canary groups apply up to Revision without
+// the canaries: the operator's explicit override.
+type Promote struct {
+	Revision int64     `json:"revision"`
+	User     string    `json:"user"`
+	Host     string    `json:"host"`
+	Since    time.Time `json:"since"`
+}
+
+// Brief is the part of a host's status its group's followers judge it by.
+type Brief struct {
+	At       int64     `json:"at"`
+	Healthy  bool      `json:"healthy"`
+	Failed   int       `json:"failed,omitempty"`
+	Problem  string    `json:"problem,omitempty"`
+	Reported time.Time `json:"reported"`
+}
+
+// Brief returns the status's brief: its first problem or failing binding
+// cut short.
+func (s *Status) Brief() Brief {
+	b := Brief{At: s.At, Healthy: s.Healthy, Failed: s.Counts.Failed, Reported: s.Reported}
+	for _, f := range s.Bindings {
+		if f.Outcome == Failed {
+			b.Failed = max(b.Failed, 1)
+			b.Problem = FirstLine("binding "+f.ID+": "+f.Error, maxErrorBytes)
+			break
+		}
+	}
+	if b.Problem == "" && !s.Healthy {
+		b.Problem = FirstLine(s.Problem, maxErrorBytes)
+	}
+	return b
+}
+
+// OK reports whether the host is healthy with no failing binding.
+func (b Brief) OK() bool { return b.Healthy && b.Failed == 0 }
 
 // Failing returns the failed bindings.
 func (s *Status) Failing() []Binding {

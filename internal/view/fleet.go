@@ -302,6 +302,12 @@ func (v *View) FleetHeld(prefix string, h fleet.Hold, replaced *fleet.Hold) {
 		s.Warn.Sprint("Held"), Printable(prefix), Printable(h.Describe()))
 }
 
+// FleetPromoted says the followers may apply up to p's revision.
+func (v *View) FleetPromoted(prefix string, p fleet.Promote) {
+	fmt.Fprintf(v.stdout, "%s the followers under %s to revision %d: each applies it without waiting for its canaries.\n",
+		v.style.Warn.Sprint("Promoted"), Printable(prefix), p.Revision)
+}
+
 // FleetReleased says the hold h was released (nil: nothing was held).
 func (v *View) FleetReleased(prefix string, h *fleet.Hold) {
 	if h == nil {

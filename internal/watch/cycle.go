@@ -14,6 +14,7 @@ import (
 	"github.com/reconfig/reconfig/bindings"
 	"github.com/reconfig/reconfig/internal/atomicfile"
 	"github.com/reconfig/reconfig/internal/engine"
+	"github.com/reconfig/reconfig/internal/etcd"
 	"github.com/reconfig/reconfig/internal/snapshot"
 	"github.com/reconfig/reconfig/plan"
 )
@@ -51,6 +52,9 @@ func (d *daemon) next() time.Time {
 		// applied until the hold is released.
 		return time.Time{}
 	}
+	if d.fleet.following() {
+		return d.nextFollow()
+	}
 	var due time.Time
 	switch {
 	case d.full:
@@ -75,7 +79,12 @@ func (d *daemon) next() time.Time {
 // runDue runs the cycles that are due: the pending changes (or a full
 // cycle), then, in a cycle of their own, the failed bindings whose retry
 // is due.
-func (d *daemon) runDue(ctx context.Context) {
+func (d *daemon) runDue(ctx context.Context, cli *etcd.Client) {
+	if d.fleet.following() {
+		d.runFollow(ctx, cli)
+		d.updateHeld()
+		return
+	}
 	now := time.Now()
 	if d.full || (len(d.dirty) > 0 && !d.quiet.due().After(now)) {
 		var ids map[string]bool // nil: every binding
@@ -83,9 +92,9 @@ func (d *daemon) runDue(ctx context.Context) {
 			ids = d.dirty
 		}
 		d.dirty, d.full = map[string]bool{}, false
-		pending, pendingFrom := d.quiet, d.pendingFrom
+		pending, pendingFrom, pendingTo := d.quiet, d.pendingFrom, d.pendingTo
 		d.quiet.reset()
-		d.pendingFrom = 0
+		d.pendingFrom, d.pendingTo = 0, 0
 		if !d.runCycle(ctx, ids) {
 			// Keep the work for when cycles may run again, and when it
 			// became due: without that, pending changes have no due time
@@ -96,7 +105,7 @@ func (d *daemon) runDue(ctx context.Context) {
 			for id := range ids {
 				d.dirty[id] = true
 			}
-			d.quiet, d.pendingFrom = pending, pendingFrom
+			d.quiet, d.pendingFrom, d.pendingTo = pending, pendingFrom, pendingTo
 			return
 		}
 		if ids == nil {
@@ -191,10 +200,11 @@ func (d *daemon) cycle(ctx context.Context, ids map[string]bool) (*apply.Result,
 	start := time.Now()
 	key := idsOf(set)
 	var rendered map[string]*plan.Change
-	if h := d.held; h != nil && h.cfg == d.cfg && h.revision == d.snap.Revision && h.ids == key {
+	src := d.source()
+	if h := d.held; h != nil && h.cfg == d.cfg && h.revision == src.Revision && h.ids == key {
 		rendered = h.rendered
 	} else {
-		rendered = plan.Render(ctx, set, d.cfg.Templates, d.snap)
+		rendered = plan.Render(ctx, set, d.cfg.Templates, src)
 	}
 	d.held = nil
 	renderTime := time.Since(start)
@@ -202,7 +212,7 @@ func (d *daemon) cycle(ctx context.Context, ids map[string]bool) (*apply.Result,
 		return nil, nil
 	}
 
-	snap := d.snap
+	snap := src
 	run, err := engine.Apply(ctx, engine.Request{
 		StatePath: d.o.StatePath, Config: d.cfg, Set: set, Partial: true, Force: d.o.Force,
 		Snapshot: func(context.Context) (*snapshot.Snapshot, error) { return snap, nil },

@@ -159,6 +159,8 @@ type daemon struct {
 	// (0: none), below which the host is at.
 	fleet       *member
 	pendingFrom int64
+	// pendingTo is the revision of the newest change not yet applied.
+	pendingTo int64
 }
 
 // Run runs the daemon until ctx ends. It returns an error only when the

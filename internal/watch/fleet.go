@@ -35,6 +35,8 @@ type FleetOptions struct {
 	TTL time.Duration
 	// Version is reconfig's version, reported.
 	Version string
+	// Follow, when set, makes the daemon a follower of a canary group.
+	Follow *FollowOptions
 }
 
 // minReportGap is the least time between two status writes of a host: a
@@ -84,6 +86,9 @@ type member struct {
 	// prevLease is the lease of the previous session, revoked once the
 	// new one holds the keys.
 	prevLease etcd.Lease
+	// gate is a follower's view of the group it follows (nil: not a
+	// follower).
+	gate *gate
 }
 
 func newMember(o FleetOptions) (*member, error) {
@@ -96,8 +101,12 @@ func newMember(o FleetOptions) (*member, error) {
 	}
 	id := make([]byte, 8)
 	rand.Read(id)
-	return &member{o: o, owner: true, outcomes: map[string]fleet.Binding{},
-		claim: fleet.Claim{Instance: hex.EncodeToString(id), Hostname: host, PID: os.Getpid(), Started: time.Now().UTC().Truncate(time.Second)}}, nil
+	m := &member{o: o, owner: true, outcomes: map[string]fleet.Binding{},
+		claim: fleet.Claim{Instance: hex.EncodeToString(id), Hostname: host, PID: os.Getpid(), Started: time.Now().UTC().Truncate(time.Second)}}
+	if o.Follow != nil {
+		m.gate = newGate(*o.Follow)
+	}
+	return m, nil
 }
 
 // fatalError ends the daemon: retrying cannot help.
@@ -110,15 +119,20 @@ func (e *fatalError) Unwrap() error { return e.err }
 // bindings' keys: the control keys (hold, barrier) and the claims on its
 // name.
 func (m *member) selectors() []snapshot.Selector {
-	return []snapshot.Selector{
+	sels := []snapshot.Selector{
 		{Key: strings.TrimSuffix(m.o.Keys.Control(), "/"), Recursive: true},
 		{Key: strings.TrimSuffix(m.o.Keys.Claims(m.o.Name), "/"), Recursive: true},
 	}
+	if m.gate != nil {
+		sels = append(sels, snapshot.Selector{Key: strings.TrimSuffix(m.o.Keys.Group(m.gate.o.Group), "/"), Recursive: true})
+	}
+	return sels
 }
 
 // owns reports whether key is one of the fleet keys the daemon follows.
 func (m *member) owns(key string) bool {
-	return strings.HasPrefix(key, m.o.Keys.Control()) || strings.HasPrefix(key, m.o.Keys.Claims(m.o.Name))
+	return strings.HasPrefix(key, m.o.Keys.Control()) || strings.HasPrefix(key, m.o.Keys.Claims(m.o.Name)) ||
+		(m.gate != nil && strings.HasPrefix(key, m.o.Keys.Group(m.gate.o.Group)))
 }
 
 // checkBindings refuses bindings that read the fleet's own keys: every
@@ -166,7 +180,7 @@ func (m *member) join(sctx context.Context, cli *etcd.Client, metrics *Metrics, 
 	}
 	m.prevLease = lease
 	m.lost = lost
-	m.w = newReportWriter(cli, lease, m.o.Keys.Host(m.o.Name), metrics, log)
+	m.w = newReportWriter(cli, lease, m.o.Keys.Host(m.o.Name), m.o.Keys.Member(m.o.Group, m.o.Name), metrics, log)
 	go m.w.run(sctx)
 	m.last, m.want, m.asked = "", true, time.Time{}
 	return nil
@@ -298,27 +312,31 @@ func judged(s *fleet.Status) string {
 	return string(data)
 }
 
-// reportWriter writes a host's status on its lease, one write at a time
-// and at most one per minReportGap; a report made meanwhile replaces the
-// one waiting, so a burst of changes costs at most two writes a second.
+// reportWriter writes a host's status and its brief on its lease, in one
+// transaction, one write at a time and at most one per minReportGap; a
+// report made meanwhile replaces the one waiting, so a burst of changes
+// costs at most two writes a second.
 type reportWriter struct {
-	cli     *etcd.Client
-	lease   etcd.Lease
-	key     string
-	metrics *Metrics
-	log     interface{ Error(string, ...any) }
+	cli            *etcd.Client
+	lease          etcd.Lease
+	key, memberKey string
+	metrics        *Metrics
+	log            interface{ Error(string, ...any) }
 
 	mu      sync.Mutex
-	pending []byte
+	pending *report
 	kick    chan struct{}
 }
 
-func newReportWriter(cli *etcd.Client, lease etcd.Lease, key string, metrics *Metrics, log interface{ Error(string, ...any) }) *reportWriter {
-	return &reportWriter{cli: cli, lease: lease, key: key, metrics: metrics, log: log, kick: make(chan struct{}, 1)}
+// report is a status and its brief, encoded.
+type report struct{ status, brief []byte }
+
+func newReportWriter(cli *etcd.Client, lease etcd.Lease, key, memberKey string, metrics *Metrics, log interface{ Error(string, ...any) }) *reportWriter {
+	return &reportWriter{cli: cli, lease: lease, key: key, memberKey: memberKey, metrics: metrics, log: log, kick: make(chan struct{}, 1)}
 }
 
 // offer hands over a report to write; it replaces one not yet written.
-func (w *reportWriter) offer(doc []byte) {
+func (w *reportWriter) offer(doc *report) {
 	w.mu.Lock()
 	w.pending = doc
 	w.mu.Unlock()
@@ -348,7 +366,8 @@ func (w *reportWriter) run(ctx context.Context) {
 			continue
 		}
 		last = time.Now()
-		_, err := w.cli.PutOnLease(ctx, w.key, string(doc), w.lease)
+		_, err := w.cli.PutAllOnLease(ctx, w.lease, snapshot.KV{Key: w.key, Value: string(doc.status)},
+			snapshot.KV{Key: w.memberKey, Value: string(doc.brief)})
 		switch {
 		case err != nil && ctx.Err() == nil:
 			if !failing {
@@ -391,7 +410,10 @@ func (d *daemon) readFleet() {
 	for _, c := range dups {
 		d.log.Error("another daemon reports under this name; give each daemon its own --name", "name", m.o.Name, "other", c.String())
 	}
-	d.o.Metrics.setHeld(m.held())
+	if m.gate != nil {
+		m.gate.observe(m.o.Keys, d.snap, time.Now())
+	}
+	d.updateHeld()
 	why := ""
 	if len(m.duplicates) > 0 {
 		var others []string
@@ -484,7 +506,18 @@ func (l *watchLoop) report() time.Time {
 	}
 	answer := m.barrier
 	m.want, m.asked, m.barrier = false, time.Time{}, false
-	s := m.status(d.atRevision(), healthy, problem)
+	at := d.atRevision()
+	var following *fleet.Following
+	if m.following() {
+		following, at = d.followStatus(at)
+	}
+	s := m.status(at, healthy, problem)
+	if following != nil {
+		s.Following = following
+		if s.Held == "" && (following.Waiting > 0 || m.gate.applied == 0) {
+			s.Held = following.Describe(s.At)
+		}
+	}
 	key := judged(s)
 	if (key == m.last && !answer) || !m.owner {
 		m.last = key
@@ -497,7 +530,8 @@ func (l *watchLoop) report() time.Time {
 		d.log.Error("cannot encode the fleet status", "error", err.Error())
 		return time.Time{}
 	}
-	m.w.offer(doc)
+	brief, _ := json.Marshal(s.Brief())
+	m.w.offer(&report{status: doc, brief: brief})
 	return time.Time{}
 }
 
@@ -508,4 +542,15 @@ func (d *daemon) fleetLost() <-chan struct{} {
 		return nil
 	}
 	return d.fleet.lost
+}
+
+// updateHeld tells health why no cycle may run: the fleet's hold, or a
+// follower that has no gate to apply yet. Neither is a failure.
+func (d *daemon) updateHeld() {
+	m := d.fleet
+	why := m.held()
+	if why == "" && m.following() && m.gate.applied == 0 && m.gate.failed == "" {
+		why = "following " + m.gate.o.Group + ": nothing to apply yet"
+	}
+	d.o.Metrics.setHeld(why)
 }

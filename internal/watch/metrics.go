@@ -49,6 +49,9 @@ type Metrics struct {
 	// daemons claim this one's fleet name.
 	held      string
 	duplicate string
+	// follow says why a follower cannot apply its gate (a compacted
+	// revision).
+	follow string
 }
 
 // NewMetrics registers the daemon's metrics in a new registry.
@@ -133,6 +136,16 @@ func (m *Metrics) setHeld(reason string) {
 	m.mu.Unlock()
 }
 
+// setFollow records why a follower cannot apply its gate ("" when it can).
+func (m *Metrics) setFollow(why string) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	m.follow = why
+	m.mu.Unlock()
+}
+
 // setDuplicate records that other daemons claim this one's fleet name
 // ("" when none do).
 func (m *Metrics) setDuplicate(why string) {
@@ -205,6 +218,9 @@ func (m *Metrics) Health() (ok bool, reason string) {
 	}
 	if m.duplicate != "" {
 		why = append(why, m.duplicate)
+	}
+	if m.follow != "" {
+		why = append(why, m.follow)
 	}
 	if len(why) > 0 {
 		return false, strings.Join(why, "; ")

@@ -98,7 +98,7 @@ func (l *watchLoop) run(ctx context.Context) halt {
 				if t := l.take(); t.halt != nil {
 					return *t.halt
 				}
-				d.runDue(ctx)
+				d.runDue(ctx, l.cli)
 				continue
 			}
 			l.wakeAt(due)
@@ -288,6 +288,7 @@ func (d *daemon) take(b etcd.Batch) *halt {
 		if d.pendingFrom == 0 {
 			d.pendingFrom = b.Events[0].Revision
 		}
+		d.pendingTo = max(d.pendingTo, b.Events[len(b.Events)-1].Revision)
 	}
 	if fleetKeys {
 		d.readFleet()
