@@ -1,22 +1,15 @@
 package etcd
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/des"
-	"crypto/pbkdf2"
-	"crypto/sha1"
-	"crypto/sha256"
-	"crypto/sha512"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/asn1"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"hash"
 	"os"
+	"strings"
+
+	"github.com/youmark/pkcs8"
 
 	"github.com/reconfig/reconfig/internal/atomicfile"
 	"github.com/reconfig/reconfig/internal/hint"
@@ -148,118 +141,17 @@ func isPrivateKey(der []byte) bool {
 	return err == nil
 }
 
-var (
-	oidPBES2      = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 5, 13}
-	oidPBKDF2     = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 5, 12}
-	oidHMACSHA1   = asn1.ObjectIdentifier{1, 2, 840, 113549, 2, 7}
-	oidHMACSHA224 = asn1.ObjectIdentifier{1, 2, 840, 113549, 2, 8}
-	oidHMACSHA256 = asn1.ObjectIdentifier{1, 2, 840, 113549, 2, 9}
-	oidHMACSHA384 = asn1.ObjectIdentifier{1, 2, 840, 113549, 2, 10}
-	oidHMACSHA512 = asn1.ObjectIdentifier{1, 2, 840, 113549, 2, 11}
-	oidAES128CBC  = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 2}
-	oidAES192CBC  = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 22}
-	oidAES256CBC  = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 42}
-	oidDESEDE3CBC = asn1.ObjectIdentifier{1, 2, 840, 113549, 3, 7}
-)
-
-type encryptedPrivateKeyInfo struct {
-	Algorithm pkix.AlgorithmIdentifier
-	Data      []byte
-}
-
-type pbes2Params struct {
-	KDF pkix.AlgorithmIdentifier
-	Enc pkix.AlgorithmIdentifier
-}
-
-type pbkdf2Params struct {
-	Salt       []byte
-	Iterations int
-	KeyLength  int                      `asn1:"optional"`
-	PRF        pkix.AlgorithmIdentifier `asn1:"optional"`
-}
-
-// decryptPKCS8 decrypts a PKCS#8 EncryptedPrivateKeyInfo protected with
-// PBES2 (PBKDF2 and AES-CBC or 3DES-CBC), as `openssl pkcs8 -topk8`
-// writes it.
+// decryptPKCS8 decrypts a PKCS#8 EncryptedPrivateKeyInfo (PBES2 with
+// PBKDF2 or scrypt, and AES-CBC, AES-GCM or 3DES-CBC, as `openssl pkcs8
+// -topk8` writes it) and returns the key as unencrypted PKCS#8.
 func decryptPKCS8(der, passphrase []byte) ([]byte, error) {
-	var info encryptedPrivateKeyInfo
-	if _, err := asn1.Unmarshal(der, &info); err != nil {
-		return nil, fmt.Errorf("encrypted key: %v", err)
-	}
-	if !info.Algorithm.Algorithm.Equal(oidPBES2) {
-		return nil, fmt.Errorf("encrypted key: only PBES2 encryption is supported (found %v)", info.Algorithm.Algorithm)
-	}
-	var params pbes2Params
-	if _, err := asn1.Unmarshal(info.Algorithm.Parameters.FullBytes, &params); err != nil {
-		return nil, fmt.Errorf("encrypted key: PBES2 parameters: %v", err)
-	}
-	if !params.KDF.Algorithm.Equal(oidPBKDF2) {
-		return nil, fmt.Errorf("encrypted key: only PBKDF2 key derivation is supported (found %v)", params.KDF.Algorithm)
-	}
-	var kdf pbkdf2Params
-	if _, err := asn1.Unmarshal(params.KDF.Parameters.FullBytes, &kdf); err != nil {
-		return nil, fmt.Errorf("encrypted key: PBKDF2 parameters: %v", err)
-	}
-	var h func() hash.Hash
-	switch prf := kdf.PRF.Algorithm; {
-	case len(prf) == 0 || prf.Equal(oidHMACSHA1):
-		h = sha1.New
-	case prf.Equal(oidHMACSHA224):
-		h = sha256.New224
-	case prf.Equal(oidHMACSHA256):
-		h = sha256.New
-	case prf.Equal(oidHMACSHA384):
-		h = sha512.New384
-	case prf.Equal(oidHMACSHA512):
-		h = sha512.New
-	default:
-		return nil, fmt.Errorf("encrypted key: unsupported PBKDF2 hash %v", prf)
-	}
-	var keyLen int
-	var newCipher func([]byte) (cipher.Block, error)
-	switch enc := params.Enc.Algorithm; {
-	case enc.Equal(oidAES128CBC):
-		keyLen, newCipher = 16, aes.NewCipher
-	case enc.Equal(oidAES192CBC):
-		keyLen, newCipher = 24, aes.NewCipher
-	case enc.Equal(oidAES256CBC):
-		keyLen, newCipher = 32, aes.NewCipher
-	case enc.Equal(oidDESEDE3CBC):
-		keyLen, newCipher = 24, des.NewTripleDESCipher
-	default:
-		return nil, fmt.Errorf("encrypted key: unsupported cipher %v", enc)
-	}
-	var iv []byte
-	if _, err := asn1.Unmarshal(params.Enc.Parameters.FullBytes, &iv); err != nil {
-		return nil, fmt.Errorf("encrypted key: cipher parameters: %v", err)
-	}
-	key, err := pbkdf2.Key(h, string(passphrase), kdf.Salt, kdf.Iterations, keyLen)
+	key, err := pkcs8.ParsePKCS8PrivateKey(der, passphrase)
 	if err != nil {
-		return nil, fmt.Errorf("encrypted key: %v", err)
-	}
-	block, err := newCipher(key)
-	if err != nil {
-		return nil, err
-	}
-	if len(iv) != block.BlockSize() || len(info.Data)%block.BlockSize() != 0 || len(info.Data) == 0 {
-		return nil, errors.New("encrypted key: damaged (bad IV or data length)")
-	}
-	plain := make([]byte, len(info.Data))
-	cipher.NewCBCDecrypter(block, iv).CryptBlocks(plain, info.Data)
-	// PKCS#7 padding; a wrong passphrase almost always breaks it.
-	n := int(plain[len(plain)-1])
-	if n == 0 || n > block.BlockSize() {
-		return nil, errors.New("wrong passphrase, or the key is damaged")
-	}
-	for _, b := range plain[len(plain)-n:] {
-		if int(b) != n {
+		msg := err.Error()
+		if strings.Contains(msg, "incorrect password") || strings.Contains(msg, "padding") {
 			return nil, errors.New("wrong passphrase, or the key is damaged")
 		}
+		return nil, fmt.Errorf("encrypted key: %s", strings.TrimPrefix(msg, "pkcs8: "))
 	}
-	plain = plain[:len(plain)-n]
-	if _, err := x509.ParsePKCS8PrivateKey(plain); err != nil {
-		return nil, errors.New("wrong passphrase, or the key is damaged")
-	}
-	return plain, nil
+	return x509.MarshalPKCS8PrivateKey(key)
 }

@@ -1,27 +1,19 @@
 package etcd_test
 
 import (
-	"bytes"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/des"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/pbkdf2"
 	"crypto/rand"
-	"crypto/sha1"
-	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/asn1"
 	"encoding/pem"
 	"errors"
-	"hash"
 	"math/big"
 	mrand "math/rand/v2"
 	"net"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -41,6 +33,8 @@ import (
 // certificate, written as PEM files.
 type pki struct {
 	dir                   string
+	ca                    *x509.Certificate
+	caKey                 *ecdsa.PrivateKey
 	caCert                string
 	serverCert, serverKey string
 	clientCert            string
@@ -103,7 +97,7 @@ func newPKI(t *testing.T, name string) *pki {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &pki{dir: dir}
+	p := &pki{dir: dir, ca: ca, caKey: caKey}
 	p.caCert = writeFile(t, filepath.Join(dir, "ca.pem"), caPEM)
 	p.serverCert = writeFile(t, filepath.Join(dir, "server.pem"), srvPEM)
 	p.serverKey = writeFile(t, filepath.Join(dir, "server-key.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: srvKeyDER}))
@@ -129,81 +123,53 @@ func legacyEncrypt(t *testing.T, r *mrand.ChaCha8, der []byte, pass string) *pem
 	return b
 }
 
-var (
-	oidPBES2      = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 5, 13}
-	oidPBKDF2     = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 5, 12}
-	oidHMACSHA256 = asn1.ObjectIdentifier{1, 2, 840, 113549, 2, 9}
-	oidAES128CBC  = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 2}
-	oidAES256CBC  = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 42}
-	oidDESEDE3    = asn1.ObjectIdentifier{1, 2, 840, 113549, 3, 7}
-)
-
-// pbes2 says how a PKCS#8 key is encrypted.
-type pbes2 struct {
-	prf       asn1.ObjectIdentifier // nil: omitted, meaning HMAC-SHA1
-	h         func() hash.Hash
-	enc       asn1.ObjectIdentifier
-	keyLen    int
-	newCipher func([]byte) (cipher.Block, error)
+// openssl runs the openssl command, which makes the encrypted keys of the
+// tests the way operators make theirs.
+func openssl(t *testing.T, args ...string) []byte {
+	t.Helper()
+	path, err := exec.LookPath("openssl")
+	if err != nil {
+		t.Fatalf("the encrypted keys of this test are made with openssl, which is not installed (apt-get install openssl): %v", err)
+	}
+	out, err := exec.Command(path, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
 }
 
-var (
-	pbes2AES256SHA256 = pbes2{oidHMACSHA256, sha256.New, oidAES256CBC, 32, aes.NewCipher}
-	pbes2AES128SHA1   = pbes2{nil, sha1.New, oidAES128CBC, 16, aes.NewCipher}
-	pbes2DES3SHA256   = pbes2{oidHMACSHA256, sha256.New, oidDESEDE3, 24, des.NewTripleDESCipher}
-)
-
-// encryptPKCS8 writes der as a PKCS#8 EncryptedPrivateKeyInfo with PBES2
-// (PBKDF2 + a CBC cipher), the way `openssl pkcs8 -topk8 -v2 aes-256-cbc
-// -v2prf hmacWithSHA256` does.
-func encryptPKCS8(t *testing.T, der []byte, pass string, p pbes2) []byte {
+// topk8 encrypts the PKCS#8 key in file in with openssl pkcs8 -topk8 and
+// the given options, into out.
+func topk8(t *testing.T, in, out string, opts ...string) string {
 	t.Helper()
-	salt := make([]byte, 16)
-	rand.Read(salt)
-	const iter = 2048
-	key, err := pbkdf2.Key(p.h, pass, salt, iter, p.keyLen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := p.newCipher(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	iv := make([]byte, block.BlockSize())
-	rand.Read(iv)
-	n := block.BlockSize() - len(der)%block.BlockSize()
-	plain := append(append([]byte(nil), der...), bytes.Repeat([]byte{byte(n)}, n)...)
-	data := make([]byte, len(plain))
-	cipher.NewCBCEncrypter(block, iv).CryptBlocks(data, plain)
+	openssl(t, append([]string{"pkcs8", "-topk8", "-in", in, "-out", out, "-passout", "pass:s3cret"}, opts...)...)
+	return out
+}
 
-	must := func(b []byte, err error) []byte {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
+// genpkey makes an encrypted key with openssl genpkey, and a client
+// certificate of p's CA for it.
+func (p *pki) genpkey(t *testing.T, name string) (cert, key string) {
+	t.Helper()
+	key = filepath.Join(p.dir, name+"-key.pem")
+	openssl(t, "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-aes-256-cbc", "-pass", "pass:s3cret", "-out", key)
+	block, _ := pem.Decode(openssl(t, "pkey", "-in", key, "-passin", "pass:s3cret", "-pubout"))
+	if block == nil {
+		t.Fatal("openssl pkey -pubout wrote no PEM")
 	}
-	type kdfParams struct {
-		Salt       []byte
-		Iterations int
-		PRF        pkix.AlgorithmIdentifier `asn1:"optional"`
+	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
 	}
-	kp := kdfParams{Salt: salt, Iterations: iter}
-	if p.prf != nil {
-		kp.PRF = pkix.AlgorithmIdentifier{Algorithm: p.prf, Parameters: asn1.NullRawValue}
+	now := time.Now()
+	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
+		SerialNumber: big.NewInt(4), Subject: pkix.Name{CommonName: "reconfig " + name},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}, p.ca, pub, p.caKey)
+	if err != nil {
+		t.Fatal(err)
 	}
-	params := struct{ KDF, Enc pkix.AlgorithmIdentifier }{
-		KDF: pkix.AlgorithmIdentifier{Algorithm: oidPBKDF2, Parameters: asn1.RawValue{FullBytes: must(asn1.Marshal(kp))}},
-		Enc: pkix.AlgorithmIdentifier{Algorithm: p.enc, Parameters: asn1.RawValue{FullBytes: must(asn1.Marshal(iv))}},
-	}
-	info := struct {
-		Algorithm pkix.AlgorithmIdentifier
-		Data      []byte
-	}{
-		Algorithm: pkix.AlgorithmIdentifier{Algorithm: oidPBES2, Parameters: asn1.RawValue{FullBytes: must(asn1.Marshal(params))}},
-		Data:      data,
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: must(asn1.Marshal(info))})
+	return writeFile(t, filepath.Join(p.dir, name+".pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), key
 }
 
 // startTLS starts an etcd that serves clients over https only and requires
@@ -258,9 +224,11 @@ func TestTLS(t *testing.T) {
 		t.Fatal("no legacy key decrypts with valid padding under the wrong passphrase")
 	}
 	luckyKey := writeFile(t, filepath.Join(dir, "key-legacy-lucky.pem"), pem.EncodeToMemory(lucky))
-	pkcs8Key := writeFile(t, filepath.Join(dir, "key-pkcs8.pem"), encryptPKCS8(t, p.clientKeyDER, "s3cret", pbes2AES256SHA256))
-	pkcs8AES128Key := writeFile(t, filepath.Join(dir, "key-pkcs8-aes128.pem"), encryptPKCS8(t, p.clientKeyDER, "s3cret", pbes2AES128SHA1))
-	pkcs8DES3Key := writeFile(t, filepath.Join(dir, "key-pkcs8-des3.pem"), encryptPKCS8(t, p.clientKeyDER, "s3cret", pbes2DES3SHA256))
+	pkcs8Key := topk8(t, plainKey, filepath.Join(dir, "key-pkcs8.pem"), "-v2", "aes-256-cbc", "-v2prf", "hmacWithSHA256")
+	pkcs8AES128Key := topk8(t, plainKey, filepath.Join(dir, "key-pkcs8-aes128.pem"), "-v2", "aes-128-cbc", "-v2prf", "hmacWithSHA1")
+	pkcs8DES3Key := topk8(t, plainKey, filepath.Join(dir, "key-pkcs8-des3.pem"), "-v2", "des3")
+	pkcs8ScryptKey := topk8(t, plainKey, filepath.Join(dir, "key-pkcs8-scrypt.pem"), "-scrypt")
+	genCert, genKey := p.genpkey(t, "genpkey")
 	otherKey := writeFile(t, filepath.Join(other.dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: other.clientKeyDER}))
 	missing := filepath.Join(dir, "missing.pem")
 	// TLS files are often links (certbot's live/, Kubernetes secret
@@ -310,6 +278,18 @@ func TestTLS(t *testing.T) {
 		{name: "PKCS#8 PBES2 AES-256-CBC HMAC-SHA256, right passphrase", files: etcd.TLSFiles{CACert: p.caCert, Cert: p.clientCert, Key: pkcs8Key, Passphrase: "s3cret"}},
 		{name: "PKCS#8 PBES2 AES-128-CBC HMAC-SHA1, right passphrase", files: etcd.TLSFiles{CACert: p.caCert, Cert: p.clientCert, Key: pkcs8AES128Key, Passphrase: "s3cret"}},
 		{name: "PKCS#8 PBES2 3DES-CBC, right passphrase", files: etcd.TLSFiles{CACert: p.caCert, Cert: p.clientCert, Key: pkcs8DES3Key, Passphrase: "s3cret"}},
+		{name: "PKCS#8 PBES2 scrypt, right passphrase", files: etcd.TLSFiles{CACert: p.caCert, Cert: p.clientCert, Key: pkcs8ScryptKey, Passphrase: "s3cret"}},
+		{
+			name:      "PKCS#8 PBES2 scrypt, wrong passphrase",
+			files:     etcd.TLSFiles{CACert: p.caCert, Cert: p.clientCert, Key: pkcs8ScryptKey, Passphrase: "wrong"},
+			configErr: []string{"--key " + pkcs8ScryptKey, "wrong passphrase"},
+		},
+		{name: "openssl genpkey -aes-256-cbc key, right passphrase", files: etcd.TLSFiles{CACert: p.caCert, Cert: genCert, Key: genKey, Passphrase: "s3cret"}},
+		{
+			name:      "openssl genpkey key, no passphrase",
+			files:     etcd.TLSFiles{CACert: p.caCert, Cert: genCert, Key: genKey},
+			configErr: []string{"--key " + genKey, "encrypted and no passphrase was given"},
+		},
 		{
 			name:      "PKCS#8 PBES2, wrong passphrase",
 			files:     etcd.TLSFiles{CACert: p.caCert, Cert: p.clientCert, Key: pkcs8Key, Passphrase: "s3creT"},
