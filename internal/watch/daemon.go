@@ -293,6 +293,10 @@ func (d *daemon) session(ctx context.Context, cli *etcd.Client, backoff *time.Du
 				break
 			}
 			// stopRewatch: resume on this client from the last revision.
+			if ctx.Err() != nil {
+				// Told to stop: the watch ended because of it.
+				return nil
+			}
 			d.log.Warn("watch interrupted; resuming from the last revision", "error", errText(h.err), "revision", d.snap.Revision)
 			if !sleep(ctx, jitter(*backoff)) {
 				return nil

@@ -339,3 +339,25 @@ func TestUnreachableAtStart(t *testing.T) {
 	put(t, c, "/k", "hello")
 	h.awaitContent("b.conf", "hello", 20*time.Second)
 }
+
+// Stopping the daemon is not an etcd problem: it logs no interrupted
+// watch on its way out.
+func TestStopLogsNoInterruptedWatch(t *testing.T) {
+	srv := etcdtest.Start(t)
+	c := connect(t, srv.ClientURL)
+	put(t, c, "/app/a", "1")
+	for i := range 5 {
+		h := newHarness(t, map[string]string{
+			"templates/kv.tmpl": kvTemplate,
+			"conf.d/app":        `{"id": "app", "key": "/app", "recursive": true, "source": "kv.tmpl", "target": "$OUT/app.conf"}`,
+		})
+		h.start([]string{srv.ClientURL}, nil)
+		h.awaitContent("app.conf", "a=1\n", 10*time.Second)
+		if err := h.stop(); err != nil {
+			t.Fatal(err)
+		}
+		if l := h.logs.String(); strings.Contains(l, "watch interrupted") || strings.Contains(l, "lost etcd") {
+			t.Fatalf("stop %d logged an etcd problem:\n%s", i, l)
+		}
+	}
+}
