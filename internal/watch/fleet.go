@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"os"
 	"slices"
@@ -156,9 +157,7 @@ func checkFleetKeys(keys fleet.Keys, set *bindings.Set) error {
 // join starts the daemon's membership on a new session's client: a new
 // lease, renewed until sctx ends, the claim on the name, and the writer of
 // reports. A role that may not write the fleet keys ends the daemon.
-func (m *member) join(sctx context.Context, cli *etcd.Client, metrics *Metrics, log interface {
-	Error(string, ...any)
-}) error {
+func (m *member) join(sctx context.Context, cli *etcd.Client, metrics *Metrics, log *slog.Logger) error {
 	lease, err := cli.GrantLease(sctx, m.o.TTL)
 	if err != nil {
 		return err
@@ -331,7 +330,7 @@ type reportWriter struct {
 // report is a status and its brief, encoded.
 type report struct{ status, brief []byte }
 
-func newReportWriter(cli *etcd.Client, lease etcd.Lease, key, memberKey string, metrics *Metrics, log interface{ Error(string, ...any) }) *reportWriter {
+func newReportWriter(cli *etcd.Client, lease etcd.Lease, key, memberKey string, metrics *Metrics, log *slog.Logger) *reportWriter {
 	return &reportWriter{cli: cli, lease: lease, key: key, memberKey: memberKey, metrics: metrics, log: log, kick: make(chan struct{}, 1)}
 }
 
