@@ -31,7 +31,7 @@ func execFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "exec", Usage: "run `\"CMD ARGS\"` once every binding has rendered, tell it of changes, exit with it (a container's entrypoint)", EnvVars: envs("exec")},
 		&cli.StringFlag{Name: "exec-reload-signal", Usage: "with --exec: send `SIGNAL` (HUP, USR1, ...) on a change instead of restarting the program", EnvVars: envs("exec-reload-signal")},
-		&cli.DurationFlag{Name: "exec-kill-timeout", Usage: "with --exec: SIGKILL a program still running this long after SIGTERM", Value: 10 * time.Second, EnvVars: envs("exec-kill-timeout")},
+		&cli.DurationFlag{Name: "exec-kill-timeout", Usage: "with --exec: SIGKILL a program still running `D` after SIGTERM", Value: 10 * time.Second, EnvVars: envs("exec-kill-timeout")},
 	}
 }
 
