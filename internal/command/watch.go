@@ -22,6 +22,7 @@ import (
 	"github.com/reconfig/reconfig/internal/etcd"
 	"github.com/reconfig/reconfig/internal/fleet"
 	"github.com/reconfig/reconfig/internal/hint"
+	"github.com/reconfig/reconfig/internal/supervise"
 	"github.com/reconfig/reconfig/internal/view"
 	"github.com/reconfig/reconfig/internal/watch"
 )
@@ -40,6 +41,8 @@ type watchArgs struct {
 	showCommands bool
 	// fleet makes the daemon a member of a fleet (nil: not).
 	fleet *watch.FleetOptions
+	// exec is the program to run and tell of changes (nil: none).
+	exec *execArgs
 }
 
 func watchCommand(env *runEnv) *cli.Command {
@@ -49,6 +52,7 @@ func watchCommand(env *runEnv) *cli.Command {
 		UsageText: `reconfig watch [--wait MIN[:MAX]] [--metrics-addr ADDR] [--resync INTERVAL]
                [--fleet [--name NAME] [--group GROUP] [--fleet-prefix PREFIX]
                         [--follow GROUP [--follow-min N] [--bake D]]]
+               [--exec "CMD ARGS" [--exec-reload-signal SIGNAL] [--exec-kill-timeout D]]
 
 Takes a snapshot, applies every binding, then follows the etcd watch stream
 and re-applies the bindings that read each changed key. SIGHUP re-reads the
@@ -59,12 +63,24 @@ With --fleet the daemon reports what it applied under
 PREFIX/hosts/NAME, on a lease of --fleet-ttl, obeys the fleet's hold and
 answers barriers (reconfig fleet status|wait|hold|release).
 
+With --exec reconfig runs a program, as a container's entrypoint: it starts
+it once every binding has rendered (a binding that fails or has no data
+holds the start back), then on each cycle that changed a target sends it
+--exec-reload-signal, or without one restarts it (SIGTERM, then SIGKILL
+after --exec-kill-timeout). SIGTERM and SIGINT are passed on to the
+program; SIGHUP still reloads reconfig's own configuration. When the
+program exits, reconfig exits with its status (128+N if signal N killed
+it). The command line runs under /bin/sh -c, as check and reload commands
+do, with exec put before the program so that it gets the signals itself;
+it must be one program (no ;, &&, | or newlines).
+
 Examples:
    reconfig watch
    reconfig watch --wait 2s:10s --metrics-addr 127.0.0.1:9333
    reconfig watch --fleet --group lb
-   reconfig watch --fleet --group lb --follow canary --bake 60s`,
-		Flags: []cli.Flag{
+   reconfig watch --fleet --group lb --follow canary --bake 60s
+   reconfig watch --exec "nginx -g 'daemon off;'" --exec-reload-signal HUP`,
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "wait", Usage: "apply after `MIN[:MAX]` without changes (MAX defaults to 4×MIN), e.g. 500ms:5s", EnvVars: envs("wait")},
 			&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus /metrics and /healthz on `ADDR`", EnvVars: envs("metrics-addr")},
 			&cli.DurationFlag{Name: "resync", Usage: "re-read everything and re-apply this often, retrying failures", Value: 10 * time.Minute, EnvVars: envs("resync")},
@@ -78,7 +94,7 @@ Examples:
 			&cli.StringFlag{Name: "follow", Usage: "apply a revision only once the hosts of `GROUP` applied it and stayed healthy (canary rollouts)", EnvVars: envs("follow")},
 			&cli.IntFlag{Name: "follow-min", Usage: "with --follow: at least `N` hosts of the group must vouch", Value: 1, EnvVars: envs("follow-min")},
 			&cli.DurationFlag{Name: "bake", Usage: "with --follow: for at least `D`", EnvVars: envs("bake")},
-		},
+		}, execFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
 				return &usageError{msg: "watch takes no arguments", cmd: "watch"}
@@ -87,9 +103,13 @@ Examples:
 			if err != nil {
 				return err
 			}
+			ex, err := readExec(c)
+			if err != nil {
+				return err
+			}
 			return runWatch(c, env, watchArgs{
 				wait: c.String("wait"), metricsAddr: c.String("metrics-addr"), resync: c.Duration("resync"),
-				force: c.Bool("force"), progress: c.Duration("progress-interval"), fleet: fl,
+				force: c.Bool("force"), progress: c.Duration("progress-interval"), fleet: fl, exec: ex,
 			})
 		},
 	}
@@ -192,10 +212,14 @@ func runWatchWith(c *cli.Context, env *runEnv, g *globals, a watchArgs) error {
 		// resident size (BENCHMARKS.md).
 		debug.SetGCPercent(50)
 	}
+	var gate *execGate // with --exec, once the daemon runs
 	load := func() (*engine.Config, error) {
 		cfg, err := engine.Load(g.cfgDir)
 		if err == nil && a.rewrite != nil {
 			a.rewrite(cfg.Set)
+		}
+		if err == nil && gate != nil {
+			gate.loaded(cfg.Set)
 		}
 		return cfg, err
 	}
@@ -216,6 +240,29 @@ func runWatchWith(c *cli.Context, env *runEnv, g *globals, a watchArgs) error {
 
 	ctx, cancel := context.WithCancel(c.Context)
 	defer cancel()
+	var sup *supervise.Supervisor
+	if a.exec != nil {
+		sup, err = supervise.New(supervise.Options{
+			Command: a.exec.command, Env: programEnv(),
+			Stdin: env.io.Stdin, Stdout: env.io.Stdout, Stderr: env.io.Stderr,
+			ReloadSignal: a.exec.signal, KillTimeout: a.exec.killTimeout, Logger: log,
+		})
+		if err != nil {
+			return err
+		}
+		gate = newExecGate(sup, log)
+		// The program's end is the daemon's.
+		go func() {
+			select {
+			case <-sup.Done():
+				if sup.Started() {
+					log.Info("stopping: the program ended; finishing the cycle in flight")
+				}
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
@@ -234,7 +281,16 @@ func runWatchWith(c *cli.Context, env *runEnv, g *globals, a watchArgs) error {
 					}
 					continue
 				}
+				if sup != nil && sup.Started() {
+					// The program decides when it is done; its end
+					// stops the daemon.
+					sup.Stop(s)
+					continue
+				}
 				log.Info("stopping: finishing the cycle in flight", "signal", s.String())
+				if sup != nil {
+					sup.Stop(s)
+				}
 				cancel()
 			}
 		}
@@ -251,7 +307,11 @@ func runWatchWith(c *cli.Context, env *runEnv, g *globals, a watchArgs) error {
 		log.Info("serving metrics", "addr", a.metricsAddr)
 	}
 
-	return watch.Run(ctx, watch.Options{
+	var onCycle func(watch.Cycle)
+	if gate != nil {
+		onCycle = gate.cycle
+	}
+	err = watch.Run(ctx, watch.Options{
 		Load:             load,
 		Connect:          func(ctx context.Context) (*etcd.Client, error) { return connect(ctx, g) },
 		StatePath:        g.statePath,
@@ -266,7 +326,24 @@ func runWatchWith(c *cli.Context, env *runEnv, g *globals, a watchArgs) error {
 		Logger:           log,
 		Metrics:          metrics,
 		Fleet:            a.fleet,
+		OnCycle:          onCycle,
 	})
+	if sup == nil {
+		return err
+	}
+	// The daemon ended first (an error, or its caller's context): the
+	// program goes too.
+	sup.Stop(syscall.SIGTERM)
+	<-sup.Done()
+	switch {
+	case err != nil:
+		return err
+	case sup.Err() != nil:
+		return sup.Err()
+	case sup.Code() != ExitOK:
+		return exit(sup.Code())
+	}
+	return nil
 }
 
 // serveMetrics serves /metrics and /healthz (and with --debug the Go
