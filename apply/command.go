@@ -98,10 +98,10 @@ func (c *cappedBuffer) String() string {
 	return c.buf.String()
 }
 
-// childEnv is reconfig's environment without its own settings: the
+// ChildEnv is reconfig's environment without its own settings: the
 // RECONFIG_* variables include the etcd password and the key passphrase,
-// which no check or reload command may see.
-func childEnv() []string {
+// which no command reconfig runs (check, reload, watch --exec) may see.
+func ChildEnv() []string {
 	var out []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "RECONFIG_") {
@@ -129,7 +129,7 @@ func run(ctx context.Context, command string, env []string, timeout time.Duratio
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", command)
-	cmd.Env = append(childEnv(), env...)
+	cmd.Env = append(ChildEnv(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error {
 		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/urfave/cli/v2"
 
+	"github.com/reconfig/reconfig/apply"
 	"github.com/reconfig/reconfig/bindings"
 	"github.com/reconfig/reconfig/internal/engine"
 	"github.com/reconfig/reconfig/internal/etcd"
@@ -243,7 +244,7 @@ func runWatchWith(c *cli.Context, env *runEnv, g *globals, a watchArgs) error {
 	var sup *supervise.Supervisor
 	if a.exec != nil {
 		sup, err = supervise.New(supervise.Options{
-			Command: a.exec.command, Env: programEnv(),
+			Command: a.exec.command, Env: apply.ChildEnv(),
 			Stdin: env.io.Stdin, Stdout: env.io.Stdout, Stderr: env.io.Stderr,
 			ReloadSignal: a.exec.signal, KillTimeout: a.exec.killTimeout, Logger: log,
 		})

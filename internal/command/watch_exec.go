@@ -66,19 +66,6 @@ func readExec(c *cli.Context) (*execArgs, error) {
 	return a, nil
 }
 
-// programEnv is reconfig's environment without its own settings, as check
-// and reload commands get it: the RECONFIG_* variables include the etcd
-// password and the key passphrase.
-func programEnv() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "RECONFIG_") {
-			out = append(out, kv)
-		}
-	}
-	return out
-}
-
 // execGate starts the program once every binding has its target in place
 // (rendered and written, or already as rendered), and passes on each
 // later cycle that changed a target. A binding that failed, or was
