@@ -6,7 +6,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -68,12 +70,42 @@ func readTOML(path string, v any) (undecoded []string, err error) {
 			}
 			return nil, &Error{File: path, Line: pe.Position.Line, Msg: msg}
 		}
-		return nil, &Error{File: path, Msg: "invalid TOML: " + strings.TrimPrefix(err.Error(), "toml: ")}
+		return nil, decodeError(path, err)
 	}
 	for _, k := range md.Undecoded() {
 		undecoded = append(undecoded, k.String())
 	}
 	return undecoded, nil
+}
+
+// The errors of decoding into a field of the wrong type are plain text:
+// "toml: line 3 (last key "template.uid"): incompatible types: TOML value
+// has type string; destination has type integer".
+var (
+	decodeErrRE = regexp.MustCompile(`^toml: (?:line (\d+) )?\(last key "([^"]*)"\): (.*)$`)
+	typeErrRE   = regexp.MustCompile(`^incompatible types: TOML value has type (\S+); destination has type (\S+)$`)
+)
+
+// decodeError locates a decoding error in its file when it can.
+func decodeError(path string, err error) *Error {
+	m := decodeErrRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		return &Error{File: path, Msg: "invalid TOML: " + strings.TrimPrefix(err.Error(), "toml: ")}
+	}
+	line, _ := strconv.Atoi(m[1])
+	msg := m[3]
+	if t := typeErrRE.FindStringSubmatch(msg); t != nil {
+		msg = fmt.Sprintf("%s is a %s; confd wants a%s %s", m[2], t[1], article(t[2]), t[2])
+		return &Error{File: path, Line: line, Msg: msg}
+	}
+	return &Error{File: path, Line: line, Msg: fmt.Sprintf("%s: %s", m[2], msg)}
+}
+
+func article(noun string) string {
+	if noun != "" && strings.ContainsRune("aeiou", rune(noun[0])) {
+		return "n"
+	}
+	return ""
 }
 
 // resourceFiles lists the template resources under confDir/conf.d the way
