@@ -74,20 +74,26 @@ func scan(name, text string) ([]call, error) {
 		case *parse.ChainNode:
 			walk(n.Node)
 		case *parse.CommandNode:
-			if len(n.Args) > 0 {
-				if id, ok := n.Args[0].(*parse.IdentifierNode); ok {
+			args := n.Args
+			if len(args) > 0 {
+				if id, ok := args[0].(*parse.IdentifierNode); ok {
 					c := call{Func: id.Ident, Line: line(id.Pos)}
-					if keyFuncs[id.Ident] && len(n.Args) > 1 {
-						if s, ok := n.Args[1].(*parse.StringNode); ok {
+					if keyFuncs[id.Ident] && len(args) > 1 {
+						if s, ok := args[1].(*parse.StringNode); ok {
 							c.Key = s.Text
 						}
 					}
 					calls = append(calls, c)
+					args = args[1:]
 				}
 			}
-			for _, a := range n.Args {
+			for _, a := range args {
 				walk(a)
 			}
+		case *parse.IdentifierNode:
+			// A function called without arguments, as an argument or
+			// in a chain: {{datetime.Format "2006"}}.
+			calls = append(calls, call{Func: n.Ident, Line: line(n.Pos)})
 		}
 	}
 	// The main tree and every {{define}}d one, in a fixed order.
