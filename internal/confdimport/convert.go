@@ -148,6 +148,9 @@ type parsed struct {
 // file and line) means nothing would be.
 func Convert(opts Options) (*Import, error) {
 	imp := &Import{ConfDir: opts.ConfDir, CfgDir: opts.CfgDir}
+	if sameDir(opts.ConfDir, opts.CfgDir) {
+		return nil, fmt.Errorf("%s is confd's directory: reconfig would read confd's *.toml files as bindings; import into another --cfgdir, like /etc/reconfig", opts.CfgDir)
+	}
 	files, err := resourceFiles(opts.ConfDir)
 	if err != nil {
 		return nil, err
@@ -222,6 +225,16 @@ func Convert(opts Options) (*Import, error) {
 		return nil, errs
 	}
 	return imp, nil
+}
+
+// sameDir reports whether a and b are one directory.
+func sameDir(a, b string) bool {
+	ai, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	bi, err := os.Stat(b)
+	return err == nil && os.SameFile(ai, bi)
 }
 
 // readSettings reads ConfDir/confd.toml if there is one; nil when not, or
