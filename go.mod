@@ -3,6 +3,7 @@ module github.com/reconfig/reconfig
 go 1.26.0
 
 require (
+	github.com/BurntSushi/toml v1.6.0
 	github.com/fatih/color v1.19.0
 	github.com/hexops/gotextdiff v1.0.3
 	github.com/prometheus/client_golang v1.25.0

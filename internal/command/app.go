@@ -110,6 +110,7 @@ Examples:
 			applyCommand(env),
 			watchCommand(env),
 			validateCommand(env),
+			importCommand(env),
 			stateCommand(env),
 			snapshotCommand(env),
 			kvCommand(env),
