@@ -476,3 +476,89 @@ func jsonValues(s string) int64 {
 	}
 	return n
 }
+
+// yamlSize bounds what toYAML writes for the plain value v at nesting
+// depth depth (two spaces of indentation a level). A string may be
+// double-quoted with an escape of up to four bytes a byte, a literal block
+// with every line indented, or base64 in lines; a key may take the
+// explicit "? key" form.
+func yamlSize(v any, depth int64, limit int64) int64 {
+	line := 2*depth + 8 // indentation, "- ", ": ", "? ", newline
+	switch x := v.(type) {
+	case nil, bool:
+		return 5
+	case int64:
+		return 20
+	case float64:
+		return 32
+	case string:
+		return yamlStringSize(x, depth)
+	case []any:
+		total := int64(2)
+		for _, e := range x {
+			if total > limit {
+				break
+			}
+			total += line + yamlSize(e, depth+1, limit-total)
+		}
+		return total
+	case map[string]any:
+		total := int64(2)
+		for k, e := range x {
+			if total > limit {
+				break
+			}
+			total += 2*line + yamlStringSize(k, depth) + yamlSize(e, depth+1, limit-total)
+		}
+		return total
+	}
+	return limit + 1
+}
+
+// yamlStringSize bounds a string of toYAML at depth: its bytes escaped,
+// plus indentation for each of its lines (a literal block) or of its
+// base64 lines (binary data).
+func yamlStringSize(s string, depth int64) int64 {
+	n := int64(len(s))
+	lines := int64(strings.Count(s, "\n")) + n/32 + 2
+	return 4*n + 16 + lines*(2*depth+4)
+}
+
+// tomlSize bounds what toTOML writes for the plain value v, whose table
+// header would be path bytes long: every table may get a header of its
+// whole dotted path (a list of tables, one for each), every key and
+// string may be quoted with six-byte escapes (\u0001).
+func tomlSize(v any, path int64, limit int64) int64 {
+	switch x := v.(type) {
+	case nil:
+		return 0
+	case bool:
+		return 5
+	case int64:
+		return 20
+	case float64:
+		return 32
+	case string:
+		return 6*int64(len(x)) + 2
+	case []any:
+		total := int64(2)
+		for _, e := range x {
+			if total > limit {
+				break
+			}
+			total += 2 + tomlSize(e, path, limit-total)
+		}
+		return total
+	case map[string]any:
+		total := path + 8 // [[path]], newlines
+		for k, e := range x {
+			if total > limit {
+				break
+			}
+			kq := 6*int64(len(k)) + 2
+			total += kq + 6 + tomlSize(e, path+kq+1, limit-total)
+		}
+		return total
+	}
+	return limit + 1
+}
