@@ -515,13 +515,30 @@ func yamlSize(v any, depth int64, limit int64) int64 {
 	return limit + 1
 }
 
-// yamlStringSize bounds a string of toYAML at depth: its bytes escaped,
-// plus indentation for each of its lines (a literal block) or of its
-// base64 lines (binary data).
+// yamlStringSize bounds a string of toYAML at depth. The encoder writes
+// it plain, quoted (a quote doubled or escaped: two bytes; a control byte
+// as \x01: four; a non-ASCII rune as \u or \U escapes: at most three a
+// byte) or as a literal block with each line indented; a string that is
+// not UTF-8 as base64 in lines.
 func yamlStringSize(s string, depth int64) int64 {
-	n := int64(len(s))
-	lines := int64(strings.Count(s, "\n")) + n/32 + 2
-	return 4*n + 16 + lines*(2*depth+4)
+	n := int64(16)
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\'' || c == '"' || c == '\\':
+			n += 2
+		case c < 0x20 || c == 0x7f:
+			n += 4
+		case c >= utf8.RuneSelf:
+			n += 3
+		default:
+			n++
+		}
+	}
+	lines := int64(strings.Count(s, "\n")) + 2
+	if !utf8.ValidString(s) {
+		lines += int64(len(s))/32 + 1
+	}
+	return n + lines*(2*depth+4)
 }
 
 // tomlSize bounds what toTOML writes for the plain value v, whose table

@@ -42,7 +42,8 @@ func (r *run) fromJSON(s string) (map[string]any, error) {
 }
 
 // fromYAML decodes one YAML document: a mapping becomes a map with string
-// keys (a key is its text as written), a sequence a list, and a scalar
+// keys (a key is its text as written; a !!binary key its bytes), a
+// sequence a list, and a scalar
 // what YAML 1.2's core schema makes of it: null, a bool, an int (a float
 // when it does not fit 64 bits), a float or a string. Timestamps stay the
 // strings they are written as. Aliases and merge keys (<<) are expanded,
@@ -157,14 +158,20 @@ func (d *yamlDecoder) mapping(n *yaml.Node, depth int) (map[string]any, error) {
 		if key.Kind != yaml.ScalarNode {
 			return nil, fmt.Errorf("fromYAML: line %d: a mapping key is a list or a mapping; keys must be scalars", k.Line)
 		}
-		if _, dup := out[key.Value]; dup {
-			return nil, fmt.Errorf("fromYAML: line %d: key %q appears twice in a mapping", k.Line, key.Value)
+		name := key.Value
+		if key.ShortTag() == "!!binary" {
+			if err := key.Decode(&name); err != nil {
+				return nil, fmt.Errorf("fromYAML: line %d: %s", k.Line, strings.TrimPrefix(err.Error(), "yaml: "))
+			}
+		}
+		if _, dup := out[name]; dup {
+			return nil, fmt.Errorf("fromYAML: line %d: key %q appears twice in a mapping", k.Line, name)
 		}
 		val, err := d.value(v, depth+1)
 		if err != nil {
 			return nil, err
 		}
-		out[key.Value] = val
+		out[name] = val
 	}
 	// Merged mappings add the keys the mapping does not have; of several,
 	// the first one listed wins.
@@ -369,7 +376,9 @@ func (r *run) toYAML(v any) (string, error) {
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
-	if err := enc.Encode(yamlNode(pv)); err != nil {
+	root := yamlNode(pv)
+	quoteLastBlock(root)
+	if err := enc.Encode(root); err != nil {
 		return "", fmt.Errorf("toYAML: %v", err)
 	}
 	if err := enc.Close(); err != nil {
@@ -408,6 +417,23 @@ func yamlNode(v any) *yaml.Node {
 		return n
 	}
 	panic(fmt.Sprintf("yamlNode: %T is not a plain value", v))
+}
+
+// quoteLastBlock double-quotes the last scalar of the document when it is
+// a string that ends with a line break. As a literal block, that break
+// would be the document's final newline, which toYAML leaves out.
+func quoteLastBlock(n *yaml.Node) {
+	for (n.Kind == yaml.SequenceNode || n.Kind == yaml.MappingNode) && len(n.Content) > 0 {
+		n = n.Content[len(n.Content)-1]
+	}
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
+		return
+	}
+	for _, end := range []string{"\n", "\r", "\u0085", "\u2028", "\u2029"} {
+		if strings.HasSuffix(n.Value, end) {
+			n.Style = yaml.DoubleQuotedStyle
+		}
+	}
 }
 
 // yamlString is the node of a string. The encoder quotes a string that
