@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -446,7 +447,7 @@ func yamlString(s string) *yaml.Node {
 	switch {
 	case !utf8.ValidString(s):
 		n.Tag = ""
-	case yaml11Bool[s] || sexagesimal(s):
+	case yaml11Bool[s] || sexagesimal.MatchString(s):
 		n.Style = yaml.DoubleQuotedStyle
 	}
 	return n
@@ -459,20 +460,9 @@ var yaml11Bool = map[string]bool{
 	"on": true, "On": true, "ON": true, "off": true, "Off": true, "OFF": true,
 }
 
-// sexagesimal reports whether s is a YAML 1.1 base 60 number, like 1:20
-// or 190:20:30.15.
-func sexagesimal(s string) bool {
-	s = strings.TrimLeft(s, "+-")
-	if s == "" || s[0] < '0' || s[0] > '9' || !strings.Contains(s, ":") {
-		return false
-	}
-	for _, c := range s {
-		if (c < '0' || c > '9') && c != ':' && c != '.' && c != '_' {
-			return false
-		}
-	}
-	return true
-}
+// sexagesimal matches YAML 1.1's base 60 numbers, like 1:20 or 190:20:30.15
+// (a time of day like 12:30 is one), and not an address like 0.0.0.0:8443.
+var sexagesimal = regexp.MustCompile(`^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$`)
 
 // yamlFloat formats a float the way encoding/json does, with a decimal
 // point in every number so that YAML 1.1 readers see a float too.

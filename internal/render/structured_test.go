@@ -33,7 +33,7 @@ api:
   <<: *base
   retries: 5
 `,
-	"/app/strings": `["80", "true", "yes", "on", "No", "null", "", "1:20", "0777", "~", "1e3", "a b", "- x", "#c", "é", "ends\n", "tab\there", "a: b"]`,
+	"/app/strings": `["80", "true", "yes", "on", "No", "null", "", "1:20", "0777", "~", "1e3", "a b", "- x", "#c", "é", "ends\n", "tab\there", "a: b", "12:30", "0.0.0.0:8443"]`,
 	"/app/servers": `[{"host": "a", "port": 80}, {"host": "b", "port": 81, "backup": true}]`,
 	"/app/lines":   "first\nsecond\n\nlast",
 	"/app/dup":     "a: 1\nb: 2\na: 3\n",
@@ -93,7 +93,9 @@ tls: true`,
 - |
   ends
 - "tab\there"
-- 'a: b'`,
+- 'a: b'
+- "12:30"
+- 0.0.0.0:8443`,
 		},
 		{
 			name: "toYAML of a last value that ends with a newline quotes it",
