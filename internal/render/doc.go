@@ -4,8 +4,10 @@
 // It owns the template language: Go text/template with the binding's
 // delimiters, the data model (.Data .AltData .Watched .Revision .ID) and the
 // function set (confd's deterministic functions plus keys, toJSON,
-// toPrettyJSON and trimPrefix), restricted to the keys the binding declares.
-// Rendering is deterministic: the same snapshot gives the same bytes.
+// toPrettyJSON and trimPrefix, and the structured-data functions fromJSON,
+// fromYAML, toYAML, toTOML, indent and nindent), restricted to the keys the
+// binding declares. Rendering is deterministic: the same snapshot gives the
+// same bytes, and the encoders write keys in byte order.
 // Errors name the binding, the template file, its line and the key; those
 // of a sensitive binding never quote a value.
 //

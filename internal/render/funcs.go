@@ -81,6 +81,12 @@ func funcs(r *run) template.FuncMap {
 		"split":          r.split,
 		"join":           r.join,
 		"json":           r.unmarshalObject,
+		"fromJSON":       r.fromJSON,
+		"fromYAML":       r.fromYAML,
+		"toYAML":         r.toYAML,
+		"toTOML":         r.toTOML,
+		"indent":         r.indent,
+		"nindent":        r.nindent,
 		"jsonArray":      r.unmarshalArray,
 		"map":            r.makeMap,
 		"contains":       r.contains,
@@ -347,15 +353,19 @@ func (r *run) urlquery(args ...any) (string, error) {
 // Decoding.
 
 func (r *run) unmarshalObject(s string) (map[string]any, error) {
-	if err := r.produceList("json", jsonValues(s), anySize); err != nil {
+	return r.decodeObject("json", s)
+}
+
+func (r *run) decodeObject(fn, s string) (map[string]any, error) {
+	if err := r.produceList(fn, jsonValues(s), anySize); err != nil {
 		return nil, err
 	}
-	if err := r.spend("json", int64(len(s))); err != nil {
+	if err := r.spend(fn, int64(len(s))); err != nil {
 		return nil, err
 	}
 	var m map[string]any
 	if err := json.Unmarshal([]byte(s), &m); err != nil {
-		return nil, fmt.Errorf("json: value is not a JSON object: %v", err)
+		return nil, fmt.Errorf("%s: value is not a JSON object: %v", fn, err)
 	}
 	return m, nil
 }

@@ -235,6 +235,7 @@ func TestFuncNames(t *testing.T) {
 		"jsonArray", "map", "contains", "replace", "trimSuffix", "toUpper", "toLower", "atoi", "seq", "add",
 		"sub", "mul", "div", "mod", "base64Encode", "base64Decode", "parseBool", "reverse", "sortByLength",
 		"sortKVByLength", "getenv", "keys", "toJSON", "toPrettyJSON", "trimPrefix",
+		"fromJSON", "fromYAML", "toYAML", "toTOML", "indent", "nindent",
 	}
 	names := render.FuncNames()
 	have := map[string]bool{}

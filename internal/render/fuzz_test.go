@@ -60,6 +60,7 @@ func checkRender(t *testing.T, out []byte, err error) {
 // data with a hostile value: no panic, and the promises of checkRender.
 func FuzzTemplate(f *testing.F) {
 	f.Add("{{ }}", `{{range $k, $v := .Data}}{{base $k}}={{$v}}{{end}}`, "v")
+	f.Add("{{ }}", `{{toYAML (fromYAML (getv "/k/a")) | nindent 2}}{{toTOML (fromYAML (getv "/k"))}}`, "a: [1, {b: c}]")
 	f.Fuzz(func(t *testing.T, pattern, src, value string) {
 		// Nested loops over seq (up to a million each) make a slow
 		// template, not a hostile one: render_timeout stops it, after a
@@ -97,6 +98,8 @@ var valueTemplates = []string{
 	`{{range sortKVByLength (gets "/k/*")}}{{.Key}}{{end}}{{range sortByLength (ls "/k")}}{{.}}{{end}}`,
 	`{{range $k, $v := .Data}}{{json $v}}{{jsonArray $v}}{{end}}`,
 	`{{range $k, $v := .Data}}{{base64Decode $v}}{{parseBool $v}}{{atoi $v}}{{end}}`,
+	`{{toYAML .}} {{toTOML .Data}} {{range $k, $v := .Data}}{{indent 2 $v}}{{nindent 1 $v}}{{end}}`,
+	`{{range $k, $v := .Data}}{{$y := fromYAML $v}}{{toYAML $y}}{{toJSON $y}}{{toTOML (map "v" $y)}}{{fromJSON $v}}{{end}}`,
 }
 
 // FuzzValues renders hostile etcd keys and values — binary, invalid
@@ -106,6 +109,8 @@ var valueTemplates = []string{
 func FuzzValues(f *testing.F) {
 	f.Add("a", []byte("v"))
 	f.Add("big", bytes.Repeat([]byte("0123456789abcdef"), 1<<16)) // 1 MiB
+	f.Add("yaml", []byte("a: &a [x, {b: *a}]\nc: [*a, *a]\n<<: {d: 1}\n"))
+	f.Add("laughs", []byte("a: &a [1, 1, 1, 1]\nb: &b [*a, *a, *a, *a]\nc: &c [*b, *b, *b, *b]\nd: [*c, *c, *c, *c]\n"))
 	f.Fuzz(func(t *testing.T, key string, value []byte) {
 		key = "/k/" + key
 		for _, src := range valueTemplates {

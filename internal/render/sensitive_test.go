@@ -19,6 +19,7 @@ func TestSensitiveErrors(t *testing.T) {
 		"/app/list":   `{"password": "SECRET-hunter2"}`,
 		"/app/b64":    "SECRET-4711!",
 		"/app/binary": "SECRET-\x00-4711",
+		"/app/yaml":   "password: SECRET-hunter2\npassword: SECRET-4711\n",
 	}
 	secrets := []string{"SECRET", "4711", "hunter2"}
 	tests := []struct {
@@ -65,6 +66,20 @@ func TestSensitiveErrors(t *testing.T) {
 			line:  1,
 			want:  []string{`jsonArray: ` + hidden},
 			plain: "jsonArray: value is not a JSON array",
+		},
+		{
+			name:  "fromYAML of a secret with a duplicate key",
+			src:   `{{(fromYAML (getv "/app/yaml")).password}}`,
+			line:  1,
+			want:  []string{`at <fromYAML (getv "/app/yaml")>: fromYAML: ` + hidden},
+			plain: `fromYAML: line 2: key "password" appears twice in a mapping`,
+		},
+		{
+			name:  "toTOML of a secret list",
+			src:   `{{toTOML (split (getv "/app/pin") "-")}}`,
+			line:  1,
+			want:  []string{`toTOML: ` + hidden},
+			plain: "toTOML: want a map, as a TOML document is a table; got a list",
 		},
 		{
 			name:  "base64Decode of a secret",

@@ -476,3 +476,106 @@ func jsonValues(s string) int64 {
 	}
 	return n
 }
+
+// yamlSize bounds what toYAML writes for the plain value v at nesting
+// depth depth (two spaces of indentation a level). A string may be
+// double-quoted with an escape of up to four bytes a byte, a literal block
+// with every line indented, or base64 in lines; a key may take the
+// explicit "? key" form.
+func yamlSize(v any, depth int64, limit int64) int64 {
+	line := 2*depth + 8 // indentation, "- ", ": ", "? ", newline
+	switch x := v.(type) {
+	case nil, bool:
+		return 5
+	case int64:
+		return 20
+	case float64:
+		return 32
+	case string:
+		return yamlStringSize(x, depth)
+	case []any:
+		total := int64(2)
+		for _, e := range x {
+			if total > limit {
+				break
+			}
+			total += line + yamlSize(e, depth+1, limit-total)
+		}
+		return total
+	case map[string]any:
+		total := int64(2)
+		for k, e := range x {
+			if total > limit {
+				break
+			}
+			total += 2*line + yamlStringSize(k, depth) + yamlSize(e, depth+1, limit-total)
+		}
+		return total
+	}
+	return limit + 1
+}
+
+// yamlStringSize bounds a string of toYAML at depth. The encoder writes
+// it plain, quoted (a quote doubled or escaped: two bytes; a control byte
+// as \x01: four; a non-ASCII rune as \u or \U escapes: at most three a
+// byte) or as a literal block with each line indented; a string that is
+// not UTF-8 as base64 in lines.
+func yamlStringSize(s string, depth int64) int64 {
+	n := int64(16)
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\'' || c == '"' || c == '\\':
+			n += 2
+		case c < 0x20 || c == 0x7f:
+			n += 4
+		case c >= utf8.RuneSelf:
+			n += 3
+		default:
+			n++
+		}
+	}
+	lines := int64(strings.Count(s, "\n")) + 2
+	if !utf8.ValidString(s) {
+		lines += int64(len(s))/32 + 1
+	}
+	return n + lines*(2*depth+4)
+}
+
+// tomlSize bounds what toTOML writes for the plain value v, whose table
+// header would be path bytes long: every table may get a header of its
+// whole dotted path (a list of tables, one for each), every key and
+// string may be quoted with six-byte escapes (\u0001).
+func tomlSize(v any, path int64, limit int64) int64 {
+	switch x := v.(type) {
+	case nil:
+		return 0
+	case bool:
+		return 5
+	case int64:
+		return 20
+	case float64:
+		return 32
+	case string:
+		return 6*int64(len(x)) + 2
+	case []any:
+		total := int64(2)
+		for _, e := range x {
+			if total > limit {
+				break
+			}
+			total += 2 + tomlSize(e, path, limit-total)
+		}
+		return total
+	case map[string]any:
+		total := path + 8 // [[path]], newlines
+		for k, e := range x {
+			if total > limit {
+				break
+			}
+			kq := 6*int64(len(k)) + 2
+			total += kq + 6 + tomlSize(e, path+kq+1, limit-total)
+		}
+		return total
+	}
+	return limit + 1
+}
