@@ -113,6 +113,7 @@ Examples:
 		Commands: []*cli.Command{
 			planCommand(env),
 			applyCommand(env),
+			showCommand(env),
 			watchCommand(env),
 			validateCommand(env),
 			stateCommand(env),
