@@ -94,7 +94,7 @@ func compareBinding(base, head *bindings.Binding, was, now *plan.Change) *plan.C
 	case ch.Action != "":
 		// Failed or skipped now: shown as such.
 	case !rendered(was):
-		ch.Action, ch.Reason = plan.Create, "the baseline does not render it: "+was.Reason
+		ch.Action, ch.Reason = plan.Create, notRendered(was)
 		ch.AttrChange = settingChanges(base, head)
 	default:
 		ch.Before, ch.BeforeHash = was.After, was.AfterHash
@@ -109,6 +109,16 @@ func compareBinding(base, head *bindings.Binding, was, now *plan.Change) *plan.C
 		}
 	}
 	return ch
+}
+
+// notRendered says why the baseline rendered nothing: it skipped the
+// binding (what it found, without the advice about the target) or failed.
+func notRendered(was *plan.Change) string {
+	if was.Action == plan.Skip {
+		why, _, _ := strings.Cut(was.Reason, ";")
+		return "the baseline skips it: " + why
+	}
+	return "the baseline fails: " + was.Reason
 }
 
 // settingChanges describes how binding head writes its target otherwise
