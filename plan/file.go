@@ -14,8 +14,11 @@ import (
 	"github.com/reconfig/reconfig/state"
 )
 
-// FileVersion is the plan file format.
-const FileVersion = 1
+// FileVersion is the plan file format. Version 2 added the old content
+// of the targets a plan updates or deletes (before), so that a saved plan
+// can be reviewed where the targets are not (`reconfig show`); version 1
+// files are still read.
+const FileVersion = 2
 
 // MaxFileSize is the largest plan file Write writes and ReadFile reads. A
 // plan carries the whole new content of every target it changes (each at
@@ -47,6 +50,7 @@ type fileChange struct {
 	Drift          bool     `json:"drift,omitempty"`
 	Sensitive      bool     `json:"sensitive,omitempty"`
 	BeforeSHA256   string   `json:"before_sha256"`
+	Before         *string  `json:"before,omitempty"`
 	AfterSHA256    string   `json:"after_sha256,omitempty"`
 	After          string   `json:"after,omitempty"`
 	Mode           string   `json:"mode,omitempty"`
@@ -76,6 +80,11 @@ func (p *Plan) Write(path string) error {
 		fc := fileChange{
 			ID: ch.ID, Target: ch.Target, Action: ch.Action, Reason: ch.Reason, Skipped: string(ch.Skipped), Warnings: ch.Warnings, Drift: ch.Drift,
 			Sensitive: ch.Sensitive, BeforeSHA256: ch.BeforeHash, UID: ch.UID, GID: ch.GID,
+		}
+		if (ch.Action == Update || ch.Action == Delete) && ch.BeforeHash != "" && !ch.Sensitive {
+			// For review only: apply compares the target with its hash.
+			before := string(ch.Before)
+			fc.Before = &before
 		}
 		if ch.Action == Create || ch.Action == Update {
 			fc.AfterSHA256, fc.After = ch.AfterHash, string(ch.After)
@@ -136,18 +145,24 @@ func ReadFile(path string) (*Plan, error) {
 		return nil, hint.Wrap(&FileError{Path: path, Msg: "is not a reconfig plan: " + strings.TrimPrefix(err.Error(), "json: ")},
 			"make one with `reconfig plan --out FILE`")
 	}
-	if f.FormatVersion != FileVersion {
+	if f.FormatVersion != FileVersion && f.FormatVersion != 1 {
 		return nil, hint.Wrap(&FileError{Path: path, Msg: fmt.Sprintf("format version %d is not supported (want %d)", f.FormatVersion, FileVersion)},
 			"make a new plan with this reconfig")
 	}
 	p := &Plan{Revision: f.Revision, ClusterID: f.ClusterID, Prefix: f.Prefix, Lineage: f.StateLineage,
-		Serial: f.StateSerial, Partial: f.Partial}
+		Serial: f.StateSerial, Partial: f.Partial, CreatedAt: f.CreatedAt}
 	for _, fc := range f.Changes {
 		ch := &Change{ID: fc.ID, Target: fc.Target, Action: fc.Action, Reason: fc.Reason, Skipped: SkipReason(fc.Skipped), Warnings: fc.Warnings, Drift: fc.Drift,
 			Sensitive: fc.Sensitive, BeforeHash: fc.BeforeSHA256, UID: fc.UID, GID: fc.GID,
 			AttrChange: fc.AttrChange, CheckCmd: fc.CheckCmd, ReloadCmd: fc.ReloadCmd}
 		bad := func(msg string) error {
 			return hint.Wrap(&FileError{Path: path, Msg: fmt.Sprintf("change %q: %s", fc.ID, msg)}, "make a new plan with `reconfig plan --out FILE`")
+		}
+		if fc.Before != nil {
+			ch.Before = []byte(*fc.Before)
+			if Hash(ch.Before) != fc.BeforeSHA256 {
+				return nil, bad("its old content does not match its before_sha256 (the file was edited)")
+			}
 		}
 		switch fc.Action {
 		case Create, Update:

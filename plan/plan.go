@@ -114,6 +114,9 @@ type Plan struct {
 	Changes []*Change
 	// Partial is true when --target limited the plan.
 	Partial bool
+	// CreatedAt is when a plan read from a file was saved (zero for a
+	// plan just made).
+	CreatedAt time.Time
 }
 
 // Counts tallies the changes by action.

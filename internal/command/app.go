@@ -53,9 +53,14 @@ func (e *runEnv) errStyle() *view.Style {
 }
 
 // view is where the command's output goes, in the style the flags chose
-// (plain until they are parsed).
+// (plain until they are parsed); a terminal shows diffs cut at
+// view.DefaultDiffLines.
 func (e *runEnv) view() *view.View {
-	return view.New(e.io.Stdout, e.io.Stderr, e.errStyle())
+	v := view.New(e.io.Stdout, e.io.Stderr, e.errStyle())
+	if isTerminal(e.io.Stdout) {
+		v.LimitDiffs(view.DefaultDiffLines)
+	}
+	return v
 }
 
 // finish shows err (if any) and turns it into an exit code.
@@ -108,6 +113,7 @@ Examples:
 		Commands: []*cli.Command{
 			planCommand(env),
 			applyCommand(env),
+			showCommand(env),
 			watchCommand(env),
 			validateCommand(env),
 			importCommand(env),

@@ -2,12 +2,16 @@ package command
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/reconfig/reconfig/bindings"
 	"github.com/reconfig/reconfig/internal/engine"
+	"github.com/reconfig/reconfig/internal/hint"
 	"github.com/reconfig/reconfig/internal/snapshot"
 	"github.com/reconfig/reconfig/internal/view"
 )
@@ -19,6 +23,10 @@ type planArgs struct {
 	targets          []string
 	snapshotFile     string
 	prune            bool
+	baseline         string
+	// maxDiffLines is --max-diff-lines; diffLinesSet says it was given.
+	maxDiffLines int
+	diffLinesSet bool
 }
 
 func planCommand(env *runEnv) *cli.Command {
@@ -26,16 +34,28 @@ func planCommand(env *runEnv) *cli.Command {
 		Name:  "plan",
 		Usage: "show what apply would change, as colored diffs at one etcd revision",
 		UsageText: `reconfig plan [--detailed-exitcode] [--out FILE] [--json] [--target ID]... [--snapshot FILE] [--prune]
+       [--baseline DIR] [--max-diff-lines N]
 
 Takes one consistent snapshot of every key the bindings read, renders every
 binding and prints a unified diff of each target that would change, then a
 summary line. Nothing is written (but --out).
 
+With --baseline DIR it compares two configurations instead: the same
+snapshot rendered with DIR's bindings and templates (a checkout of the base
+branch) and with --cfgdir's, diffed binding by binding, bindings added and
+removed shown as such. It reads no target and no state file, so it runs on
+a CI runner that has neither; exit codes as without it.
+
+A terminal shows at most 1000 lines of each diff and counts the rest
+(--max-diff-lines; output to a pipe or a file shows all, and --json always
+has all).
+
 Examples:
    reconfig plan
    reconfig plan --detailed-exitcode        # CI: exit 0 no changes, 2 changes, 1 error
-   reconfig plan --out review.plan          # then: reconfig apply review.plan
-   reconfig snapshot save data.json && reconfig plan --snapshot data.json   # offline`,
+   reconfig plan --out review.plan          # then: reconfig apply review.plan; review it with reconfig show
+   reconfig snapshot save data.json && reconfig plan --snapshot data.json   # offline
+   reconfig -c head/cfg plan --snapshot prod.json --baseline base/cfg --detailed-exitcode   # review a change in CI`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "detailed-exitcode", Usage: "exit 2 when there are changes (0 none, 1 error)"},
 			&cli.StringFlag{Name: "out", Usage: "save the plan to `FILE` for `reconfig apply FILE`"},
@@ -43,6 +63,8 @@ Examples:
 			&cli.StringSliceFlag{Name: "target", Usage: "plan only the binding with this `ID` (repeatable)"},
 			&cli.StringFlag{Name: "snapshot", Usage: "render offline from `FILE` written by `reconfig snapshot save`"},
 			&cli.BoolFlag{Name: "prune", Usage: "plan to delete targets recorded in state that no binding writes any more (for --out)"},
+			&cli.StringFlag{Name: "baseline", Usage: "compare with the configuration directory `DIR` (the base branch's) rendered from the same data, instead of with the targets"},
+			maxDiffLinesFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
@@ -55,6 +77,9 @@ Examples:
 				targets:          c.StringSlice("target"),
 				snapshotFile:     c.String("snapshot"),
 				prune:            c.Bool("prune"),
+				baseline:         c.String("baseline"),
+				maxDiffLines:     c.Int("max-diff-lines"),
+				diffLinesSet:     c.IsSet("max-diff-lines"),
 			})
 		},
 	}
@@ -65,7 +90,13 @@ func runPlan(c *cli.Context, env *runEnv, a planArgs) error {
 	if err != nil {
 		return err
 	}
+	if a.maxDiffLines < 0 {
+		return &usageError{msg: fmt.Sprintf("--max-diff-lines %d: want 0 (all) or more", a.maxDiffLines), cmd: "plan"}
+	}
 	log := newLogger(g, env.io.Stderr)
+	if a.baseline != "" {
+		return runCompare(c, env, g, a, log)
+	}
 	cfg, err := engine.Load(g.cfgDir)
 	if err != nil {
 		return err
@@ -83,7 +114,7 @@ func runPlan(c *cli.Context, env *runEnv, a planArgs) error {
 	if err != nil {
 		return err
 	}
-	out := view.NewPlan(env.view(), a.json)
+	out := view.NewPlan(env.diffView(a.maxDiffLines, a.diffLinesSet), a.json)
 	if run.Mismatch != nil {
 		out.NoDrift(run.Mismatch)
 	}
@@ -103,6 +134,95 @@ func runPlan(c *cli.Context, env *runEnv, a planArgs) error {
 		return exit(ExitChanges)
 	}
 	return nil
+}
+
+// runCompare is plan --baseline: the head configuration (--cfgdir) and the
+// baseline rendered from one snapshot, compared.
+func runCompare(c *cli.Context, env *runEnv, g *globals, a planArgs, log *slog.Logger) error {
+	switch {
+	case a.out != "":
+		return &usageError{msg: "--out saves a plan for apply, and a plan against --baseline compares two configurations without reading the targets: it cannot be applied", cmd: "plan"}
+	case a.prune:
+		return &usageError{msg: "--prune plans against the state, which --baseline does not read", cmd: "plan"}
+	}
+	head, err := engine.Load(g.cfgDir)
+	if err != nil {
+		return err
+	}
+	base, err := engine.Load(a.baseline)
+	var broken engine.LoadErrors
+	switch {
+	case errors.As(err, &broken):
+		return hint.Wrap(fmt.Errorf("baseline %s does not load:\n%w", a.baseline, err),
+			"the baseline's own bindings or templates are broken: fix them there, or compare with another --baseline")
+	case err != nil:
+		return hint.Wrap(fmt.Errorf("baseline: %w", err),
+			"--baseline takes the configuration directory to compare with (holding conf.d/ and templates/), such as a checkout of the base branch")
+	}
+	baseSet, headSet, err := selectBoth(base.Set, head.Set, a.targets)
+	if err != nil {
+		return err
+	}
+	// One snapshot covers the reads of both.
+	both := &bindings.Set{Bindings: append(slices.Clone(headSet.Bindings), baseSet.Bindings...)}
+	snap, err := env.readSnapshot(c.Context, g, both, a.snapshotFile, log)
+	if err != nil {
+		return err
+	}
+	p := engine.Compare(c.Context, engine.Comparison{Base: base, Head: head, BaseSet: baseSet, HeadSet: headSet, Snapshot: snap})
+	out := view.NewPlan(env.diffView(a.maxDiffLines, a.diffLinesSet), a.json)
+	if err := out.Compared(p, a.baseline); err != nil {
+		return err
+	}
+	switch {
+	case p.Failed():
+		return exit(ExitError)
+	case a.detailedExitcode && p.HasChanges():
+		return exit(ExitChanges)
+	}
+	return nil
+}
+
+// selectBoth narrows the baseline's and the head's bindings to --target
+// ids; an id must be in one of them.
+func selectBoth(base, head *bindings.Set, ids []string) (*bindings.Set, *bindings.Set, error) {
+	if len(ids) == 0 {
+		return base, head, nil
+	}
+	var inBase, inHead []string
+	for _, id := range ids {
+		switch {
+		case base.Get(id) == nil && head.Get(id) == nil:
+			// Reported with the head's ids, as a plan does.
+			_, err := selectTargets(head, []string{id})
+			return nil, nil, err
+		case base.Get(id) != nil:
+			inBase = append(inBase, id)
+		}
+		if head.Get(id) != nil {
+			inHead = append(inHead, id)
+		}
+	}
+	b, err := base.Select(inBase)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := head.Select(inHead)
+	return b, h, err
+}
+
+// maxDiffLinesFlag is --max-diff-lines, of the commands that show plans.
+func maxDiffLinesFlag() cli.Flag {
+	return &cli.IntFlag{Name: "max-diff-lines", Usage: "show at most `N` lines of each diff, counting the rest (0: all; default 1000 on a terminal, all otherwise)"}
+}
+
+// diffView is the view of a command that shows diffs: cut at n lines
+// when given (set), else as every view is.
+func (e *runEnv) diffView(n int, set bool) *view.View {
+	if set {
+		return e.view().LimitDiffs(n)
+	}
+	return e.view()
 }
 
 // newLogger builds the slog logger of --log-format and --debug.

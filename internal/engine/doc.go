@@ -1,8 +1,10 @@
 // Package engine runs reconfig's operations against one state file. It
 // owns loading the configuration (Load: every binding and template, every
 // problem at once), planning without the lock (Plan, for `reconfig
-// plan`), and the one apply cycle (Apply) that `reconfig apply`, `reconfig
-// apply PLANFILE` and every cycle of the daemon share.
+// plan`), comparing two configurations rendered from one snapshot
+// (Compare, for `reconfig plan --baseline`: no target, no state, no lock),
+// and the one apply cycle (Apply) that `reconfig apply`, `reconfig apply
+// PLANFILE` and every cycle of the daemon share.
 //
 // Where one apply cycle happens: engine.go, Apply. It takes the state lock,
 // finishes an interrupted apply, loads the state, reads the snapshot (after

@@ -6,15 +6,29 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/reconfig/reconfig/plan"
 )
 
 // PlanOptions tune the human plan view.
 type PlanOptions struct {
-	// Verb is "Plan" for plan and apply's preview.
-	Verb string
+	// MaxDiffLines is how many lines of each diff are shown (0: all); the
+	// rest is counted.
+	MaxDiffLines int
+	// Baseline, when set, makes the plan a comparison (engine.Compare)
+	// with the configuration directory it names: Before is the baseline's
+	// render, not a target.
+	Baseline string
 }
+
+// DefaultDiffLines is how many lines of one target's diff a terminal
+// shows. A config file people review line by line is rarely longer (an
+// nginx or haproxy config of a few hundred backends fits), while a value of
+// megabytes (66,000 lines for 5 MB) would scroll for seconds and push the
+// rest of the plan out of reach; past it, the diff is cut and the lines
+// left out counted. Output to a pipe or a file is not cut by default.
+const DefaultDiffLines = 1000
 
 func symbol(s *Style, a plan.Action) string {
 	switch a {
@@ -31,27 +45,41 @@ func symbol(s *Style, a plan.Action) string {
 // Plan prints the plan for people: each change with its diff, then the
 // skipped, failed and orphaned bindings with their reasons, then the
 // summary line.
-func Plan(w io.Writer, s *Style, p *plan.Plan) {
+func Plan(w io.Writer, s *Style, p *plan.Plan) { PlanWith(w, s, p, PlanOptions{}) }
+
+// PlanWith prints the plan as Plan does, tuned by o.
+func PlanWith(w io.Writer, s *Style, p *plan.Plan, o PlanOptions) {
 	for _, ch := range p.Changes {
 		if !ch.Action.Changes() {
 			continue
 		}
-		tags := []string{string(ch.Action)}
-		if ch.Drift {
-			tags = append(tags, "drift")
-		}
-		head := fmt.Sprintf("%s %s  %s  (%s)", symbol(s, ch.Action), s.Bold.Sprint(Printable(ch.ID)), Printable(ch.Target), strings.Join(tags, ", "))
-		if ch.AttrChange != "" {
-			head += "  " + Printable(ch.AttrChange)
-		}
-		if ch.Reason != "" {
-			head += "  " + s.Dim.Sprint("("+Printable(ch.Reason)+")")
+		var head string
+		if o.Baseline != "" {
+			// The reason says what the comparison found.
+			head = fmt.Sprintf("%s %s  %s  (%s)", symbol(s, ch.Action), s.Bold.Sprint(Printable(ch.ID)), Printable(ch.Target), Printable(ch.Reason))
+			if ch.AttrChange != "" {
+				head += "  " + Printable(ch.AttrChange)
+			}
+		} else {
+			tags := []string{string(ch.Action)}
+			if ch.Drift {
+				tags = append(tags, "drift")
+			}
+			head = fmt.Sprintf("%s %s  %s  (%s)", symbol(s, ch.Action), s.Bold.Sprint(Printable(ch.ID)), Printable(ch.Target), strings.Join(tags, ", "))
+			if ch.AttrChange != "" {
+				head += "  " + Printable(ch.AttrChange)
+			}
+			if ch.Reason != "" {
+				head += "  " + s.Dim.Sprint("("+Printable(ch.Reason)+")")
+			}
 		}
 		fmt.Fprintln(w, head)
 		for _, warning := range ch.Warnings {
 			fmt.Fprintf(w, "  %s %s\n", s.Warn.Sprint("warning:"), Printable(warning))
 		}
 		switch {
+		case ch.Action == plan.Delete && ch.BeforeHash == "" && o.Baseline != "":
+			fmt.Fprintln(w, s.Dim.Sprint("  (the baseline does not render it either)"))
 		case ch.Action == plan.Delete && ch.BeforeHash == "":
 			fmt.Fprintln(w, s.Dim.Sprint("  (the file is already gone; its state record is removed)"))
 		case ch.Sensitive && ch.Action == plan.Delete:
@@ -60,8 +88,10 @@ func Plan(w io.Writer, s *Style, p *plan.Plan) {
 			if ch.BeforeHash != ch.AfterHash {
 				fmt.Fprintln(w, "  (sensitive content changed)")
 			}
+		case !beforeKnown(ch):
+			fmt.Fprintln(w, s.Dim.Sprint("  (the plan file does not hold the old content, so no diff is shown; a plan saved by this version does)"))
 		default:
-			writeDiff(w, s, ch, p.Revision)
+			writeDiff(w, s, ch, p.Revision, o)
 		}
 		fmt.Fprintln(w)
 	}
@@ -102,25 +132,42 @@ func Plan(w io.Writer, s *Style, p *plan.Plan) {
 	if !first {
 		fmt.Fprintln(w)
 	}
+	if o.Baseline != "" {
+		fmt.Fprintln(w, CompareSummary(p, o.Baseline))
+		return
+	}
 	fmt.Fprintln(w, Summary(p))
 }
 
-func writeDiff(w io.Writer, s *Style, ch *plan.Change, rev int64) {
+// beforeKnown reports whether ch holds the old content its diff needs: a
+// plan file written by an older reconfig has only its hash.
+func beforeKnown(ch *plan.Change) bool {
+	return ch.BeforeHash == "" || plan.Hash(ch.Before) == ch.BeforeHash
+}
+
+func writeDiff(w io.Writer, s *Style, ch *plan.Change, rev int64, o PlanOptions) {
 	from := ch.Target
 	var before []byte
 	if ch.BeforeHash == "" {
 		from = "/dev/null"
 	} else {
 		before = ch.Before
+		if o.Baseline != "" {
+			from = ch.Target + " (baseline)"
+		}
 	}
 	to := fmt.Sprintf("%s (rendered at revision %d)", ch.Target, rev)
 	if ch.Action == plan.Delete {
 		to = "/dev/null"
 	}
 	d := Diff(from, to, before, ch.After)
-	for _, line := range strings.SplitAfter(d, "\n") {
-		if line == "" {
-			continue
+	// The two header lines, then at most MaxDiffLines of hunks.
+	lines := splitLines(d)
+	for i, line := range lines {
+		if o.MaxDiffLines > 0 && i == 2+o.MaxDiffLines {
+			left := len(lines) - i
+			fmt.Fprintln(w, s.Dim.Sprint(fmt.Sprintf("… %d more line%s not shown (--json has them all)", left, plural(left))))
+			return
 		}
 		// The content is shown, not played: an escape sequence in a
 		// value must not hide or forge lines of the diff under review.
@@ -157,12 +204,33 @@ func Summary(p *plan.Plan) string {
 	return line + fmt.Sprintf(". (etcd revision %d)", p.Revision)
 }
 
+// CompareSummary is the last line of a comparison with baseline.
+func CompareSummary(p *plan.Plan, baseline string) string {
+	c := p.Counts()
+	skipped := ""
+	if c[plan.Skip] > 0 {
+		skipped = fmt.Sprintf(" (%d skipped)", c[plan.Skip])
+	}
+	if !p.HasChanges() && c[plan.Fail] == 0 {
+		return fmt.Sprintf("No changes. Every binding renders as with baseline %s at etcd revision %d%s.", Printable(baseline), p.Revision, skipped)
+	}
+	line := fmt.Sprintf("Compared with baseline %s: %d added, %d changed, %d removed, %d unchanged, %d skipped", Printable(baseline),
+		c[plan.Create], c[plan.Update], c[plan.Delete], c[plan.NoOp], c[plan.Skip])
+	if c[plan.Fail] > 0 {
+		line += fmt.Sprintf(", %d failed", c[plan.Fail])
+	}
+	return line + fmt.Sprintf(". (etcd revision %d)", p.Revision)
+}
+
 // jsonPlan is the machine form of a plan (`plan --json`).
 type jsonPlan struct {
 	FormatVersion int              `json:"format_version"`
 	Revision      int64            `json:"revision"`
 	ClusterID     string           `json:"cluster_id,omitempty"`
 	Prefix        string           `json:"prefix,omitempty"`
+	Baseline      string           `json:"baseline,omitempty"`
+	PlanFile      string           `json:"plan_file,omitempty"`
+	CreatedAt     *time.Time       `json:"created_at,omitempty"`
 	Changes       []jsonChange     `json:"bindings"`
 	Summary       map[string]int   `json:"summary"`
 	HasChanges    bool             `json:"has_changes"`

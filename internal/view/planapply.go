@@ -15,6 +15,9 @@ type PlanView interface {
 	// Plan shows the plan; saved names the file it was written to ("":
 	// not saved).
 	Plan(p *plan.Plan, saved string) error
+	// Compared shows a comparison with the configuration directory
+	// baseline (engine.Compare).
+	Compared(p *plan.Plan, baseline string) error
 }
 
 // NewPlan returns the human or the JSON view of plan.
@@ -32,16 +35,27 @@ func (v planHuman) NoDrift(mismatch error) {
 }
 
 func (v planHuman) Plan(p *plan.Plan, saved string) error {
-	Plan(v.stdout, v.style, p)
+	PlanWith(v.stdout, v.style, p, PlanOptions{MaxDiffLines: v.diffLines})
 	if saved != "" {
 		fmt.Fprintf(v.stdout, "\nSaved the plan to %s. Apply exactly these changes with:\n    reconfig apply %s\n", saved, saved)
 	}
 	return nil
 }
 
+func (v planHuman) Compared(p *plan.Plan, baseline string) error {
+	PlanWith(v.stdout, v.style, p, PlanOptions{MaxDiffLines: v.diffLines, Baseline: baseline})
+	return nil
+}
+
 type planJSONView struct{ planHuman }
 
 func (v planJSONView) Plan(p *plan.Plan, _ string) error { return PlanJSON(v.stdout, p) }
+
+func (v planJSONView) Compared(p *plan.Plan, baseline string) error {
+	out := planJSON(p)
+	out.Baseline = baseline
+	return writeJSON(v.stdout, out)
+}
 
 // ApplyView is the output of reconfig apply.
 type ApplyView interface {
@@ -71,7 +85,7 @@ type applyHuman struct{ *View }
 func (v applyHuman) Before(recovered []apply.Recovered, p *plan.Plan, fromFile bool) {
 	Recovered(v.stdout, v.style, recovered)
 	if p != nil && !fromFile {
-		Plan(v.stdout, v.style, p)
+		PlanWith(v.stdout, v.style, p, PlanOptions{MaxDiffLines: v.diffLines})
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 type View struct {
 	stdout, stderr io.Writer
 	style          *Style
+	// diffLines is how many lines of each diff are shown (0: all).
+	diffLines int
 }
 
 // New returns the view writing to stdout and stderr in style s (plain when
@@ -22,6 +24,13 @@ func New(stdout, stderr io.Writer, s *Style) *View {
 		s = NewStyle(false)
 	}
 	return &View{stdout: stdout, stderr: stderr, style: s}
+}
+
+// LimitDiffs shows at most n lines of each target's diff (0: all), and
+// counts the rest. It returns v.
+func (v *View) LimitDiffs(n int) *View {
+	v.diffLines = n
+	return v
 }
 
 // Error prints err in reconfig's one style on stderr.
