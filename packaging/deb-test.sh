@@ -95,6 +95,6 @@ getent passwd reconfig >/dev/null || fail "dpkg --purge removed the reconfig use
 rm -r /etc/reconfig/conf.d/app
 rmdir /etc/reconfig/conf.d /etc/reconfig
 if [ -z "$user_before" ]; then
-	deluser --system --quiet reconfig
+	userdel reconfig
 fi
 step "ok"
