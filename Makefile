@@ -9,7 +9,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X github.com/reconfig/reconfig/internal/command.Version=$(VERSION) -X github.com/reconfig/reconfig/internal/command.Commit=$(COMMIT)
 
-.PHONY: all build deps demo lint test test-long fuzz bench vet man release clean
+.PHONY: all build deps demo lint test test-long fuzz bench vet man release clean deb deb-test
 
 all: build
 
@@ -113,6 +113,40 @@ release: deps
 		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/reconfig-dev-$$os-$$arch ./cmd/reconfig-dev; \
 	done
 	cd dist && sha256sum reconfig-* | tee SHA256SUMS
+
+# The Debian package (packaging/nfpm.yaml): reconfig, its man page, bash
+# and zsh completion, the systemd unit, /etc/default/reconfig, the
+# /etc/reconfig directories and a `reconfig` system user made by the
+# postinst. reconfig-dev is not in it: production hosts need no embedded
+# etcd server (`make release` builds it). nfpm is a pinned tool installed
+# into bin/tools, like staticcheck: packaging is no dependency of reconfig.
+# DEB_ARCH is Go's name (amd64, arm64); nfpm names the Debian one.
+NFPM_VER    := v2.48.0
+NFPM        := bin/tools/nfpm-$(NFPM_VER)
+DEB_ARCH    ?= $(shell $(GO) env GOARCH)
+# v1.2.0 -> 1.2.0; v1.2.0-3-gabc1234-dirty -> 1.2.0+3+gabc1234+dirty; no
+# tag yet -> 0.0.0~git.abc1234, below every release.
+DEB_VERSION ?= $(shell echo '$(VERSION)' | sed -E 's/^v([0-9])/\1/; /^[0-9]+\./!s/^/0.0.0~git./; s/-/+/g')
+DEB         := dist/reconfig_$(DEB_VERSION)_$(DEB_ARCH).deb
+
+deb: man $(NFPM)
+	rm -rf dist/deb && mkdir -p dist/deb
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(DEB_ARCH) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/deb/reconfig .
+	gzip -9n < dist/reconfig.1 > dist/deb/reconfig.1.gz
+	$(BIN) completion bash > dist/deb/reconfig.bash
+	$(BIN) completion zsh > dist/deb/_reconfig
+	DEB_ARCH=$(DEB_ARCH) DEB_VERSION='$(DEB_VERSION)' $(NFPM) package --config packaging/nfpm.yaml --packager deb --target $(DEB)
+	@echo "wrote $(DEB)"
+
+# Install the package with dpkg, use it, verify the unit, remove and purge
+# it (packaging/deb-test.sh). As root, on Debian or Ubuntu: CI runs it.
+deb-test: deb
+	sh packaging/deb-test.sh $(DEB)
+
+$(NFPM):
+	mkdir -p bin/tools
+	GOBIN=$(CURDIR)/bin/tools $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VER)
+	mv bin/tools/nfpm $@
 
 clean:
 	rm -rf bin dist
