@@ -87,8 +87,8 @@ func globalFlags() []cli.Flag {
 		boolean("insecure-skip-tls-verify", "do not verify etcd's certificate"),
 		str("user", "etcd user `NAME[:PASSWORD]` (password also from RECONFIG_PASSWORD or --password-file)", ""),
 		str("password-file", "read the etcd user's password from `FILE`", ""),
-		dur("dial-timeout", "time to establish a connection to etcd", 5*time.Second),
-		dur("command-timeout", "time limit of one etcd request", 10*time.Second),
+		dur("dial-timeout", "wait up to `DURATION` to establish a connection to etcd", 5*time.Second),
+		dur("command-timeout", "limit each etcd request to `DURATION`", 10*time.Second),
 		str("color", "color output: `auto`, always or never", "auto"),
 		boolean("no-color", "no color output (also NO_COLOR)"),
 		str("log-format", "log format: `text` or json", "text"),
@@ -107,8 +107,8 @@ func globalFlags() []cli.Flag {
 // rootFlags exist only before any command: the original reconfig's modes.
 func rootFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.BoolFlag{Name: "notreally", Aliases: []string{"n"}, Usage: "the original's dry run: same as `reconfig plan`", Category: "original"},
-		&cli.BoolFlag{Name: "onetime", Aliases: []string{"o"}, Usage: "the original's one-shot run: same as `reconfig apply --auto-approve`", Category: "original"},
+		&cli.BoolFlag{Name: "notreally", Aliases: []string{"n"}, Usage: "the original's dry run: same as reconfig plan", Category: "original"},
+		&cli.BoolFlag{Name: "onetime", Aliases: []string{"o"}, Usage: "the original's one-shot run: same as reconfig apply --auto-approve", Category: "original"},
 		&cli.BoolFlag{Name: "version", Usage: "print the version and exit"},
 	}
 }
