@@ -31,6 +31,7 @@ func runWith(ctx context.Context, args []string, env *runEnv) int {
 	app := newApp(env)
 	args, err := reorderArgs(app, args)
 	if err == nil {
+		noteGiven(app, args)
 		err = app.RunContext(ctx, args)
 	}
 	return env.finish(err)
