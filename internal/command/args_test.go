@@ -169,6 +169,8 @@ func TestParseGlobals(t *testing.T) {
 			want: defaults(func(g *globals) { g.keyPassphrase = "s3cret" })},
 		{name: "RECONFIG_ENDPOINTS and RECONFIG_SRV", args: []string{"plan"}, env: map[string]string{"RECONFIG_ENDPOINTS": "http://e:2", "RECONFIG_SRV": "_etcd._tcp.x"},
 			wantErr: "RECONFIG_ENDPOINTS and RECONFIG_SRV are set, and exclude each other: set only one"},
+		{name: "the original's --srv overrides --host/--port", args: []string{"--host", "h", "--srv", "_etcd._tcp.x", "--port", "1", "-n"},
+			want: defaults(func(g *globals) { g.srv = "_etcd._tcp.x" })},
 		{name: "--srv and --endpoints", args: []string{"plan", "--srv", "x", "--endpoints", "a:1"}, wantErr: "give either --endpoints or --srv, not both"},
 		{name: "--endpoints, --port and --discovery-srv", args: []string{"--discovery-srv", "x", "--endpoints", "a:1", "--port", "1", "-n"},
 			wantErr: "give only one of --endpoints, --host/--port, --discovery-srv"},

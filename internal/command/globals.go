@@ -170,6 +170,11 @@ func parseGlobals(c *cli.Context) (*globals, error) {
 
 	// Endpoints: --endpoints, the original's --host/--port, or DNS.
 	eps := defaultEndpoint
+	if from["srv"] != notGiven && from["srv"] >= max(from["host"], from["port"]) {
+		// The original's --srv "overrides host/port".
+		delete(from, "host")
+		delete(from, "port")
+	}
 	source, err := from.one([]string{"endpoints"}, []string{"host", "port"}, []string{"srv"}, []string{"discovery-srv"})
 	if err != nil {
 		return nil, err
