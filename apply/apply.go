@@ -234,7 +234,11 @@ func precheck(ctx context.Context, runCmd runner, p *plan.Plan, writes []*Outcom
 		if o.Check.Err != nil {
 			o.staged.Discard()
 			o.staged = nil
-			o.Err = fmt.Errorf("check failed: %v; %s keeps its old content", o.Check.Err, ch.Target)
+			if o.prev == nil {
+				o.Err = fmt.Errorf("check failed: %v; %s was not created", o.Check.Err, ch.Target)
+			} else {
+				o.Err = fmt.Errorf("check failed: %v; %s keeps its old content", o.Check.Err, ch.Target)
+			}
 		}
 	})
 }
@@ -308,7 +312,9 @@ func postcheck(ctx context.Context, runCmd runner, p *plan.Plan, writes []*Outco
 			continue
 		}
 		o.Changed = false
-		if err := restore(o); err != nil {
+		if err := restore(o); err != nil && o.prev == nil {
+			o.Err = fmt.Errorf("check failed: %v; removing %s again (it did not exist before) failed too: %w", o.Check.Err, ch.Target, err)
+		} else if err != nil {
 			o.Err = fmt.Errorf("check failed: %v; restoring the old content failed too: %w", o.Check.Err, err)
 		} else if o.prev == nil {
 			o.Err = fmt.Errorf("check failed: %v; %s was removed again (it did not exist before)", o.Check.Err, ch.Target)

@@ -109,6 +109,9 @@ type Set struct {
 	// TemplatesDir is Dir/templates.
 	TemplatesDir string
 	Bindings     []*Binding
+	// Skipped are the files of conf.d that were not read: hidden ones,
+	// backups, and the copies package managers and editors leave.
+	Skipped []Skipped
 }
 
 // Get returns the binding with the id, or nil.

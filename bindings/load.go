@@ -81,11 +81,11 @@ func Load(dir string) (*Set, error) {
 		return nil, fmt.Errorf("configuration directory %s is not a directory", dir)
 	}
 	confd := filepath.Join(dir, "conf.d")
-	files, err := bindingFiles(confd)
+	files, skipped, err := bindingFiles(confd)
 	if err != nil {
 		return nil, err
 	}
-	set := &Set{Dir: dir, TemplatesDir: filepath.Join(dir, "templates")}
+	set := &Set{Dir: dir, TemplatesDir: filepath.Join(dir, "templates"), Skipped: skipped}
 	var errs Errors
 	for _, f := range files {
 		b, ferrs := loadFile(confd, f, set.TemplatesDir)
@@ -103,32 +103,37 @@ func Load(dir string) (*Set, error) {
 }
 
 // bindingFiles lists the binding files under confd: every regular file (or
-// symlink to one) whose name does not start with "." or end in "~", in
-// subdirectories too, except hidden ones.
-func bindingFiles(confd string) ([]string, error) {
+// symlink to one), in subdirectories too, but hidden ones (whose name
+// starts with "."), and those a package manager or an editor leaves beside
+// the files it changes (SkippedFile), which it returns apart. Like
+// logrotate and sudoers.d, reconfig reads neither: a web.json.dpkg-old
+// read as a binding would write its old target again.
+func bindingFiles(confd string) (files []string, skipped []Skipped, err error) {
 	info, err := os.Stat(confd)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("binding directory %s does not exist", confd)
+		return nil, nil, fmt.Errorf("binding directory %s does not exist", confd)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("binding directory: %w", err)
+		return nil, nil, fmt.Errorf("binding directory: %w", err)
 	}
 	if !info.IsDir() {
-		return nil, fmt.Errorf("binding directory %s is not a directory", confd)
+		return nil, nil, fmt.Errorf("binding directory %s is not a directory", confd)
 	}
-	var files []string
 	err = filepath.WalkDir(confd, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return fmt.Errorf("binding directory: %w", err)
 		}
-		name := d.Name()
-		if path != confd && strings.HasPrefix(name, ".") {
+		if path == confd {
+			return nil
+		}
+		if why := SkippedFile(d.Name()); why != "" {
+			skipped = append(skipped, Skipped{Path: path, Why: why})
 			if d.IsDir() {
 				return filepath.SkipDir
 			}
 			return nil
 		}
-		if d.IsDir() || strings.HasSuffix(name, "~") {
+		if d.IsDir() {
 			return nil
 		}
 		fi, err := os.Stat(path)
@@ -138,7 +143,55 @@ func bindingFiles(confd string) ([]string, error) {
 		files = append(files, path)
 		return nil
 	})
-	return files, err
+	return files, skipped, err
+}
+
+// Skipped is a file of conf.d that is not read (SkippedFile).
+type Skipped struct {
+	Path string
+	// Why says what the file is taken for, like "a backup".
+	Why string
+}
+
+// skippedSuffixes are the endings of the files that package managers and
+// editors leave beside a configuration file, and what they are.
+var skippedSuffixes = []struct{ suffix, what string }{
+	{"~", "a backup"},
+	{".bak", "a backup"},
+	{".orig", "a backup"},
+	{".rej", "a rejected patch"},
+	{".swp", "an editor's swap file"},
+	{".swo", "an editor's swap file"},
+	{".tmp", "a temporary file"},
+	{".dpkg-old", "dpkg's copy of the previous version"},
+	{".dpkg-new", "dpkg's copy of the packaged version"},
+	{".dpkg-dist", "dpkg's copy of the packaged version"},
+	{".dpkg-bak", "dpkg's backup"},
+	{".dpkg-tmp", "dpkg's temporary file"},
+	{".ucf-old", "ucf's copy of the previous version"},
+	{".ucf-new", "ucf's copy of the packaged version"},
+	{".ucf-dist", "ucf's copy of the packaged version"},
+	{".rpmsave", "rpm's copy of the previous version"},
+	{".rpmorig", "rpm's copy of the previous version"},
+	{".rpmnew", "rpm's copy of the packaged version"},
+}
+
+// SkippedFile says why a file or directory of conf.d named name is not
+// read — hidden, or a backup, package-manager or editor file — or "" when
+// it is.
+func SkippedFile(name string) string {
+	if strings.HasPrefix(name, ".") {
+		return "hidden"
+	}
+	if len(name) > 2 && strings.HasPrefix(name, "#") && strings.HasSuffix(name, "#") {
+		return "an editor's autosave file"
+	}
+	for _, s := range skippedSuffixes {
+		if strings.HasSuffix(name, s.suffix) {
+			return s.what
+		}
+	}
+	return ""
 }
 
 // MaxFileSize is the largest binding file read. A binding is a few hundred

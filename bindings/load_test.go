@@ -936,3 +936,54 @@ func TestLoadFieldNamesExact(t *testing.T) {
 		})
 	}
 }
+
+func TestSkippedFile(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		want string // "" read
+	}{
+		{name: "web.json", want: ""},
+		{name: "web", want: ""},
+		{name: "web.conf.d", want: ""},
+		{name: "backup.json", want: ""},
+		{name: ".web.json", want: "hidden"},
+		{name: "web.json~", want: "a backup"},
+		{name: "web.json.bak", want: "a backup"},
+		{name: "web.json.orig", want: "a backup"},
+		{name: "web.json.dpkg-old", want: "dpkg's copy of the previous version"},
+		{name: "web.json.dpkg-new", want: "dpkg's copy of the packaged version"},
+		{name: "web.json.dpkg-dist", want: "dpkg's copy of the packaged version"},
+		{name: "web.json.rpmsave", want: "rpm's copy of the previous version"},
+		{name: "web.json.rpmnew", want: "rpm's copy of the packaged version"},
+		{name: "web.json.swp", want: "an editor's swap file"},
+		{name: "#web.json#", want: "an editor's autosave file"},
+		{name: "#", want: ""},
+	} {
+		if got := bindings.SkippedFile(tc.name); got != tc.want {
+			t.Errorf("SkippedFile(%q) = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestLoadListsSkipped(t *testing.T) {
+	dir := newCfgDir(t, map[string]string{
+		"conf.d/web.json":          `{"key": "/app", "source": "web.tmpl", "target": "/etc/app.conf"}`,
+		"conf.d/web.json.dpkg-old": `{"key": "/app", "source": "web.tmpl", "target": "/etc/app.conf"}`,
+		"conf.d/sub/api.json.bak":  `{not json`,
+		"conf.d/.hidden/x.json":    `{not json`,
+		"templates/not-a-binding~": `{not json`,
+	})
+	set := mustLoad(t, dir)
+	var got []string
+	for _, s := range set.Skipped {
+		rel, _ := filepath.Rel(dir, s.Path)
+		got = append(got, rel+": "+s.Why)
+	}
+	want := []string{"conf.d/.hidden: hidden", "conf.d/sub/api.json.bak: a backup", "conf.d/web.json.dpkg-old: dpkg's copy of the previous version"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("skipped %q, want %q", got, want)
+	}
+	if len(set.Bindings) != 1 {
+		t.Errorf("%d bindings, want 1", len(set.Bindings))
+	}
+}

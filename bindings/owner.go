@@ -33,3 +33,30 @@ func lookupID[T any](name string, lookup func(string) (T, error), id func(T) str
 	}
 	return strconv.Atoi(id(v))
 }
+
+// CheckOwners says, for every binding whose owner or group does not exist
+// on this host, which binding names which: apply would fail on it.
+func (s *Set) CheckOwners() Errors {
+	var errs Errors
+	for _, b := range s.Bindings {
+		for _, o := range []struct {
+			what, name string
+			lookup     func(string) error
+		}{
+			{"owner", b.Owner, func(n string) error { _, err := user.Lookup(n); return err }},
+			{"group", b.Group, func(n string) error { _, err := user.LookupGroup(n); return err }},
+		} {
+			if o.name == "" {
+				continue
+			}
+			if n, err := strconv.Atoi(o.name); err == nil && n >= 0 {
+				continue
+			}
+			if o.lookup(o.name) != nil {
+				kind := map[string]string{"owner": "user", "group": "group"}[o.what]
+				errs = append(errs, &Error{File: b.File, Msg: fmt.Sprintf("binding %q: %s %q: no such %s on this host", b.ID, o.what, o.name, kind)})
+			}
+		}
+	}
+	return errs
+}

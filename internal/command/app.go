@@ -31,6 +31,7 @@ func runWith(ctx context.Context, args []string, env *runEnv) int {
 	app := newApp(env)
 	args, err := reorderArgs(app, args)
 	if err == nil {
+		noteGiven(app, args)
 		err = app.RunContext(ctx, args)
 	}
 	return env.finish(err)
@@ -101,8 +102,10 @@ Examples:
 		Reader:               env.io.Stdin,
 		Writer:               env.io.Stdout,
 		ErrWriter:            env.io.Stderr,
-		Flags:                append(globalFlags(), rootFlags()...),
-		ExitErrHandler:       func(*cli.Context, error) {},
+		// The help command is reconfig's own, so urfave/cli does not add
+		// --help to the app: it is added here.
+		Flags:          append(append(globalFlags(), rootFlags()...), cli.HelpFlag),
+		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
 			return &usageError{msg: err.Error()}
 		},
@@ -125,6 +128,7 @@ Examples:
 			completionCommand(env),
 			manCommand(env),
 			versionCommand(env),
+			helpCommand(env),
 		},
 	}
 	for _, c := range app.Commands {
@@ -145,6 +149,29 @@ func prepare(c *cli.Command) {
 		sub.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
 			return &usageError{msg: err.Error(), cmd: subName}
 		}
+	}
+}
+
+// helpCommand is `reconfig help [COMMAND [SUBCOMMAND]]`: the same help
+// as --help gives.
+func helpCommand(env *runEnv) *cli.Command {
+	return &cli.Command{
+		Name:      "help",
+		Usage:     "show the help of reconfig or of one command",
+		ArgsUsage: "[COMMAND [SUBCOMMAND]]",
+		Action: func(c *cli.Context) error {
+			names := c.Args().Slice()
+			cmds := newApp(env).Commands
+			for i, name := range names {
+				cmd := command(cmds, name)
+				if cmd == nil {
+					return &usageError{msg: fmt.Sprintf("unknown command %q", strings.Join(names[:i+1], " "))}
+				}
+				cmds = cmd.Subcommands
+			}
+			args := append(append([]string{"reconfig"}, names...), "--help")
+			return newApp(env).RunContext(c.Context, args)
+		},
 	}
 }
 

@@ -49,7 +49,7 @@ Examples:
 			&cli.BoolFlag{Name: "json", Usage: "print the plan and the outcome as one JSON document (needs --auto-approve or PLANFILE)"},
 			&cli.StringSliceFlag{Name: "target", Usage: "apply only the binding with this `ID` (repeatable)"},
 			&cli.BoolFlag{Name: "prune", Usage: "delete targets recorded in state whose binding was removed"},
-			&cli.DurationFlag{Name: "lock-timeout", Usage: "wait this long for a held state lock", Value: 0},
+			&cli.DurationFlag{Name: "lock-timeout", Usage: "wait up to `DURATION` for a held state lock", Value: 0},
 			&cli.BoolFlag{Name: "force", Usage: "use a state file recorded for another etcd cluster"},
 		},
 		Action: func(c *cli.Context) error {

@@ -34,6 +34,7 @@ func parse(t *testing.T, args ...string) (*cli.Context, error) {
 	replace(app.Commands)
 	argv, err := reorderArgs(app, append([]string{"reconfig"}, args...))
 	if err == nil {
+		noteGiven(app, argv)
 		err = app.Run(argv)
 	}
 	if err == nil && got == nil {
@@ -143,6 +144,38 @@ func TestParseGlobals(t *testing.T) {
 			want: defaults(func(g *globals) { g.keyPassphrase = "x" })},
 		{name: "--key-passphrase-file", args: []string{"plan", "--key-passphrase-file", pwFile},
 			want: defaults(func(g *globals) { g.keyPassphrase = "s3cret" })},
+
+		// The command line wins over the environment, for options that
+		// stand for the same setting too.
+		{name: "--host beats RECONFIG_ENDPOINTS", args: []string{"plan", "--host", "h", "--port", "1"}, env: map[string]string{"RECONFIG_ENDPOINTS": "http://e:2"},
+			want: defaults(func(g *globals) { g.endpoints = []string{"http://h:1"} })},
+		{name: "--srv beats RECONFIG_ENDPOINTS", args: []string{"plan", "--srv", "_etcd._tcp.x"}, env: map[string]string{"RECONFIG_ENDPOINTS": "http://e:2"},
+			want: defaults(func(g *globals) { g.srv = "_etcd._tcp.x" })},
+		{name: "--endpoints beats RECONFIG_SRV", args: []string{"--endpoints", "a:1", "plan"}, env: map[string]string{"RECONFIG_SRV": "_etcd._tcp.x", "RECONFIG_DISCOVERY_SRV": "x"},
+			want: defaults(func(g *globals) { g.endpoints = []string{"http://a:1"} })},
+		{name: "--ssl_cafile beats RECONFIG_CACERT", args: []string{"plan", "--ssl_cafile", "old"}, env: map[string]string{"RECONFIG_CACERT": "env"},
+			want: defaults(func(g *globals) { g.cacert, g.tlsRequested = "old", true })},
+		{name: "--color beats RECONFIG_NO_COLOR", args: []string{"plan", "--color", "always"}, env: map[string]string{"RECONFIG_NO_COLOR": "true"},
+			want: defaults(func(g *globals) { g.color = "always" })},
+		{name: "--no-color beats RECONFIG_COLOR", args: []string{"plan", "--no-color"}, env: map[string]string{"RECONFIG_COLOR": "always"},
+			want: defaults(func(g *globals) { g.color = "never" })},
+		{name: "--password-file beats the password in RECONFIG_USER", args: []string{"validate", "--password-file", pwFile}, env: map[string]string{"RECONFIG_USER": "bob:env"},
+			want: defaults(func(g *globals) { g.user, g.password = "bob", "s3cret" })},
+		{name: "--user NAME:PASSWORD beats RECONFIG_PASSWORD_FILE", args: []string{"validate", "--user", "bob:pw"}, env: map[string]string{"RECONFIG_PASSWORD_FILE": pwFile},
+			want: defaults(func(g *globals) { g.user, g.password = "bob", "pw" }), warning: userWarning},
+		{name: "--key-passphrase beats RECONFIG_KEY_PASSPHRASE_FILE", args: []string{"plan", "--key-passphrase", "x"}, env: map[string]string{"RECONFIG_KEY_PASSPHRASE_FILE": pwFile},
+			want: defaults(func(g *globals) { g.keyPassphrase = "x" }), warning: passphraseWarning},
+		{name: "--key-passphrase-file beats RECONFIG_KEY_PASSPHRASE", args: []string{"plan", "--key-passphrase-file", pwFile}, env: map[string]string{"RECONFIG_KEY_PASSPHRASE": "env"},
+			want: defaults(func(g *globals) { g.keyPassphrase = "s3cret" })},
+		{name: "RECONFIG_ENDPOINTS and RECONFIG_SRV", args: []string{"plan"}, env: map[string]string{"RECONFIG_ENDPOINTS": "http://e:2", "RECONFIG_SRV": "_etcd._tcp.x"},
+			wantErr: "RECONFIG_ENDPOINTS and RECONFIG_SRV are set, and exclude each other: set only one"},
+		{name: "the original's --srv overrides --host/--port", args: []string{"--host", "h", "--srv", "_etcd._tcp.x", "--port", "1", "-n"},
+			want: defaults(func(g *globals) { g.srv = "_etcd._tcp.x" })},
+		{name: "--srv and --endpoints", args: []string{"plan", "--srv", "x", "--endpoints", "a:1"}, wantErr: "give either --endpoints or --srv, not both"},
+		{name: "--endpoints, --port and --discovery-srv", args: []string{"--discovery-srv", "x", "--endpoints", "a:1", "--port", "1", "-n"},
+			wantErr: "give only one of --endpoints, --host/--port, --discovery-srv"},
+		{name: "passphrase twice", args: []string{"plan", "--key-passphrase", "x", "--key-passphrase-file", pwFile}, wantErr: "give the passphrase once"},
+		{name: "password twice in the environment", args: []string{"plan"}, env: map[string]string{"RECONFIG_USER": "a:b", "RECONFIG_PASSWORD_FILE": pwFile}, wantErr: "give the password once"},
 
 		{name: "bad --color", args: []string{"plan", "--color", "sometimes"}, wantErr: `--color "sometimes": want auto, always or never`},
 		{name: "bad RECONFIG_LOG_FORMAT", args: []string{"plan"}, env: map[string]string{"RECONFIG_LOG_FORMAT": "xml"}, wantErr: `--log-format "xml": want text or json`},

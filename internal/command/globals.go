@@ -87,8 +87,8 @@ func globalFlags() []cli.Flag {
 		boolean("insecure-skip-tls-verify", "do not verify etcd's certificate"),
 		str("user", "etcd user `NAME[:PASSWORD]` (password also from RECONFIG_PASSWORD or --password-file)", ""),
 		str("password-file", "read the etcd user's password from `FILE`", ""),
-		dur("dial-timeout", "time to establish a connection to etcd", 5*time.Second),
-		dur("command-timeout", "time limit of one etcd request", 10*time.Second),
+		dur("dial-timeout", "wait up to `DURATION` to establish a connection to etcd", 5*time.Second),
+		dur("command-timeout", "limit each etcd request to `DURATION`", 10*time.Second),
 		str("color", "color output: `auto`, always or never", "auto"),
 		boolean("no-color", "no color output (also NO_COLOR)"),
 		str("log-format", "log format: `text` or json", "text"),
@@ -107,26 +107,31 @@ func globalFlags() []cli.Flag {
 // rootFlags exist only before any command: the original reconfig's modes.
 func rootFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.BoolFlag{Name: "notreally", Aliases: []string{"n"}, Usage: "the original's dry run: same as `reconfig plan`", Category: "original"},
-		&cli.BoolFlag{Name: "onetime", Aliases: []string{"o"}, Usage: "the original's one-shot run: same as `reconfig apply --auto-approve`", Category: "original"},
+		&cli.BoolFlag{Name: "notreally", Aliases: []string{"n"}, Usage: "the original's dry run: same as reconfig plan", Category: "original"},
+		&cli.BoolFlag{Name: "onetime", Aliases: []string{"o"}, Usage: "the original's one-shot run: same as reconfig apply --auto-approve", Category: "original"},
 		&cli.BoolFlag{Name: "version", Usage: "print the version and exit"},
 	}
 }
 
 // parseGlobals reads the global options, wherever they were given.
+//
+// The command line wins over the environment, whatever the options: where
+// options stand for the same setting (--endpoints, --host/--port, --srv,
+// --discovery-srv; a new spelling and the original's; a password and a
+// password file), one given on the command line sets aside the others'
+// environment variables. Two such options given in the same place are an
+// error, but for the original's spellings, which give way to the new ones.
 func parseGlobals(c *cli.Context) (*globals, error) {
+	from := origins(c)
 	g := &globals{
 		cfgDir:         c.String("cfgdir"),
 		statePath:      c.String("state"),
-		srv:            c.String("srv"),
-		discoverySRV:   c.String("discovery-srv"),
 		prefix:         c.String("prefix"),
 		dialTimeout:    c.Duration("dial-timeout"),
 		commandTimeout: c.Duration("command-timeout"),
-		cacert:         firstSet(c, "cacert", "ssl_cafile"),
-		cert:           firstSet(c, "cert", "ssl_cert"),
-		key:            firstSet(c, "key", "ssl_key"),
-		keyPassphrase:  firstSet(c, "key-passphrase", "ssl_passphrase"),
+		cacert:         c.String(from.pick("cacert", "ssl_cafile")),
+		cert:           c.String(from.pick("cert", "ssl_cert")),
+		key:            c.String(from.pick("key", "ssl_key")),
 
 		insecureSkipVerify: c.Bool("insecure-skip-tls-verify"),
 		color:              c.String("color"),
@@ -139,9 +144,10 @@ func parseGlobals(c *cli.Context) (*globals, error) {
 	if g.statePath == "" {
 		g.statePath = filepath.Join(g.cfgDir, "state.json")
 	}
-	if c.Bool("no-color") {
+	switch {
+	case from.pick("no-color", "color") == "no-color" && c.Bool("no-color"):
 		g.color = "never"
-	} else if !c.IsSet("color") && os.Getenv("NO_COLOR") != "" {
+	case !c.IsSet("color") && os.Getenv("NO_COLOR") != "":
 		g.color = "never"
 	}
 	switch g.color {
@@ -162,16 +168,28 @@ func parseGlobals(c *cli.Context) (*globals, error) {
 	}
 	g.tlsRequested = c.Bool("ssl") || g.cacert != "" || g.cert != "" || g.insecureSkipVerify
 
-	// Endpoints: --endpoints, or the original's --host/--port.
-	eps := c.String("endpoints")
-	if eps == "" {
-		eps = defaultEndpoint
+	// Endpoints: --endpoints, the original's --host/--port, or DNS.
+	eps := defaultEndpoint
+	if from["srv"] != notGiven && from["srv"] >= max(from["host"], from["port"]) {
+		// The original's --srv "overrides host/port".
+		delete(from, "host")
+		delete(from, "port")
 	}
-	host, port := c.String("host"), c.String("port")
-	if host != "" || port != "" {
-		if eps != defaultEndpoint && eps != "" {
-			return nil, &usageError{msg: "give either --endpoints or --host/--port, not both"}
+	source, err := from.one([]string{"endpoints"}, []string{"host", "port"}, []string{"srv"}, []string{"discovery-srv"})
+	if err != nil {
+		return nil, err
+	}
+	switch source {
+	case "endpoints":
+		if eps = c.String("endpoints"); eps == "" {
+			eps = defaultEndpoint
 		}
+	case "srv":
+		g.srv = c.String("srv")
+	case "discovery-srv":
+		g.discoverySRV = c.String("discovery-srv")
+	case "host":
+		host, port := c.String("host"), c.String("port")
 		if host == "" {
 			host = "127.0.0.1"
 		}
@@ -203,31 +221,43 @@ func parseGlobals(c *cli.Context) (*globals, error) {
 		return nil, &usageError{msg: "--endpoints is empty"}
 	}
 
-	user := c.String("user")
-	if name, pw, ok := strings.Cut(user, ":"); ok {
-		g.user, g.password = name, pw
-		if onCommandLine(c, "user", "RECONFIG_USER") {
+	// The password: in --user NAME:PASSWORD, in --password-file, or in
+	// RECONFIG_PASSWORD.
+	g.user = c.String("user")
+	name, inline, hasInline := strings.Cut(g.user, ":")
+	switch file := from["password-file"]; {
+	case hasInline && from["user"] == file:
+		return nil, &usageError{msg: "give the password once: --user NAME:PASSWORD or --password-file, not both"}
+	case hasInline && from["user"] > file:
+		g.user, g.password = name, inline
+		if from["user"] == fromCommandLine {
 			g.warnings = append(g.warnings, "the password given with --user NAME:PASSWORD is visible to every user of this host in the process list for as long as reconfig runs; use --password-file FILE or RECONFIG_PASSWORD")
 		}
-	} else {
-		g.user = user
-		g.password = os.Getenv("RECONFIG_PASSWORD")
-	}
-	if f := c.String("password-file"); f != "" {
-		if _, _, ok := strings.Cut(user, ":"); ok {
-			return nil, &usageError{msg: "give the password once: --user NAME:PASSWORD or --password-file, not both"}
+	case file != notGiven:
+		if hasInline {
+			g.user = name
 		}
-		pw, err := readSecretFile("--password-file", f)
+		pw, err := readSecretFile("--password-file", c.String("password-file"))
 		if err != nil {
 			return nil, err
 		}
 		g.password = pw
+	default:
+		g.password = os.Getenv("RECONFIG_PASSWORD")
 	}
-	if g.keyPassphrase != "" && onCommandLine(c, "key-passphrase", "RECONFIG_KEY_PASSPHRASE") {
-		g.warnings = append(g.warnings, "the passphrase given with --key-passphrase is visible to every user of this host in the process list for as long as reconfig runs; use --key-passphrase-file FILE or RECONFIG_KEY_PASSPHRASE")
-	}
-	if f := c.String("key-passphrase-file"); f != "" {
-		pw, err := readSecretFile("--key-passphrase-file", f)
+
+	// The client key's passphrase.
+	pp := from.pick("key-passphrase", "ssl_passphrase")
+	switch file := from["key-passphrase-file"]; {
+	case from[pp] != notGiven && from[pp] == file:
+		return nil, &usageError{msg: "give the passphrase once: --key-passphrase or --key-passphrase-file, not both"}
+	case from[pp] > file:
+		g.keyPassphrase = c.String(pp)
+		if g.keyPassphrase != "" && from[pp] == fromCommandLine {
+			g.warnings = append(g.warnings, "the passphrase given with --key-passphrase is visible to every user of this host in the process list for as long as reconfig runs; use --key-passphrase-file FILE or RECONFIG_KEY_PASSPHRASE")
+		}
+	case file != notGiven:
+		pw, err := readSecretFile("--key-passphrase-file", c.String("key-passphrase-file"))
 		if err != nil {
 			return nil, err
 		}
@@ -236,11 +266,120 @@ func parseGlobals(c *cli.Context) (*globals, error) {
 	return g, nil
 }
 
-// onCommandLine reports whether flag name was given on the command line
-// (where ps shows it), not only through its environment variable.
-func onCommandLine(c *cli.Context, name, env string) bool {
-	v, fromEnv := os.LookupEnv(env)
-	return c.IsSet(name) && !(fromEnv && v == c.String(name))
+// origin is where a flag's value came from.
+type origin int
+
+const (
+	notGiven origin = iota
+	fromEnv
+	fromCommandLine
+)
+
+// givenKey is the app's Metadata key holding the names of the global
+// flags the command line gave (noteGiven).
+const givenKey = "given"
+
+// noteGiven records, in the app's Metadata, which global flags the command
+// line args gave: after reorderArgs they all stand before the command.
+func noteGiven(app *cli.App, args []string) {
+	given := map[string]bool{}
+	for i := 1; i < len(args) && isFlag(args[i]) && args[i] != "--"; i++ {
+		f := lookupFlag(app.Flags, args[i])
+		if f == nil {
+			break
+		}
+		for _, n := range f.Names() {
+			given[n] = true
+		}
+		if takesValue(f, args[i]) {
+			i++
+		}
+	}
+	if app.Metadata == nil {
+		app.Metadata = map[string]any{}
+	}
+	app.Metadata[givenKey] = given
+}
+
+// flagOrigins says where each global flag came from, by each of its names.
+type flagOrigins map[string]origin
+
+func origins(c *cli.Context) flagOrigins {
+	given, _ := c.App.Metadata[givenKey].(map[string]bool)
+	o := flagOrigins{}
+	for _, f := range c.App.Flags {
+		for _, n := range f.Names() {
+			switch {
+			case given[n]:
+				o[n] = fromCommandLine
+			case c.IsSet(n):
+				o[n] = fromEnv
+			}
+		}
+	}
+	return o
+}
+
+// pick returns which of names, spellings of one setting, counts: one given
+// on the command line before one from the environment; of two given in the
+// same place, the first. None given, it is the first.
+func (o flagOrigins) pick(names ...string) string {
+	best := names[0]
+	for _, n := range names[1:] {
+		if o[n] > o[best] {
+			best = n
+		}
+	}
+	return best
+}
+
+// one returns which of the groups of flags, alternatives that exclude
+// each other, counts (the group's first name): the one given on the
+// command line, else the one given in the environment, else "". Two given
+// in the same place are an error.
+func (o flagOrigins) one(groups ...[]string) (string, error) {
+	var best origin
+	var chosen [][]string
+	for _, g := range groups {
+		var at origin
+		for _, n := range g {
+			at = max(at, o[n])
+		}
+		switch {
+		case at > best:
+			best, chosen = at, [][]string{g}
+		case at == best && at != notGiven:
+			chosen = append(chosen, g)
+		}
+	}
+	switch {
+	case len(chosen) == 0:
+		return "", nil
+	case len(chosen) == 1:
+		return chosen[0][0], nil
+	}
+	var names []string
+	for _, g := range chosen {
+		var spell []string
+		for _, n := range g {
+			if best == fromEnv {
+				if e := envs(n)[0]; o[n] == fromEnv {
+					spell = append(spell, e)
+				}
+				continue
+			}
+			spell = append(spell, "--"+n)
+		}
+		names = append(names, strings.Join(spell, "/"))
+	}
+	if best == fromEnv {
+		last := len(names) - 1
+		return "", &usageError{msg: fmt.Sprintf("%s and %s are set, and exclude each other: set only one (an option on the command line wins over them)", strings.Join(names[:last], ", "), names[last])}
+	}
+	if len(names) == 2 {
+		return "", &usageError{msg: fmt.Sprintf("give either %s or %s, not both", names[0], names[1])}
+	}
+	return "", &usageError{msg: fmt.Sprintf("give only one of %s", strings.Join(names, ", "))}
 }
 
 // maxSecretFile caps a password or passphrase file.
@@ -255,17 +394,6 @@ func readSecretFile(flag, path string) (string, error) {
 	}
 	line, _, _ := strings.Cut(string(data), "\n")
 	return strings.TrimRight(line, "\r"), nil
-}
-
-// firstSet returns the first of the named flags that was given, else the
-// first's default.
-func firstSet(c *cli.Context, names ...string) string {
-	for _, n := range names {
-		if c.IsSet(n) {
-			return c.String(n)
-		}
-	}
-	return c.String(names[0])
 }
 
 // colorOn decides whether output to w is colored.

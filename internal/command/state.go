@@ -2,6 +2,7 @@ package command
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/urfave/cli/v2"
 
@@ -96,11 +97,17 @@ func runStateUnlock(c *cli.Context, env *runEnv) error {
 	if err != nil {
 		return err
 	}
+	// Unlock says nothing of a lock file that named no holder: whether
+	// there was one to remove is seen before.
+	_, statErr := os.Lstat(state.LockPath(g.statePath))
 	info, err := state.Unlock(g.statePath)
-	if err != nil {
+	switch {
+	case err != nil:
 		return err
-	}
-	if info == nil {
+	case info == nil && statErr == nil:
+		env.view().LeftoverLockRemoved(state.LockPath(g.statePath))
+		return nil
+	case info == nil:
 		env.view().NoLock(g.statePath)
 		return nil
 	}

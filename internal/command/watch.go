@@ -84,7 +84,7 @@ Examples:
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "wait", Usage: "apply after `MIN[:MAX]` without changes (MAX defaults to 4×MIN), e.g. 500ms:5s", EnvVars: envs("wait")},
 			&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus /metrics and /healthz on `ADDR`", EnvVars: envs("metrics-addr")},
-			&cli.DurationFlag{Name: "resync", Usage: "re-read everything and re-apply this often, retrying failures", Value: 10 * time.Minute, EnvVars: envs("resync")},
+			&cli.DurationFlag{Name: "resync", Usage: "re-read everything and re-apply every `DURATION`, retrying failures", Value: 10 * time.Minute, EnvVars: envs("resync")},
 			&cli.BoolFlag{Name: "force", Usage: "use a state file recorded for another etcd cluster"},
 			&cli.DurationFlag{Name: "progress-interval", Hidden: true, Value: 5 * time.Second},
 			&cli.BoolFlag{Name: "fleet", Usage: "report to the fleet (reconfig fleet status) and obey its hold", EnvVars: envs("fleet")},

@@ -118,6 +118,11 @@ func (c *Client) waitReady(ctx context.Context) error {
 		if s == connectivity.Idle {
 			conn.Connect()
 		}
+		// Every endpoint refusing the connection will not change within
+		// the dial timeout: say so now.
+		if s == connectivity.TransientFailure && allRefuse(c.cfg.Endpoints, c.cfg.DialTimeout) {
+			return c.unreachable()
+		}
 		if !conn.WaitForStateChange(ctx, s) {
 			if errors.Is(ctx.Err(), context.Canceled) {
 				return &Error{Msg: "connect: canceled", Err: ctx.Err()}
@@ -131,10 +136,16 @@ func (c *Client) unreachable() error {
 	eps := strings.Join(c.cfg.Endpoints, ",")
 	msg := fmt.Sprintf("cannot reach etcd at %s within %s", eps, c.cfg.DialTimeout)
 	advice := unreachableHint
-	if why, tlsTrouble := probe(c.cfg.Endpoints, c.cfg.DialTimeout, c.cfg.TLS); why != "" {
+	if why, trouble := probe(c.cfg.Endpoints, c.cfg.DialTimeout, c.cfg.TLS); why != "" {
 		msg = fmt.Sprintf("cannot reach etcd at %s: %s", eps, why)
-		if tlsTrouble {
+		switch trouble {
+		case troubleTLS:
 			advice = tlsHint
+		case troublePlainHTTP:
+			advice = plainHTTPHint
+		case troubleNotEtcd:
+			msg = why
+			advice = notEtcdHint
 		}
 	} else if c.cfg.TLS == nil && anyHTTPS(c.cfg.Endpoints) {
 		msg += " (https endpoint without TLS settings)"

@@ -1,8 +1,12 @@
 package view
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -26,6 +30,9 @@ func Apply(w io.Writer, s *Style, p *plan.Plan, r *apply.Result) {
 		switch {
 		case o.Failed():
 			fmt.Fprintf(w, "%s %s  %s  %s\n", s.Err.Sprint("!"), s.Bold.Sprint(Printable(o.ID)), Printable(o.Target), s.Err.Sprint("failed: ")+Printable(errText(o)))
+			if h := permissionHint(o); h != "" {
+				fmt.Fprintf(w, "  %s %s\n", s.Bold.Sprint("hint:"), Printable(h))
+			}
 		case o.Changed:
 			verb := map[plan.Action]string{plan.Create: "created", plan.Update: "updated", plan.Delete: "deleted"}[o.Action]
 			fmt.Fprintf(w, "%s %s  %s  %s\n", symbol(s, o.Action), s.Bold.Sprint(Printable(o.ID)), Printable(o.Target), verb)
@@ -68,6 +75,15 @@ func Recovered(w io.Writer, s *Style, rs []apply.Recovered) {
 	if len(rs) > 0 {
 		fmt.Fprintln(w)
 	}
+}
+
+// permissionHint says what to do about a target whose directory refused
+// reconfig: a new file is written beside the target, then renamed over it.
+func permissionHint(o *apply.Outcome) string {
+	if o.Err == nil || !errors.Is(o.Err, fs.ErrPermission) {
+		return ""
+	}
+	return fmt.Sprintf("reconfig writes a temporary file in %s and renames it over the target: run it as a user that may write there (it runs as uid %d), or give that user the directory", filepath.Dir(o.Target), os.Geteuid())
 }
 
 func errText(o *apply.Outcome) string {

@@ -76,8 +76,11 @@ type stateShowJSON struct{ *View }
 
 var _ StateShow = stateShowJSON{}
 
-func (v stateShowJSON) Record(_ string, r *state.Record) error {
-	data, err := json.MarshalIndent(r, "", "  ")
+func (v stateShowJSON) Record(id string, r *state.Record) error {
+	data, err := json.MarshalIndent(struct {
+		ID string `json:"id"`
+		*state.Record
+	}{id, r}, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -88,6 +91,12 @@ func (v stateShowJSON) Record(_ string, r *state.Record) error {
 // Unlocked says the stale lock of a dead process was removed.
 func (v *View) Unlocked(info *state.LockInfo) {
 	fmt.Fprintf(v.stdout, "Removed the stale lock of pid %d (%s, since %s).\n", info.PID, info.Operation, info.Since.Local().Format(time.RFC3339))
+}
+
+// LeftoverLockRemoved says a lock file that named no holder, left behind
+// and held by no process, was removed.
+func (v *View) LeftoverLockRemoved(path string) {
+	fmt.Fprintf(v.stdout, "Removed the leftover lock file %s: no process held it, and it named no holder.\n", path)
 }
 
 // NoLock says no lock was held on the state at path.

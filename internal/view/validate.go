@@ -18,3 +18,10 @@ func (v *View) Validated(cfgDir string, bs []*bindings.Binding) {
 	}
 	fmt.Fprintf(w, "%d binding%s valid.\n", len(bs), plural(len(bs)))
 }
+
+// SkippedFiles lists the files of conf.d that are not read (validate).
+func (v *View) SkippedFiles(skipped []bindings.Skipped) {
+	for _, s := range skipped {
+		fmt.Fprintf(v.stdout, "  %s  %s (%s): not a binding file\n", v.style.Dim.Sprint("skipped"), Printable(s.Path), s.Why)
+	}
+}

@@ -97,7 +97,7 @@ func TestViews(t *testing.T) {
 		{name: "state show of a sensitive binding", show: func(v *View) error { return NewStateShow(v, false).Record("db", secret) },
 			want: "id:         db\ntarget:     /etc/secret\nsha256:     (not shown: the binding is sensitive)\nrevision:   7\napplied at: " + at.Format(time.RFC3339) + "\ncheck:      ok\nreload:     ok\n"},
 		{name: "state show --json", show: func(v *View) error { return NewStateShow(v, true).Record("db", secret) },
-			want: "{\n  \"target\": \"/etc/secret\",\n  \"sha256\": \"\",\n  \"revision\": 7,\n  \"applied_at\": " + strings.TrimSuffix(mustJSON(t, at), "\n") + ",\n  \"check\": \"ok\",\n  \"reload\": \"ok\",\n  \"sensitive\": true\n}\n"},
+			want: "{\n  \"id\": \"db\",\n  \"target\": \"/etc/secret\",\n  \"sha256\": \"\",\n  \"revision\": 7,\n  \"applied_at\": " + strings.TrimSuffix(mustJSON(t, at), "\n") + ",\n  \"check\": \"ok\",\n  \"reload\": \"ok\",\n  \"sensitive\": true\n}\n"},
 		{name: "state list", show: func(v *View) error {
 			v.StateList("/s.json", &state.State{Lineage: "l", Serial: 3, ClusterID: "c", Revision: 9,
 				Bindings: map[string]*state.Record{"b": {Target: "/b", Revision: 9, AppliedAt: at, Error: "boom"}, "a": record},
