@@ -42,7 +42,11 @@ func TestEditedPlanFileRefused(t *testing.T) {
 		edit func(ch map[string]any, p map[string]any)
 		want string
 	}{
-		{"a target no binding writes", func(ch, _ map[string]any) { ch["target"] = elsewhere; ch["before_sha256"] = "" },
+		{"a target no binding writes", func(ch, _ map[string]any) {
+			ch["target"] = elsewhere
+			ch["before_sha256"] = ""
+			delete(ch, "before")
+		},
 			`binding "app" writes ` + f.target("app.conf") + `, not this file`},
 		{"a setuid mode", func(ch, _ map[string]any) { ch["mode"] = "04755" }, "mode 04755 is not 0644"},
 		{"another owner", func(ch, _ map[string]any) { ch["uid"] = 65534 }, "owner 65534:"},

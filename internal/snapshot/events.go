@@ -65,10 +65,14 @@ func (s *Snapshot) ApplySpan(i int, events []Event) []string {
 
 // Progress records that span i has seen every change up to rev.
 func (s *Snapshot) Progress(i int, rev int64) {
-	if i >= 0 && i < len(s.Spans) && rev > s.Spans[i].Rev {
-		s.Spans[i].Rev = rev
+	if i >= 0 && i < len(s.Spans) && rev > s.Spans[i].Seen {
+		s.Spans[i].Seen = rev
 	}
 }
+
+// Current is the revision up to which the span is known to hold every
+// change: its newest event, or a later progress notification.
+func (sp *Span) Current() int64 { return max(sp.Rev, sp.Seen) }
 
 // apply applies one event to the span and reports whether the value of
 // its key changed: O(log n) (see store).

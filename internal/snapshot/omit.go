@@ -27,7 +27,7 @@ func (s *Snapshot) Omit(ranges []Range) {
 	}
 	for i := range s.Spans {
 		sp := &s.Spans[i]
-		kept := Span{Start: sp.Start, End: sp.End, Rev: sp.Rev, Optional: sp.Optional, Denied: sp.Denied}
+		kept := Span{Start: sp.Start, End: sp.End, Rev: sp.Rev, Seen: sp.Seen, Optional: sp.Optional, Denied: sp.Denied}
 		for kv := range sp.All() {
 			if !omitted(kv.Key) {
 				kept.Append(kv)

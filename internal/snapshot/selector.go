@@ -76,10 +76,16 @@ type Span struct {
 	End   string
 	// kvs are the key/values, sorted by key, all in [Start, End).
 	kvs store
-	// Rev is the revision the span is known to be current at: the
-	// snapshot's revision, then the newest event or progress notification
-	// of its watch. A watch of the span resumes after Rev.
+	// Rev is the revision of the newest change the span holds: the
+	// snapshot's revision, then the newest event of its watch. A watch of
+	// the span resumes from Rev, and events at or below it are not applied
+	// again.
 	Rev int64
+	// Seen is the revision a progress notification proved the span
+	// current at (0: none since Rev). It never moves Rev: etcd before
+	// 3.4.24 and 3.5.8 could send a progress notification ahead of events
+	// of a watch still catching up, and those events must still apply.
+	Seen int64
 	// Optional is set when the span only holds recursive selectors' own
 	// keys (see Range.Optional).
 	Optional bool

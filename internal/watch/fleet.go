@@ -44,6 +44,10 @@ type FleetOptions struct {
 // burst of changes costs etcd at most two writes a second per host.
 const minReportGap = time.Second
 
+// maxReportDelay bounds how long a report waits for the cycles of a burst
+// of changes to be done.
+const maxReportDelay = 5 * time.Second
+
 // evenWait bounds how long a report waits for the watch stream to prove
 // every span current (a progress notification) before it is written with
 // the revision proven so far.
@@ -72,6 +76,8 @@ type member struct {
 	// asked to prove themselves current for it.
 	want  bool
 	asked time.Time
+	// wanted is when the report now due became due.
+	wanted time.Time
 	// barrier is set when a barrier was seen: the next report is written
 	// even if it says nothing new, as the host's answer.
 	barrier bool
@@ -90,6 +96,8 @@ type member struct {
 	// gate is a follower's view of the group it follows (nil: not a
 	// follower).
 	gate *gate
+	// stop ends the renewal and the writer of the current lease.
+	stop context.CancelFunc
 }
 
 func newMember(o FleetOptions) (*member, error) {
@@ -154,10 +162,17 @@ func checkFleetKeys(keys fleet.Keys, set *bindings.Set) error {
 	return nil
 }
 
-// join starts the daemon's membership on a new session's client: a new
-// lease, renewed until sctx ends, the claim on the name, and the writer of
-// reports. A role that may not write the fleet keys ends the daemon.
+// join starts the daemon's membership on a session's client: a new lease,
+// renewed until sctx ends or the next join, the claim on the name, and the
+// writer of reports. It runs when a session starts and when the lease was
+// lost (etcd could not renew it within its TTL), keeping the session's
+// watch. A role that may not write the fleet keys ends the daemon.
 func (m *member) join(sctx context.Context, cli *etcd.Client, metrics *Metrics, log *slog.Logger) error {
+	if m.stop != nil {
+		m.stop()
+	}
+	mctx, cancel := context.WithCancel(sctx)
+	m.stop = cancel
 	lease, err := cli.GrantLease(sctx, m.o.TTL)
 	if err != nil {
 		return err
@@ -170,7 +185,7 @@ func (m *member) join(sctx context.Context, cli *etcd.Client, metrics *Metrics, 
 		}
 		return err
 	}
-	lost, err := cli.KeepAlive(sctx, lease)
+	lost, err := cli.KeepAlive(mctx, lease)
 	if err != nil {
 		return err
 	}
@@ -180,7 +195,7 @@ func (m *member) join(sctx context.Context, cli *etcd.Client, metrics *Metrics, 
 	m.prevLease = lease
 	m.lost = lost
 	m.w = newReportWriter(cli, lease, m.o.Keys.Host(m.o.Name), m.o.Keys.Member(m.o.Group, m.o.Name), metrics, log)
-	go m.w.run(sctx)
+	go m.w.run(mctx)
 	m.last, m.want, m.asked = "", true, time.Time{}
 	return nil
 }
@@ -438,7 +453,7 @@ func (d *daemon) atRevision() int64 {
 		if sp.Denied {
 			continue
 		}
-		rev := sp.Rev
+		rev := sp.Current()
 		if rev == 0 {
 			rev = d.snap.Revision
 		}
@@ -459,7 +474,7 @@ func (d *daemon) atRevision() int64 {
 // the snapshot holds: then atRevision is as high as the stream can prove.
 func (d *daemon) even() bool {
 	for _, sp := range d.snap.Spans {
-		if !sp.Denied && sp.Rev < d.snap.Revision {
+		if !sp.Denied && sp.Current() < d.snap.Revision {
 			return false
 		}
 	}
@@ -485,10 +500,19 @@ func (l *watchLoop) report() time.Time {
 		m.health, m.want = health, true
 	}
 	if !m.want {
+		m.wanted = time.Time{}
+		return time.Time{}
+	}
+	now := time.Now()
+	if m.wanted.IsZero() {
+		m.wanted = now
+	}
+	if due := d.next(); !due.IsZero() && due.Sub(now) < minReportGap && now.Sub(m.wanted) < maxReportDelay {
+		// A cycle runs next: report after it, what it did too. A burst
+		// of changes is reported once the daemon caught up with it.
 		return time.Time{}
 	}
 	if !d.even() && l.ready != nil {
-		now := time.Now()
 		if m.asked.IsZero() || now.Sub(m.asked) < evenWait {
 			if m.asked.IsZero() {
 				m.asked = now
@@ -504,7 +528,7 @@ func (l *watchLoop) report() time.Time {
 		}
 	}
 	answer := m.barrier
-	m.want, m.asked, m.barrier = false, time.Time{}, false
+	m.want, m.asked, m.barrier, m.wanted = false, time.Time{}, false, time.Time{}
 	at := d.atRevision()
 	var following *fleet.Following
 	if m.following() {

@@ -199,3 +199,30 @@ func TestFleetKeysReadByABinding(t *testing.T) {
 		t.Fatalf("Run = %v", err)
 	}
 }
+
+// A lease lost while the daemon runs (here revoked by hand, as etcd does
+// when it could not renew it in time) is replaced on the same watch: the
+// status comes back, and no new snapshot is taken for it.
+func TestFleetLeaseLostKeepsTheWatch(t *testing.T) {
+	srv := etcdtest.Start(t)
+	c := connect(t, srv.ClientURL)
+	put(t, c, "/a/x", "1")
+	h := member(t, srv.ClientURL, "a", "/a")
+	h.awaitContent("b.conf", "x=1\n", 10*time.Second)
+	awaitStatus(t, c, "a", "the first report", func(s *fleet.Status) bool { return s != nil })
+	entries, _, err := c.List(context.Background(), fleetKeys.Host("a"))
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("status key: %v %v", entries, err)
+	}
+	if err := c.RevokeLease(context.Background(), entries[0].Lease); err != nil {
+		t.Fatal(err)
+	}
+	awaitStatus(t, c, "a", "the status back on a new lease", func(s *fleet.Status) bool { return s != nil })
+	awaitLog(t, h, "the fleet lease was lost; the status is written again on a new one", 10*time.Second)
+	if n := strings.Count(h.logs.String(), "snapshot taken"); n != 1 {
+		t.Errorf("%d snapshots taken, want 1: a lost lease must not cost a new snapshot\n%s", n, h.logs.String())
+	}
+	rev := put(t, c, "/a/x", "2")
+	h.awaitContent("b.conf", "x=2\n", 10*time.Second)
+	awaitStatus(t, c, "a", "at the change after the new lease", func(s *fleet.Status) bool { return s != nil && s.At >= rev })
+}

@@ -116,7 +116,12 @@ func (l *watchLoop) run(ctx context.Context) halt {
 		case <-l.wake.C:
 		case <-l.reported.C:
 		case <-d.fleetLost():
-			return halt{stopReconnect, errors.New("the fleet lease could not be renewed")}
+			// etcd could not renew the lease in time (overloaded, or
+			// away longer than the TTL): a new one, on the same watch.
+			if err := d.fleet.join(ctx, l.cli, d.o.Metrics, d.log); err != nil {
+				return halt{stopReconnect, fmt.Errorf("the fleet lease was lost and a new one could not be granted: %w", err)}
+			}
+			d.log.Warn("the fleet lease was lost; the status is written again on a new one")
 		case <-l.live.timer.C:
 			if h := l.checkLive(); h != nil {
 				return *h
@@ -254,7 +259,16 @@ func (d *daemon) take(b etcd.Batch) *halt {
 	if b.ClusterID != d.snap.ClusterID {
 		return &halt{stopResnapshot, fmt.Errorf("%w: cluster %s, not %s", errOtherEtcd, b.ClusterID, d.snap.ClusterID)}
 	}
-	seen := d.snap.Spans[b.Span].Rev
+	// A progress notification below what the span has seen, or events
+	// sent at a revision below the newest it holds, come from another
+	// etcd. (An event batch may be sent below an earlier progress
+	// notification: etcd before 3.4.24 and 3.5.8 let one overtake the
+	// events of a watch catching up.)
+	sp := &d.snap.Spans[b.Span]
+	seen := sp.Rev
+	if len(b.Events) == 0 {
+		seen = sp.Current()
+	}
 	if seen == 0 {
 		seen = d.snap.Revision
 	}
