@@ -51,6 +51,23 @@ func (o *Outcome) Skipped() plan.SkipReason { return o.change.Skipped }
 // Warnings are the plan's warnings about the binding's target.
 func (o *Outcome) Warnings() []string { return o.change.Warnings }
 
+// TargetHash is the hex SHA-256 of what the target holds after the apply
+// ("" when it does not exist): the new content when the binding changed
+// it, the content found otherwise (a failed binding's target is left or put
+// back as it was).
+func (o *Outcome) TargetHash() string {
+	switch {
+	case o.Changed && o.Action == plan.Delete:
+		return ""
+	case o.Changed || o.Action == plan.NoOp:
+		return o.change.AfterHash
+	}
+	return o.change.BeforeHash
+}
+
+// Sensitive reports whether the binding is marked sensitive.
+func (o *Outcome) Sensitive() bool { return o.change.Sensitive }
+
 // Failed reports whether the binding failed in this apply.
 func (o *Outcome) Failed() bool { return o.Err != nil || o.Action == plan.Fail }
 

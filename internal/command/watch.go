@@ -20,6 +20,7 @@ import (
 	"github.com/reconfig/reconfig/bindings"
 	"github.com/reconfig/reconfig/internal/engine"
 	"github.com/reconfig/reconfig/internal/etcd"
+	"github.com/reconfig/reconfig/internal/fleet"
 	"github.com/reconfig/reconfig/internal/hint"
 	"github.com/reconfig/reconfig/internal/view"
 	"github.com/reconfig/reconfig/internal/watch"
@@ -37,6 +38,8 @@ type watchArgs struct {
 	// commands instead of running them.
 	rewrite      func(*bindings.Set)
 	showCommands bool
+	// fleet makes the daemon a member of a fleet (nil: not).
+	fleet *watch.FleetOptions
 }
 
 func watchCommand(env *runEnv) *cli.Command {
@@ -44,32 +47,84 @@ func watchCommand(env *runEnv) *cli.Command {
 		Name:  "watch",
 		Usage: "the daemon: apply, then apply again on every change in etcd",
 		UsageText: `reconfig watch [--wait MIN[:MAX]] [--metrics-addr ADDR] [--resync INTERVAL]
+               [--fleet [--name NAME] [--group GROUP] [--fleet-prefix PREFIX]]
 
 Takes a snapshot, applies every binding, then follows the etcd watch stream
 and re-applies the bindings that read each changed key. SIGHUP re-reads the
 bindings and templates; SIGINT and SIGTERM finish the cycle in flight and
 exit 0. Failures are logged and retried; they never stop the daemon.
 
+With --fleet the daemon reports what it applied under
+PREFIX/hosts/NAME, on a lease of --fleet-ttl, obeys the fleet's hold and
+answers barriers (reconfig fleet status|wait|hold|release).
+
 Examples:
    reconfig watch
-   reconfig watch --wait 2s:10s --metrics-addr 127.0.0.1:9333`,
+   reconfig watch --wait 2s:10s --metrics-addr 127.0.0.1:9333
+   reconfig watch --fleet --group lb`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "wait", Usage: "apply after `MIN[:MAX]` without changes (MAX defaults to 4×MIN), e.g. 500ms:5s", EnvVars: envs("wait")},
 			&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus /metrics and /healthz on `ADDR`", EnvVars: envs("metrics-addr")},
 			&cli.DurationFlag{Name: "resync", Usage: "re-read everything and re-apply this often, retrying failures", Value: 10 * time.Minute, EnvVars: envs("resync")},
 			&cli.BoolFlag{Name: "force", Usage: "use a state file recorded for another etcd cluster"},
 			&cli.DurationFlag{Name: "progress-interval", Hidden: true, Value: 5 * time.Second},
+			&cli.BoolFlag{Name: "fleet", Usage: "report to the fleet (reconfig fleet status) and obey its hold", EnvVars: envs("fleet")},
+			&cli.StringFlag{Name: "name", Usage: "the host's `NAME` in the fleet (default: the host name)", EnvVars: envs("name")},
+			&cli.StringFlag{Name: "group", Usage: "the host's `GROUP` in the fleet", Value: "default", EnvVars: envs("group")},
+			fleetPrefixFlag(),
+			&cli.DurationFlag{Name: "fleet-ttl", Usage: "a dead host leaves the fleet within this `TTL` (whole seconds)", Value: fleet.DefaultTTL, EnvVars: envs("fleet-ttl")},
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
 				return &usageError{msg: "watch takes no arguments", cmd: "watch"}
 			}
+			fl, err := fleetMember(c)
+			if err != nil {
+				return err
+			}
 			return runWatch(c, env, watchArgs{
 				wait: c.String("wait"), metricsAddr: c.String("metrics-addr"), resync: c.Duration("resync"),
-				force: c.Bool("force"), progress: c.Duration("progress-interval"),
+				force: c.Bool("force"), progress: c.Duration("progress-interval"), fleet: fl,
 			})
 		},
 	}
+}
+
+// fleetMember reads --fleet and its flags (nil without --fleet).
+func fleetMember(c *cli.Context) (*watch.FleetOptions, error) {
+	if !c.Bool("fleet") {
+		for _, f := range []string{"name", "group", "fleet-prefix", "fleet-ttl"} {
+			if c.IsSet(f) && os.Getenv(envs(f)[0]) == "" {
+				return nil, &usageError{msg: "--" + f + " needs --fleet", cmd: "watch"}
+			}
+		}
+		return nil, nil
+	}
+	name := c.String("name")
+	if !c.IsSet("name") {
+		host, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("--fleet: cannot read the host name (give --name): %w", err)
+		}
+		name = host
+	}
+	for flag, v := range map[string]string{"name": name, "group": c.String("group")} {
+		if err := fleet.CheckName(flag, v); err != nil {
+			return nil, &usageError{msg: err.Error(), cmd: "watch"}
+		}
+	}
+	ttl := c.Duration("fleet-ttl")
+	if ttl < 2*time.Second || ttl%time.Second != 0 {
+		return nil, &usageError{msg: fmt.Sprintf("--fleet-ttl %s: must be whole seconds, at least 2s", ttl), cmd: "watch"}
+	}
+	return &watch.FleetOptions{Keys: fleet.NewKeys(c.String("fleet-prefix")), Name: name, Group: c.String("group"),
+		TTL: ttl, Version: Version}, nil
+}
+
+// fleetPrefixFlag is --fleet-prefix, the same for watch and fleet.
+func fleetPrefixFlag() cli.Flag {
+	return &cli.StringFlag{Name: "fleet-prefix", Usage: "the fleet's keys live under `PREFIX` (itself under --prefix)",
+		Value: fleet.DefaultPrefix, EnvVars: envs("fleet-prefix")}
 }
 
 // parseWait reads --wait MIN[:MAX].
@@ -187,6 +242,7 @@ func runWatchWith(c *cli.Context, env *runEnv, g *globals, a watchArgs) error {
 		ShowCommands:     a.showCommands,
 		Logger:           log,
 		Metrics:          metrics,
+		Fleet:            a.fleet,
 	})
 }
 

@@ -46,6 +46,11 @@ type retry struct {
 // earliest retry of a failed binding, never before a blocked cycle may
 // run again. Zero: nothing to do.
 func (d *daemon) next() time.Time {
+	if d.fleet.held() != "" {
+		// The fleet is held: the snapshot stays current, nothing is
+		// applied until the hold is released.
+		return time.Time{}
+	}
 	var due time.Time
 	switch {
 	case d.full:
@@ -78,8 +83,9 @@ func (d *daemon) runDue(ctx context.Context) {
 			ids = d.dirty
 		}
 		d.dirty, d.full = map[string]bool{}, false
-		pending := d.quiet
+		pending, pendingFrom := d.quiet, d.pendingFrom
 		d.quiet.reset()
+		d.pendingFrom = 0
 		if !d.runCycle(ctx, ids) {
 			// Keep the work for when cycles may run again, and when it
 			// became due: without that, pending changes have no due time
@@ -90,7 +96,7 @@ func (d *daemon) runDue(ctx context.Context) {
 			for id := range ids {
 				d.dirty[id] = true
 			}
-			d.quiet = pending
+			d.quiet, d.pendingFrom = pending, pendingFrom
 			return
 		}
 		if ids == nil {
@@ -221,6 +227,9 @@ func (d *daemon) cycle(ctx context.Context, ids map[string]bool) (*apply.Result,
 		return nil, err
 	}
 	d.logRun(run, renderTime)
+	if d.fleet != nil {
+		d.fleet.record(run.Result, run.Plan.Revision, d.cfg.Set)
+	}
 	d.report(Cycle{Revision: run.Plan.Revision, Plan: run.Plan, Result: run.Result})
 	return run.Result, nil
 }

@@ -65,6 +65,9 @@ type Options struct {
 	Metrics *Metrics
 	// OnCycle, when set, is called after every cycle.
 	OnCycle func(Cycle)
+	// Fleet, when set, makes the daemon a member of a fleet (watch
+	// --fleet).
+	Fleet *FleetOptions
 }
 
 // Cycle is the outcome of one plan/apply cycle.
@@ -151,6 +154,11 @@ type daemon struct {
 	// of the same bindings at the same revision.
 	held   *heldRender
 	states state.Cache
+	// fleet is the daemon's part in a fleet (nil without --fleet);
+	// pendingFrom is the revision of the oldest change not yet applied
+	// (0: none), below which the host is at.
+	fleet       *member
+	pendingFrom int64
 }
 
 // Run runs the daemon until ctx ends. It returns an error only when the
@@ -164,7 +172,23 @@ func Run(ctx context.Context, o Options) error {
 	}
 	d := &daemon{o: o, log: o.Logger, cfg: cfg, dirty: map[string]bool{}, retries: map[string]*retry{},
 		quiet: quiescence{min: o.WaitMin, max: o.WaitMax}}
-	d.log.Info("reconfig watch starting", "bindings", len(cfg.Set.Bindings), "state", o.StatePath)
+	if o.Fleet != nil {
+		if o.Metrics == nil {
+			// The status reports the daemon's health.
+			o.Metrics = NewMetrics()
+			d.o.Metrics = o.Metrics
+		}
+		if err := checkFleetKeys(o.Fleet.Keys, cfg.Set); err != nil {
+			return err
+		}
+		if d.fleet, err = newMember(*o.Fleet); err != nil {
+			return err
+		}
+		d.log.Info("reconfig watch starting", "bindings", len(cfg.Set.Bindings), "state", o.StatePath,
+			"fleet", o.Fleet.Keys.Prefix(), "name", o.Fleet.Name, "group", o.Fleet.Group)
+	} else {
+		d.log.Info("reconfig watch starting", "bindings", len(cfg.Set.Bindings), "state", o.StatePath)
+	}
 	backoff := o.BackoffMin
 	for ctx.Err() == nil {
 		cli, err := o.Connect(ctx)
@@ -180,9 +204,17 @@ func Run(ctx context.Context, o Options) error {
 			continue
 		}
 		err = d.session(ctx, cli, &backoff)
+		if d.fleet != nil && ctx.Err() != nil {
+			d.fleet.leave(cli)
+		}
 		cli.Close()
 		if ctx.Err() != nil {
 			break
+		}
+		var fatal *fatalError
+		if errors.As(err, &fatal) {
+			d.log.Info("reconfig watch stopped")
+			return fatal.err
 		}
 		d.lost("lost etcd; reconnecting", err, "retry_in", backoff.String())
 		if !sleep(ctx, jitter(backoff)) {
@@ -226,8 +258,13 @@ func (d *daemon) session(ctx context.Context, cli *etcd.Client, backoff *time.Du
 	defer cancel()
 	d.disconnected = false
 	d.link = newLink(sctx, cli, d.o.ConnectionGrace, d.o.Metrics)
+	if d.fleet != nil {
+		if err := d.fleet.join(sctx, cli, d.o.Metrics, d.log); err != nil {
+			return err
+		}
+	}
 	for {
-		snap, stats, err := cli.Snapshot(ctx, d.cfg.Set.Selectors())
+		snap, stats, err := cli.Snapshot(ctx, d.selectors())
 		if err != nil {
 			return err
 		}
@@ -279,12 +316,26 @@ func (d *daemon) setSnapshot(s *snapshot.Snapshot) {
 	}
 	d.failing = map[string]string{}
 	d.o.Metrics.setRanges(d.failing)
+	d.readFleet()
+}
+
+// selectors are the keys the daemon reads: its bindings', and with
+// --fleet the fleet keys it follows.
+func (d *daemon) selectors() []snapshot.Selector {
+	sels := d.cfg.Set.Selectors()
+	if d.fleet != nil {
+		sels = append(sels, d.fleet.selectors()...)
+	}
+	return sels
 }
 
 // reload re-reads the configuration; a bad one is logged and the old set
 // kept.
 func (d *daemon) reload() bool {
 	cfg, err := d.o.Load()
+	if err == nil && d.fleet != nil {
+		err = checkFleetKeys(d.fleet.o.Keys, cfg.Set)
+	}
 	if err != nil {
 		d.log.Error("configuration reload failed; keeping the previous bindings", "error", err.Error())
 		return false

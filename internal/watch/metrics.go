@@ -25,6 +25,7 @@ type Metrics struct {
 	lastSuccess   prometheus.Gauge
 	connected     prometheus.Gauge
 	rangesFailing prometheus.Gauge
+	statusWrites  prometheus.Counter
 	renderDur     prometheus.Histogram
 	applyDur      prometheus.Histogram
 
@@ -44,6 +45,10 @@ type Metrics struct {
 	// record the state.
 	failing []string
 	unsaved string
+	// held is the fleet's hold in force; duplicate says which other
+	// daemons claim this one's fleet name.
+	held      string
+	duplicate string
 }
 
 // NewMetrics registers the daemon's metrics in a new registry.
@@ -63,12 +68,14 @@ func NewMetrics() *Metrics {
 		Help: "1 while the daemon has a live snapshot, watch stream and connection to etcd."})
 	m.rangesFailing = prometheus.NewGauge(prometheus.GaugeOpts{Name: "reconfig_watch_ranges_failing",
 		Help: "Key ranges the bindings read that cannot be watched (their changes wait for the next snapshot)."})
+	m.statusWrites = prometheus.NewCounter(prometheus.CounterOpts{Name: "reconfig_fleet_status_writes_total",
+		Help: "Fleet status reports written to etcd (watch --fleet)."})
 	m.renderDur = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "reconfig_render_duration_seconds",
 		Help: "Time to plan a cycle (render and compare).", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)})
 	m.applyDur = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "reconfig_apply_duration_seconds",
 		Help: "Time to apply a cycle (write, check, reload, record).", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)})
 	m.Registry.MustRegister(m.applies, m.failures, m.skipped, m.events, m.cycles, m.lastRev, m.lastSuccess,
-		m.connected, m.rangesFailing, m.renderDur, m.applyDur, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		m.connected, m.rangesFailing, m.statusWrites, m.renderDur, m.applyDur, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
@@ -112,6 +119,34 @@ func (m *Metrics) setBlocked(why string) {
 func (m *Metrics) received(n int) {
 	if m != nil {
 		m.events.Add(float64(n))
+	}
+}
+
+// setHeld records the fleet's hold in force ("" when none): a held
+// daemon runs no cycle, and that is no failure.
+func (m *Metrics) setHeld(reason string) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	m.held = reason
+	m.mu.Unlock()
+}
+
+// setDuplicate records that other daemons claim this one's fleet name
+// ("" when none do).
+func (m *Metrics) setDuplicate(why string) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	m.duplicate = why
+	m.mu.Unlock()
+}
+
+func (m *Metrics) statusWritten() {
+	if m != nil {
+		m.statusWrites.Inc()
 	}
 }
 
@@ -159,7 +194,7 @@ func (m *Metrics) Health() (ok bool, reason string) {
 	if m.blocked != "" {
 		why = append(why, m.blocked)
 	}
-	if !m.cycled && m.blocked == "" {
+	if !m.cycled && m.blocked == "" && m.held == "" {
 		why = append(why, "no cycle has run yet")
 	}
 	if len(m.failing) > 0 {
@@ -167,6 +202,9 @@ func (m *Metrics) Health() (ok bool, reason string) {
 	}
 	if m.unsaved != "" {
 		why = append(why, "the last cycle could not record the state: "+m.unsaved)
+	}
+	if m.duplicate != "" {
+		why = append(why, m.duplicate)
 	}
 	if len(why) > 0 {
 		return false, strings.Join(why, "; ")

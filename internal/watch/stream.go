@@ -59,15 +59,19 @@ type watchLoop struct {
 	// resnapshot fires some time after a key range could not be watched:
 	// a new snapshot tries it again.
 	resnapshot <-chan time.Time
+	// reported fires when a fleet report waiting for the stream is to be
+	// looked at again.
+	reported *time.Timer
 }
 
 func (d *daemon) newWatchLoop(ctx context.Context, cli *etcd.Client) *watchLoop {
 	s := cli.Watch(ctx, d.snap.Spans, d.o.Metrics.received)
 	return &watchLoop{
 		d: d, cli: cli, s: s, ready: s.Ready(),
-		live:   newLiveness(d.o.ProgressInterval, d.o.ProgressTimeout, watching(d.snap.Spans)),
-		resync: time.NewTimer(d.o.Resync),
-		wake:   time.NewTimer(time.Hour),
+		live:     newLiveness(d.o.ProgressInterval, d.o.ProgressTimeout, watching(d.snap.Spans)),
+		resync:   time.NewTimer(d.o.Resync),
+		wake:     time.NewTimer(time.Hour),
+		reported: time.NewTimer(time.Hour),
 	}
 }
 
@@ -76,6 +80,7 @@ func (l *watchLoop) close() {
 	l.live.stop()
 	l.resync.Stop()
 	l.wake.Stop()
+	l.reported.Stop()
 }
 
 // run follows the stream: it runs the cycles that are due, and between
@@ -97,6 +102,9 @@ func (l *watchLoop) run(ctx context.Context) halt {
 				continue
 			}
 			l.wakeAt(due)
+			if at := l.report(); !at.IsZero() {
+				l.reported.Reset(time.Until(at))
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -106,6 +114,9 @@ func (l *watchLoop) run(ctx context.Context) halt {
 				return *t.halt
 			}
 		case <-l.wake.C:
+		case <-l.reported.C:
+		case <-d.fleetLost():
+			return halt{stopReconnect, errors.New("the fleet lease could not be renewed")}
 		case <-l.live.timer.C:
 			if h := l.checkLive(); h != nil {
 				return *h
@@ -256,15 +267,30 @@ func (d *daemon) take(b etcd.Batch) *halt {
 		return nil
 	}
 	changed := d.snap.ApplySpan(b.Span, b.Events)
+	marked, fleetKeys := false, false
 	for _, key := range changed {
+		if d.fleet != nil && d.fleet.owns(key) {
+			fleetKeys = true
+			if key == d.fleet.o.Keys.Barrier() {
+				d.fleet.want, d.fleet.barrier = true, true
+			}
+			continue
+		}
 		for _, bd := range d.readers[b.Span] {
 			if bd.Reads(key) {
 				d.dirty[bd.ID] = true
+				marked = true
 			}
 		}
 	}
-	if len(changed) > 0 {
+	if marked {
 		d.quiet.changed(time.Now())
+		if d.pendingFrom == 0 {
+			d.pendingFrom = b.Events[0].Revision
+		}
+	}
+	if fleetKeys {
+		d.readFleet()
 	}
 	return nil
 }
