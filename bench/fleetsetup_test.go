@@ -391,11 +391,13 @@ func newFleet(t testing.TB, k kind, bin, endpoint, root, group string, n int, st
 		files := map[string]string{}
 		switch k {
 		case reconfigFleet:
+			// The check reads the staged file, before it is installed,
+			// as confd's check_cmd does.
 			files["templates/app.tmpl"] = reconfigTemplate
 			files["templates/other.tmpl"] = reconfigOther
-			files["conf.d/app.json"] = fmt.Sprintf(`{"id": "app", "key": %q, "recursive": true, "source": "app.tmpl", "target": %q, "checkcmd": "true", "reloadcmd": "true"}`,
+			files["conf.d/app.json"] = fmt.Sprintf(`{"id": "app", "key": %q, "recursive": true, "source": "app.tmpl", "target": %q, "checkcmd": "true {{.src}}", "reloadcmd": "true"}`,
 				svcPrefix, filepath.Join(m.out, appTarget))
-			files["conf.d/other.json"] = fmt.Sprintf(`{"id": "other", "key": %q, "source": "other.tmpl", "target": %q, "checkcmd": "true", "reloadcmd": "true"}`,
+			files["conf.d/other.json"] = fmt.Sprintf(`{"id": "other", "key": %q, "source": "other.tmpl", "target": %q, "checkcmd": "true {{.src}}", "reloadcmd": "true"}`,
 				hostKey(i), filepath.Join(m.out, otherTarget))
 			m.metricsAddr = etcdtest.FreeAddr()
 		case confdFleet:
