@@ -588,6 +588,7 @@ func (b *fleetBench) summary(rs []*fleetResult) {
 	})
 	row("untouched targets rewritten", func(r *fleetResult) string { return strconv.Itoa(r.otherRewrites) })
 
+	b.printf("\nThe slowest put of the run took %s (etcd shares the cores and the disk with the fleet).\n", ms(slowestPut))
 	for _, r := range rs {
 		s := r.storm
 		if s == nil {
