@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -619,32 +618,6 @@ func statTargets(f *fleetRun, name string) []fileID {
 		if syscall.Stat(filepath.Join(m.out, name), &st) == nil {
 			out[i] = fileID{st.Ino, st.Mtim}
 		}
-	}
-	return out
-}
-
-// logTimes returns, for each member, the times of its log lines that
-// contain msg (text log format: time=... first).
-func logTimes(f *fleetRun, msg string, after time.Time) [][]time.Time {
-	out := make([][]time.Time, len(f.members))
-	for i, m := range f.members {
-		fh, err := os.Open(filepath.Join(m.dir, "log"))
-		if err != nil {
-			continue
-		}
-		sc := bufio.NewScanner(io.LimitReader(fh, 64<<20))
-		for sc.Scan() {
-			line := sc.Text()
-			if !strings.Contains(line, msg) {
-				continue
-			}
-			ts, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
-			at, err := time.Parse(time.RFC3339Nano, ts)
-			if err == nil && at.After(after) {
-				out[i] = append(out[i], at)
-			}
-		}
-		fh.Close()
 	}
 	return out
 }
