@@ -9,7 +9,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X github.com/reconfig/reconfig/internal/command.Version=$(VERSION) -X github.com/reconfig/reconfig/internal/command.Commit=$(COMMIT)
 
-.PHONY: all build deps demo lint test test-long fuzz bench vet man release clean deb deb-test
+.PHONY: all build deps demo lint test test-long fuzz bench bench-fleet vet man release clean deb deb-test
 
 all: build
 
@@ -88,6 +88,20 @@ bench: deps
 	$(GO) test -run '^$$' -bench WatchConvergence -benchtime 2000x ./internal/watch
 	$(GO) test -run '^$$' -bench BurstSlowReload -benchtime 1x ./internal/watch
 	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./bench
+
+# The fleet at scale (BENCHMARKS.md "Fleet at scale"): N `reconfig watch`
+# daemons (RECONFIG_BENCH_FLEET_N, default 200), then the same fleet
+# through `etcd grpc-proxy`, then N confd processes, against one process
+# of Debian's etcd; a table at the end. Heavy: minutes, N processes at
+# once. confd is built from its source into CONFD_CACHE (outside the
+# repository; bench/fleet/build-confd.sh says how); without it the run goes
+# on without the peer and says so.
+CONFD_CACHE ?= $(HOME)/.cache/reconfig-bench/confd-v0.16.0
+
+bench-fleet: deps
+	@sh bench/fleet/build-confd.sh $(CONFD_CACHE) || echo "bench-fleet: confd could not be built (above): the run goes on without it"
+	RECONFIG_BENCH_FLEET=1 RECONFIG_BENCH_CONFD=$$(test -x $(CONFD_CACHE)/confd && echo $(abspath $(CONFD_CACHE))/confd) \
+		$(GO) test -count=1 -run '^TestFleet$$' -v -timeout 60m ./bench
 
 vet:
 	$(GO) vet ./...
