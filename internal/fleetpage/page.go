@@ -2,7 +2,7 @@ package fleetpage
 
 import (
 	"context"
-		"log/slog"
+	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"sync"
