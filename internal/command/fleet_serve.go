@@ -27,6 +27,8 @@ type fleetServeArgs struct {
 	keys   fleet.Keys
 	group  string
 	listen string
+	// sampleEvery is the history's period (hidden; for tests).
+	sampleEvery time.Duration
 }
 
 func fleetServeCommand(env *runEnv) *cli.Command {
@@ -54,7 +56,8 @@ Examples:
 			&cli.StringFlag{Name: "group", Usage: "only the hosts of `GROUP` (watch --group)"},
 			// No environment variable: an address beyond loopback is only
 			// ever spelled out on the command line.
-			&cli.StringFlag{Name: "listen", Value: defaultPageAddr, Usage: "serve on `ADDR` (host:port; anything but loopback must be put behind an authenticating proxy)"}},
+			&cli.StringFlag{Name: "listen", Value: defaultPageAddr, Usage: "serve on `ADDR` (host:port; anything but loopback must be put behind an authenticating proxy)"},
+			&cli.DurationFlag{Name: "sample-every", Hidden: true, Value: 5 * time.Second}},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
 				return &usageError{msg: fmt.Sprintf("fleet serve takes no arguments (got %q)", c.Args().First()), cmd: "fleet serve"}
@@ -70,7 +73,7 @@ Examples:
 			if _, _, err := net.SplitHostPort(c.String("listen")); err != nil {
 				return &usageError{msg: fmt.Sprintf("--listen %q: want host:port, like %s", c.String("listen"), defaultPageAddr), cmd: "fleet serve"}
 			}
-			return runFleetServe(c, env, fleetServeArgs{keys: keys, group: g, listen: c.String("listen")})
+			return runFleetServe(c, env, fleetServeArgs{keys: keys, group: g, listen: c.String("listen"), sampleEvery: c.Duration("sample-every")})
 		},
 	}
 }
@@ -101,7 +104,7 @@ func runFleetServe(c *cli.Context, env *runEnv, a fleetServeArgs) error {
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	page := fleetpage.New(fleetpage.Options{Client: cli, Keys: a.keys, Group: a.group, Logger: newLogger(g, env.io.Stderr)})
+	page := fleetpage.New(fleetpage.Options{Client: cli, Keys: a.keys, Group: a.group, SampleEvery: a.sampleEvery, Logger: newLogger(g, env.io.Stderr)})
 	if err := page.Open(ctx); err != nil {
 		if errors.Is(err, etcd.ErrPermissionDenied) {
 			full := strings.TrimSuffix(g.prefix, "/") + a.keys.All()

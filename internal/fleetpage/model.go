@@ -139,7 +139,9 @@ func (m *model) row(h fleet.HostReport) Row {
 			r.Problem = "the daemon reports it is not healthy"
 		}
 	}
-	if f := m.following[h.Name]; f != nil {
+	// A follower held back by its gate says so as its hold: once is
+	// enough.
+	if f := m.following[h.Name]; f != nil && f.Describe(h.At) != h.Held {
 		r.Following = f.Describe(h.At)
 	}
 	return r

@@ -270,6 +270,7 @@
     const meta = $("meta");
     meta.dataset.frames = String(frames);
     setText(meta, "Updated " + new Date(Date.now() + skew).toLocaleTimeString() + " · " + plural(frames, "update") + " since this page opened · read-only: the page writes nothing to etcd.");
+    document.dispatchEvent(new CustomEvent("fleet-update"));
   }
 
   function connect() {
