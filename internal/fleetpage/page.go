@@ -173,7 +173,7 @@ func (p *Page) read(ctx context.Context) (int64, error) {
 	p.health = Health{OK: true}
 	p.mu.Unlock()
 	p.changed()
-	p.o.Logger.Info("read the fleet", "prefix", keys.Prefix(), "revision", rev, "keys", len(entries))
+	p.o.Logger.Debug("read the fleet", "prefix", keys.Prefix(), "revision", rev, "keys", len(entries))
 	return rev, nil
 }
 
