@@ -75,12 +75,12 @@ func (b *browser) awaitDOM(what, pred string) string {
 		};
 		document.addEventListener("fleet-update", check);
 		check();
-		setTimeout(() => resolve(null), 45000);
+		setTimeout(() => resolve(null), 60000);
 	})`, &html)
 	if html == nil {
 		var dom string
 		b.eval("document.documentElement.outerHTML", &dom)
-		b.t.Fatalf("the page did not show %s within 45s; it shows:\n%s", what, dom)
+		b.t.Fatalf("the page did not show %s within 60s; it shows:\n%s", what, dom)
 	}
 	return *html
 }
@@ -134,7 +134,7 @@ func TestFleetPageInBrowser(t *testing.T) {
 
 	url := startFleetServe(t, db, "--sample-every", "250ms")
 	b := startBrowser(t, url, 1200, 820)
-	eventually(t, 30*time.Second, "the page to load", func() bool {
+	eventually(t, 90*time.Second, "the page to load", func() bool {
 		var ready bool
 		b.eval(`location.href === `+fmt.Sprintf("%q", url)+` && document.readyState === "complete" && !!document.getElementById("meta")`, &ready)
 		return ready
