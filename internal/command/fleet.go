@@ -87,12 +87,13 @@ func fleetCommand(env *runEnv) *cli.Command {
 	}
 	return &cli.Command{
 		Name:  "fleet",
-		Usage: "see and steer the hosts that run `reconfig watch --fleet`: status, wait, hold, release, promote",
+		Usage: "see and steer the hosts that run `reconfig watch --fleet`: status, wait, hold, release, promote, serve",
 		UsageText: `reconfig fleet status [--group G] [--json] [--detailed-exitcode] [--settle D]
    reconfig fleet wait [--revision R] [--timeout D] [--group G] [--min-hosts N] [--json]
    reconfig fleet hold [--reason TEXT]
    reconfig fleet release
    reconfig fleet promote [--revision R]
+   reconfig fleet serve [--listen 127.0.0.1:8080] [--group G]
 
 Every --fleet daemon reports the revision it is at, what each binding did,
 and whether it is healthy, under --fleet-prefix (itself under --prefix).`,
@@ -243,6 +244,7 @@ Example, the canaries are down and the change must go out:
 					return runFleetPromote(c, env, keys, c.Int64("revision"))
 				},
 			},
+			fleetServeCommand(env),
 		},
 	}
 }
