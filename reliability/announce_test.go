@@ -260,3 +260,96 @@ func TestKVHoldStoppedWithoutEtcd(t *testing.T) {
 		}
 	}
 }
+
+// contrib/reconfig-announce@.service runs a command line reconfig
+// understands: its ExecStart, with the unit's specifiers and variables
+// filled in, announces the backend and SIGTERM withdraws it. Where
+// systemd-analyze is installed, it accepts the unit.
+func TestAnnounceUnit(t *testing.T) {
+	t.Parallel()
+	unit, err := os.ReadFile("../contrib/reconfig-announce@.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var execStart string
+	for _, line := range strings.Split(string(unit), "\n") {
+		if v, ok := strings.CutPrefix(line, "ExecStart="); ok {
+			execStart = v
+		}
+	}
+	args := strings.Fields(execStart)
+	if len(args) < 2 || args[0] != "/usr/local/bin/reconfig" {
+		t.Fatalf("ExecStart %q does not run /usr/local/bin/reconfig", execStart)
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill := strings.NewReplacer("%i", "web", "%H", host, "${ANNOUNCE_VALUE}", announceValue, "${ANNOUNCE_TTL}", "10s")
+	for i := range args {
+		args[i] = fill.Replace(args[i])
+	}
+	key := "/services/web/" + host
+
+	srv := etcdtest.Start(t)
+	c := client(t, srv.ClientURL)
+	f := newFixture(t, srv.ClientURL)
+	cmd := f.command(args[1:]...)
+	log := &testfixtures.SyncBuffer{}
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-done
+	})
+	etcdtest.AwaitKey(t, c, key, "the unit's command to announce the backend", 30*time.Second,
+		func(v string, exists bool) bool { return exists && v == announceValue })
+	eventually(t, 30*time.Second, "the unit's command to log, in JSON for the journal", func() bool {
+		return strings.Contains(log.String(), `"msg":"holding the key until stopped`)
+	})
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the unit's command did not stop within 30s of SIGTERM")
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("exit %d on SIGTERM, want 0:\n%s", code, log.String())
+	}
+	entries, _, err := c.List(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 0 {
+		t.Fatalf("%s is still there after SIGTERM", key)
+	}
+
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Logf("note: no systemd-analyze on this machine; the unit's syntax was not verified by systemd")
+		return
+	}
+	// The unit as installed, running this binary, beside a stand-in for
+	// the backend it binds to.
+	dir := t.TempDir()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	installed := strings.ReplaceAll(string(unit), "/usr/local/bin/reconfig", exe)
+	if err := os.WriteFile(filepath.Join(dir, "reconfig-announce@.service"), []byte(installed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "web.service"), []byte("[Unit]\nDescription=web\n[Service]\nExecStart=/bin/true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	verify := exec.Command(analyze, "verify", filepath.Join(dir, "reconfig-announce@web.service"))
+	verify.Env = append(os.Environ(), "SYSTEMD_UNIT_PATH="+dir+":")
+	if out, err := verify.CombinedOutput(); err != nil || len(out) > 0 {
+		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
