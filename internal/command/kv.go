@@ -302,6 +302,9 @@ func runKVHold(c *cli.Context, env *runEnv, a kvSetArgs) error {
 	}()
 	cli, err := env.connect(ctx, g)
 	if err != nil {
+		if ctx.Err() != nil && c.Context.Err() == nil {
+			return nil // stopped by a signal before anything was set
+		}
 		return err
 	}
 	defer cli.Close()

@@ -55,12 +55,17 @@ const holdRetryMax = 5 * time.Second
 // ends. report is told each of these events as it happens.
 //
 // An error setting the key the first time is returned at once, so that a
-// wrong endpoint or a missing permission is reported, not retried. The
+// wrong endpoint or a missing permission is reported, not retried (ctx
+// ending first is no error). The
 // error at the end is the revocation's: the key then disappears only when
 // its lease expires.
 func (c *Client) Hold(ctx context.Context, key, value string, ttl time.Duration, report func(HoldEvent)) error {
 	lease, rev, lost, err := c.holdOnce(ctx, key, value, ttl)
 	if err != nil {
+		if ctx.Err() != nil {
+			// Stopped before the key was set: nothing to undo.
+			return nil
+		}
 		return err
 	}
 	report(HoldEvent{Kind: HoldSet, Key: key, TTL: ttl, Lease: lease, Revision: rev})
