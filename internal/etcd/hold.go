@@ -96,6 +96,10 @@ func (c *Client) Hold(ctx context.Context, key, value string, ttl time.Duration,
 		}
 		for {
 			wait = min(max(2*wait, 500*time.Millisecond), holdRetryMax)
+			// After a long outage gRPC waits up to two minutes between
+			// connection attempts: try now, so that the key is back as
+			// soon as etcd is.
+			c.cli.ActiveConnection().ResetConnectBackoff()
 			l, rev, ls, err := c.holdOnce(ctx, key, value, ttl)
 			if err == nil {
 				// The old lease, should it live on, holds nothing now.
