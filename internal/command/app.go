@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -144,6 +145,16 @@ func prepare(c *cli.Command) {
 	c.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
 		return &usageError{msg: err.Error(), cmd: name}
 	}
+	if len(c.Subcommands) > 0 && c.Action == nil {
+		// A group (kv, state, fleet, snapshot) shows its help when given
+		// nothing, and refuses a subcommand it does not have.
+		c.Action = func(ctx *cli.Context) error {
+			if ctx.Args().Present() {
+				return &usageError{msg: fmt.Sprintf("unknown command %q", name+" "+ctx.Args().First()), cmd: name}
+			}
+			return cli.ShowSubcommandHelp(ctx)
+		}
+	}
 	for _, sub := range c.Subcommands {
 		subName := name + " " + sub.Name
 		sub.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
@@ -222,8 +233,10 @@ func isTerminal(w any) bool {
 //
 // A flag it does not know stays with the command, whose parser reports it;
 // a global flag missing its value is reported here, as moved it would take
-// the command's name for its value. "--" ends the flags: what follows is
-// positional, even "-5". A completion request is left as it is.
+// the command's name for its value. A negative number is a value, not a
+// flag. "--" ends the flags: what follows is positional, even "-x", and
+// the positional arguments follow a "--" of their own whenever the first
+// of them starts with "-". A completion request is left as it is.
 func reorderArgs(app *cli.App, args []string) ([]string, error) {
 	if len(args) < 2 || args[len(args)-1] == "--generate-bash-completion" {
 		return args, nil
@@ -232,14 +245,16 @@ func reorderArgs(app *cli.App, args []string) ([]string, error) {
 	// front: the app's flags; path: the command names, each followed by its
 	// flags; pos: the positional arguments.
 	var front, path, pos []string
+	dashes := false // pos needs a "--" in front
 	cmds, flags := app.Commands, app.Flags
 	for i := 1; i < len(args); i++ {
 		a := args[i]
 		switch {
 		case a == "--":
-			pos = append(pos, args[i:]...)
+			pos = append(pos, args[i+1:]...)
+			dashes = true
 			i = len(args)
-		case isFlag(a):
+		case isFlag(a) && !isNegativeNumber(a):
 			f, forApp := lookupFlag(flags, a), len(path) == 0
 			if f == nil && !forApp {
 				f = lookupFlag(global, a)
@@ -266,11 +281,28 @@ func reorderArgs(app *cli.App, args []string) ([]string, error) {
 			pos = append(pos, a)
 		}
 	}
+	if len(pos) > 0 && isFlag(pos[0]) {
+		dashes = true
+	}
 	out := append([]string{args[0]}, front...)
-	return append(append(out, path...), pos...), nil
+	out = append(out, path...)
+	if dashes {
+		out = append(out, "--")
+	}
+	return append(out, pos...), nil
 }
 
 func isFlag(a string) bool { return strings.HasPrefix(a, "-") && a != "-" }
+
+// isNegativeNumber reports whether a is a number like -1 or -0.5: a
+// value (`kv set /x -1`), as no flag of reconfig's starts with a digit.
+func isNegativeNumber(a string) bool {
+	if len(a) < 2 || a[0] != '-' || !strings.ContainsRune("0123456789.", rune(a[1])) {
+		return false
+	}
+	_, err := strconv.ParseFloat(a, 64)
+	return err == nil
+}
 
 func command(cmds []*cli.Command, name string) *cli.Command {
 	for _, c := range cmds {

@@ -1,16 +1,22 @@
 package command
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"math"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/reconfig/reconfig/internal/etcd"
+	"github.com/reconfig/reconfig/internal/hint"
 	"github.com/reconfig/reconfig/internal/snapshot"
 	"github.com/reconfig/reconfig/internal/view"
 )
@@ -24,7 +30,7 @@ func kvCommand(env *runEnv) *cli.Command {
 		Name:  "kv",
 		Usage: "read and change etcd keys (the original's etcd-util)",
 		UsageText: `reconfig kv get KEY [-r]
-   reconfig kv set KEY VALUE [--ttl SECONDS]
+   reconfig kv set KEY VALUE|- [--ttl D] [--keepalive]
    reconfig kv del KEY [-r]
    reconfig kv watch KEY [-r] [--json] [--rev REV]
    reconfig kv status [--json]
@@ -50,18 +56,36 @@ Examples:
 				},
 			},
 			{
-				Name:      "set",
-				Usage:     "set a key, optionally with a TTL (a lease)",
-				UsageText: "reconfig kv set KEY VALUE [--ttl SECONDS]\n\nExample:\n   reconfig kv set /services/web/web-3 10.0.0.13:8080 --ttl 30",
-				Flags:     []cli.Flag{&cli.Int64Flag{Name: "ttl", Aliases: []string{"t"}, Usage: "expire the key after `SECONDS` (through a lease)"}},
+				Name:  "set",
+				Usage: "set a key, optionally with a TTL (a lease), or hold it while running (--keepalive)",
+				UsageText: `reconfig kv set KEY VALUE [--ttl D] [--keepalive]
+
+VALUE "-" reads the value from standard input (any size etcd accepts).
+--ttl takes seconds (30) or a duration (30s, 2m): the key goes when its
+lease expires. With --keepalive the command holds the lease until it is
+stopped: SIGTERM or SIGINT deletes the key at once; a crash leaves it
+until the TTL runs out (default 10s). It sets the key again, on a new
+lease, after an etcd outage longer than the TTL or a lost lease, and logs
+both on stderr (--log-format, --debug).
+
+Examples:
+   reconfig kv set /services/web/web-3 10.0.0.13:8080 --ttl 30
+   reconfig kv set /services/web/$(hostname) 10.0.0.13:8080 --ttl 10s --keepalive
+   reconfig kv set /app/config - < config.json
+   reconfig kv set /app/offset -1`,
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "ttl", Aliases: []string{"t"}, Usage: "expire the key after `D` (seconds, or a duration like 30s), through a lease"},
+					&cli.BoolFlag{Name: "keepalive", Usage: "hold the key until stopped: renew its lease, set it again after a lost lease, delete it on SIGTERM/SIGINT"},
+				},
 				Action: func(c *cli.Context) error {
-					if c.NArg() != 2 {
-						return &usageError{msg: "kv set takes a key and a value", cmd: "kv set"}
+					a, err := parseKVSet(c)
+					if err != nil {
+						return err
 					}
-					if c.Int64("ttl") < 0 {
-						return &usageError{msg: "--ttl must not be negative", cmd: "kv set"}
+					if a.keepalive {
+						return runKVHold(c, env, a)
 					}
-					return runKVSet(c, env, c.Args().Get(0), c.Args().Get(1), c.Int64("ttl"))
+					return runKVSet(c, env, a)
 				},
 			},
 			{
@@ -169,21 +193,122 @@ func runKVGet(c *cli.Context, env *runEnv, key string, recursive bool) error {
 	return env.view().KVValues([]snapshot.KV{{Key: key, Value: v}})
 }
 
-func runKVSet(c *cli.Context, env *runEnv, key, value string, ttl int64) error {
-	if !strings.HasPrefix(key, "/") {
-		return &usageError{msg: fmt.Sprintf("key %q must start with \"/\"", key), cmd: "kv set"}
+// kvSetArgs is a `kv set` command line.
+type kvSetArgs struct {
+	key, value string
+	ttl        time.Duration // 0: no lease
+	keepalive  bool
+}
+
+// defaultHoldTTL is the lease of `kv set --keepalive` without --ttl.
+const defaultHoldTTL = 10 * time.Second
+
+// maxStdinValue caps a value read from standard input: far above what
+// etcd accepts (1.5 MiB unless --max-request-bytes says more), far below
+// what would exhaust memory.
+const maxStdinValue = 64 << 20
+
+func parseKVSet(c *cli.Context) (kvSetArgs, error) {
+	if c.NArg() != 2 {
+		return kvSetArgs{}, &usageError{msg: "kv set takes a key and a value (- reads it from standard input)", cmd: "kv set"}
 	}
+	a := kvSetArgs{key: c.Args().Get(0), value: c.Args().Get(1), keepalive: c.Bool("keepalive")}
+	if !strings.HasPrefix(a.key, "/") {
+		return a, &usageError{msg: fmt.Sprintf("key %q must start with \"/\"", a.key), cmd: "kv set"}
+	}
+	ttl, err := parseTTL(c.String("ttl"))
+	if err != nil {
+		return a, &usageError{msg: err.Error(), cmd: "kv set"}
+	}
+	a.ttl = ttl
+	if a.keepalive && a.ttl == 0 {
+		if c.IsSet("ttl") {
+			return a, &usageError{msg: "--keepalive needs a --ttl of at least 1s", cmd: "kv set"}
+		}
+		a.ttl = defaultHoldTTL
+	}
+	if a.value == "-" {
+		data, err := io.ReadAll(io.LimitReader(c.App.Reader, maxStdinValue+1))
+		if err != nil {
+			return a, fmt.Errorf("read the value from standard input: %w", err)
+		}
+		if len(data) > maxStdinValue {
+			return a, fmt.Errorf("the value on standard input is larger than %d MiB", maxStdinValue>>20)
+		}
+		a.value = string(data)
+	}
+	return a, nil
+}
+
+// parseTTL reads --ttl: whole seconds, as a number (30) or a duration
+// (30s, 2m); etcd's leases count seconds. "" is no TTL.
+func parseTTL(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	var d time.Duration
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n > math.MaxInt64/int64(time.Second) {
+			return 0, fmt.Errorf("--ttl %s is too long", s)
+		}
+		d = time.Duration(n) * time.Second
+	} else if d, err = time.ParseDuration(s); err != nil {
+		return 0, fmt.Errorf("--ttl %q is neither seconds nor a duration like 30s", s)
+	}
+	switch {
+	case d < 0:
+		return 0, fmt.Errorf("--ttl must not be negative")
+	case d%time.Second != 0:
+		return 0, fmt.Errorf("--ttl %s is not whole seconds (etcd's leases count seconds)", s)
+	}
+	return d, nil
+}
+
+func runKVSet(c *cli.Context, env *runEnv, a kvSetArgs) error {
 	cli, err := kvClient(c, env)
 	if err != nil {
 		return err
 	}
 	defer cli.Close()
-	rev, err := cli.Put(c.Context, key, value, ttl)
+	ttl := int64(a.ttl / time.Second)
+	rev, err := cli.Put(c.Context, a.key, a.value, ttl)
 	if err != nil {
 		return err
 	}
-	env.view().KVSet(key, ttl, rev)
+	env.view().KVSet(a.key, ttl, rev)
 	return nil
+}
+
+// runKVHold sets the key on a lease and holds it until SIGTERM or SIGINT,
+// which delete it.
+func runKVHold(c *cli.Context, env *runEnv, a kvSetArgs) error {
+	g, err := env.globals(c)
+	if err != nil {
+		return err
+	}
+	out := view.NewKVHold(newLogger(g, env.io.Stderr))
+	ctx, cancel := context.WithCancel(c.Context)
+	defer cancel()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		select {
+		case s := <-sigs:
+			out.Stopping(s.String())
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	cli, err := env.connect(ctx, g)
+	if err != nil {
+		if ctx.Err() != nil && c.Context.Err() == nil {
+			return nil // stopped by a signal before anything was set
+		}
+		return err
+	}
+	defer cli.Close()
+	return cli.Hold(ctx, a.key, a.value, a.ttl, out.Event)
 }
 
 func runKVDel(c *cli.Context, env *runEnv, key string, recursive bool) error {
@@ -218,6 +343,9 @@ func runKVWatch(c *cli.Context, env *runEnv, key string, recursive, asJSON bool,
 	}
 	out := view.NewKVWatch(env.view(), asJSON)
 	for b := range cli.Watch(ctx, spans, nil).All() {
+		if errors.Is(b.Err, etcd.ErrCompacted) && b.CompactRevision > 0 {
+			return hint.Wrap(b.Err, fmt.Sprintf("etcd keeps the changes from revision %d on: give --rev %d or later, or no --rev to watch from now", b.CompactRevision, b.CompactRevision))
+		}
 		if b.Err != nil {
 			return b.Err
 		}
@@ -245,10 +373,8 @@ func runKVStatus(c *cli.Context, env *runEnv, asJSON bool) error {
 	if err := view.NewKVStatus(env.view(), asJSON).Status(sts, members); err != nil {
 		return err
 	}
-	if asJSON {
-		// The document tells each endpoint's error.
-		return nil
-	}
+	// An endpoint that did not answer fails the command; the output (and
+	// the JSON document) tells its error.
 	for _, s := range sts {
 		if s.Err != nil {
 			return exit(ExitError)

@@ -1,10 +1,13 @@
 package view
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/reconfig/reconfig/internal/etcd"
 	"github.com/reconfig/reconfig/internal/snapshot"
@@ -31,6 +34,38 @@ func (v *View) KVSet(key string, ttl, rev int64) {
 	fmt.Fprintf(v.stdout, "Set %s at revision %d.\n", key, rev)
 }
 
+// KVHold logs the life of a key `kv set --keepalive` holds, on the
+// daemon's log (--log-format, --debug).
+type KVHold struct{ log *slog.Logger }
+
+// NewKVHold returns the log of a held key.
+func NewKVHold(log *slog.Logger) *KVHold { return &KVHold{log: log} }
+
+// Event logs one event of the held key.
+func (h *KVHold) Event(e etcd.HoldEvent) {
+	lease := fmt.Sprintf("%x", int64(e.Lease))
+	switch e.Kind {
+	case etcd.HoldSet:
+		h.log.Info("holding the key until stopped (SIGTERM or SIGINT deletes it)", "key", Printable(e.Key),
+			"ttl", e.TTL.String(), "lease", lease, "revision", e.Revision)
+	case etcd.HoldLost:
+		h.log.Warn("lost the lease: the key is gone or goes within the TTL; re-creating it", "key", Printable(e.Key),
+			"ttl", e.TTL.String(), "lease", lease)
+	case etcd.HoldRetry:
+		h.log.Warn("cannot re-create the key; retrying", "key", Printable(e.Key), "error", e.Err.Error(), "retry_in", e.Wait.String())
+	case etcd.HoldRecreated:
+		h.log.Info("re-created the key", "key", Printable(e.Key), "lease", lease, "revision", e.Revision,
+			"after", e.Down.Round(time.Millisecond).String())
+	case etcd.HoldReleased:
+		h.log.Info("revoked the lease: the key is deleted", "key", Printable(e.Key), "lease", lease)
+	}
+}
+
+// Stopping logs the signal that stops the hold.
+func (h *KVHold) Stopping(sig string) {
+	h.log.Info("stopping: deleting the key", "signal", sig)
+}
+
 // KVDeleted says how many keys were deleted.
 func (v *View) KVDeleted(n int64) {
 	fmt.Fprintf(v.stdout, "Deleted %d key%s.\n", n, plural(int(n)))
@@ -46,14 +81,22 @@ func (o orderedObject) MarshalJSON() ([]byte, error) {
 		if i > 0 {
 			b.WriteString(",")
 		}
-		k, _ := json.Marshal(kv.Key)
-		v, _ := json.Marshal(kv.Value)
-		b.Write(k)
+		b.Write(jsonString(kv.Key))
 		b.WriteString(":")
-		b.Write(v)
+		b.Write(jsonString(kv.Value))
 	}
 	b.WriteString("}")
 	return []byte(b.String()), nil
+}
+
+// jsonString is s as a JSON string that keeps &, < and > as they are:
+// keys and values are shown, not embedded in HTML.
+func jsonString(s string) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.Encode(s)
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }
 
 // KVWatch shows the events of `kv watch` as they come.
@@ -96,8 +139,11 @@ func (v kvWatchJSON) Events(evs []snapshot.Event) {
 		if ev.Delete {
 			typ = "DELETE"
 		}
-		line, _ := json.Marshal(map[string]any{"revision": ev.Revision, "type": typ, "key": ev.Key, "value": ev.Value})
-		fmt.Fprintf(v.stdout, "%s\n", line)
+		var line bytes.Buffer
+		enc := json.NewEncoder(&line)
+		enc.SetEscapeHTML(false)
+		enc.Encode(map[string]any{"revision": ev.Revision, "type": typ, "key": ev.Key, "value": ev.Value})
+		v.stdout.Write(line.Bytes())
 	}
 	flush(v.stdout)
 }
@@ -172,10 +218,20 @@ type jsonEndpointStatus struct {
 	Error     string   `json:"error,omitempty"`
 }
 
+// jsonMember is a member in the words of jsonEndpointStatus: its id is an
+// endpoint's member_id.
+type jsonMember struct {
+	ID         string   `json:"id"`
+	Name       string   `json:"name"`
+	PeerURLs   []string `json:"peer_urls"`
+	ClientURLs []string `json:"client_urls"`
+	Learner    bool     `json:"learner"`
+}
+
 func (v kvStatusJSON) Status(endpoints []etcd.MemberStatus, members []etcd.Member) error {
 	var out struct {
 		Endpoints []jsonEndpointStatus `json:"endpoints"`
-		Members   []etcd.Member        `json:"members"`
+		Members   []jsonMember         `json:"members"`
 	}
 	for _, s := range endpoints {
 		j := jsonEndpointStatus{Endpoint: s.Endpoint, MemberID: s.MemberID, Version: s.Version, Leader: s.IsLeader, RaftTerm: s.RaftTerm,
@@ -185,6 +241,9 @@ func (v kvStatusJSON) Status(endpoints []etcd.MemberStatus, members []etcd.Membe
 		}
 		out.Endpoints = append(out.Endpoints, j)
 	}
-	out.Members = members
+	out.Members = []jsonMember{}
+	for _, m := range members {
+		out.Members = append(out.Members, jsonMember{ID: m.ID, Name: m.Name, PeerURLs: m.PeerURLs, ClientURLs: m.ClientURLs, Learner: m.IsLearner})
+	}
 	return writeJSON(v.stdout, out)
 }

@@ -32,10 +32,10 @@ func TestViews(t *testing.T) {
 		want  string
 	}{
 		{name: "kv get value", show: func(v *View) error {
-			return v.KVValues([]snapshot.KV{{Key: "/a", Value: "<x>"}, {Key: "/b", Value: ""}})
+			return v.KVValues([]snapshot.KV{{Key: "/a&b", Value: "<x> & \"y\""}, {Key: "/b", Value: ""}})
 		},
-			// json.Marshal's HTML escapes, as kv get always printed them.
-			want: "{\n  \"/a\": \"\\u003cx\\u003e\",\n  \"/b\": \"\"\n}\n"},
+			// &, < and > as they are, not HTML-escaped.
+			want: "{\n  \"/a&b\": \"<x> & \\\"y\\\"\",\n  \"/b\": \"\"\n}\n"},
 		{name: "kv get children", show: func(v *View) error { return v.KVChildren([]string{"/a", "/b"}) },
 			want: "[\n  \"/a\",\n  \"/b\"\n]\n"},
 		{name: "kv set", show: func(v *View) error { v.KVSet("/k", 0, 4); return nil }, want: "Set /k at revision 4.\n"},
@@ -46,6 +46,10 @@ func TestViews(t *testing.T) {
 			want: "5 PUT /a \"x\\ny\"\n6 DELETE /b\\x1b[2J\n"},
 		{name: "kv watch --json", show: func(v *View) error { NewKVWatch(v, true).Events(events); return nil },
 			want: `{"key":"/a","revision":5,"type":"PUT","value":"x\ny"}` + "\n" + `{"key":"/b\u001b[2J","revision":6,"type":"DELETE","value":""}` + "\n"},
+		{name: "kv watch --json keeps & < >", show: func(v *View) error {
+			NewKVWatch(v, true).Events([]snapshot.Event{{Revision: 7, Key: "/a&b", Value: "<x>"}})
+			return nil
+		}, want: `{"key":"/a&b","revision":7,"type":"PUT","value":"<x>"}` + "\n"},
 		{name: "kv status", show: func(v *View) error { return NewKVStatus(v, false).Status(statuses, members) },
 			want: "http://e1: etcd 3.5.0, leader, member m1, raft term 2, revision 9, db size 3.0 MiB, cluster c1\n" +
 				"  alarm: NOSPACE\n" +
@@ -78,16 +82,16 @@ func TestViews(t *testing.T) {
   ],
   "members": [
     {
-      "ID": "m1",
-      "Name": "one",
-      "PeerURLs": [
+      "id": "m1",
+      "name": "one",
+      "peer_urls": [
         "http://p1"
       ],
-      "ClientURLs": [
+      "client_urls": [
         "http://e1",
         "http://e3"
       ],
-      "IsLearner": false
+      "learner": false
     }
   ]
 }
@@ -125,6 +129,12 @@ func TestViews(t *testing.T) {
 			return nil
 		}, want: "Saved 0 keys at etcd revision 8 to s.json.\nSaved 0 keys at etcd revision 8 to s.json.\n" +
 			"Left out the values only sensitive bindings read (db, tls): plan --snapshot does not render them; --include-sensitive keeps them.\n"},
+		{name: "snapshot save of one key", show: func(v *View) error {
+			snap := &snapshot.Snapshot{Spans: []snapshot.Span{{Start: "/", End: "0"}}}
+			snap.Apply([]snapshot.Event{{Revision: 3, Key: "/a", Value: "1"}})
+			v.SnapshotSaved("s.json", snap, nil)
+			return nil
+		}, want: "Saved 1 key at etcd revision 3 to s.json.\n"},
 		{name: "version", show: func(v *View) error {
 			v.Version(VersionInfo{Version: "1.2.3", Commit: "abc", Go: "go1.26.0", Platform: "linux/amd64", EtcdClient: "v3.6.0"})
 			return nil

@@ -1,0 +1,154 @@
+package etcd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+
+	"github.com/reconfig/reconfig/internal/hint"
+)
+
+// HoldEventKind is what happened to a held key.
+type HoldEventKind int
+
+const (
+	// HoldSet: the key is set on a new lease, kept alive from now on.
+	HoldSet HoldEventKind = iota
+	// HoldLost: the lease can no longer be renewed (etcd did not answer
+	// within the TTL, or the lease expired or was revoked): the key is, or
+	// soon will be, gone. Hold re-creates it.
+	HoldLost
+	// HoldRetry: re-creating the key failed (Err); Hold tries again after
+	// Wait.
+	HoldRetry
+	// HoldRecreated: the key is set again on a new lease, Down after the
+	// lease was lost.
+	HoldRecreated
+	// HoldReleased: the lease was revoked as Hold ended, and the key with
+	// it.
+	HoldReleased
+)
+
+// HoldEvent is one change in the life of a held key, for the log.
+type HoldEvent struct {
+	Kind     HoldEventKind
+	Key      string
+	TTL      time.Duration
+	Lease    Lease
+	Revision int64         // HoldSet, HoldRecreated
+	Err      error         // HoldRetry
+	Wait     time.Duration // HoldRetry
+	Down     time.Duration // HoldRecreated
+}
+
+// holdRetryMax is the longest pause between attempts to re-create a key.
+const holdRetryMax = 5 * time.Second
+
+// Hold sets key to value on a lease of ttl and keeps the lease alive until
+// ctx ends; then it revokes the lease, which deletes the key at once. When
+// the lease is lost — etcd unreachable for longer than the TTL, a lease
+// revoked or expired behind its back, an etcd restarted without its data —
+// it sets the key again on a new lease, retrying until it succeeds or ctx
+// ends. report is told each of these events as it happens.
+//
+// An error setting the key the first time is returned at once, so that a
+// wrong endpoint or a missing permission is reported, not retried (ctx
+// ending first is no error). The
+// error at the end is the revocation's: the key then disappears only when
+// its lease expires.
+func (c *Client) Hold(ctx context.Context, key, value string, ttl time.Duration, report func(HoldEvent)) error {
+	lease, rev, lost, err := c.holdOnce(ctx, key, value, ttl)
+	if err != nil {
+		if ctx.Err() != nil {
+			// Stopped before the key was set: nothing to undo.
+			return nil
+		}
+		return err
+	}
+	report(HoldEvent{Kind: HoldSet, Key: key, TTL: ttl, Lease: lease, Revision: rev})
+	setAt, wait := time.Now(), time.Duration(0)
+	pause := func(d time.Duration) bool {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(d):
+			return true
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+		case <-lost:
+		}
+		if ctx.Err() != nil {
+			return c.release(key, ttl, lease, report)
+		}
+		report(HoldEvent{Kind: HoldLost, Key: key, TTL: ttl, Lease: lease})
+		since := time.Now()
+		if time.Since(setAt) >= ttl {
+			wait = 0
+		} else if wait > 0 && !pause(wait) {
+			// Leases lost one after the other: pause, not a busy loop.
+			return c.release(key, ttl, lease, report)
+		}
+		for {
+			wait = min(max(2*wait, 500*time.Millisecond), holdRetryMax)
+			// After a long outage gRPC waits up to two minutes between
+			// connection attempts: try now, so that the key is back as
+			// soon as etcd is.
+			c.cli.ActiveConnection().ResetConnectBackoff()
+			l, rev, ls, err := c.holdOnce(ctx, key, value, ttl)
+			if err == nil {
+				// The old lease, should it live on, holds nothing now.
+				c.revokeQuietly(lease)
+				lease, lost, setAt = l, ls, time.Now()
+				report(HoldEvent{Kind: HoldRecreated, Key: key, TTL: ttl, Lease: lease, Revision: rev, Down: time.Since(since)})
+				break
+			}
+			if ctx.Err() != nil {
+				return c.release(key, ttl, lease, report)
+			}
+			report(HoldEvent{Kind: HoldRetry, Key: key, TTL: ttl, Lease: lease, Err: err, Wait: wait})
+			if !pause(wait) {
+				return c.release(key, ttl, lease, report)
+			}
+		}
+	}
+}
+
+// holdOnce grants a lease, sets key on it and starts renewing it until ctx
+// ends; lost is closed when the lease can no longer be renewed.
+func (c *Client) holdOnce(ctx context.Context, key, value string, ttl time.Duration) (l Lease, rev int64, lost <-chan struct{}, err error) {
+	l, err = c.GrantLease(ctx, ttl)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	if rev, err = c.PutOnLease(ctx, key, value, l); err == nil {
+		lost, err = c.KeepAlive(ctx, l)
+	}
+	if err != nil {
+		c.revokeQuietly(l)
+		return 0, 0, nil, err
+	}
+	return l, rev, lost, nil
+}
+
+// release revokes the lease as Hold ends. A lease etcd no longer has is
+// released already: it expired, and the key with it.
+func (c *Client) release(key string, ttl time.Duration, l Lease, report func(HoldEvent)) error {
+	err := c.RevokeLease(context.Background(), l)
+	if err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		return hint.Wrap(fmt.Errorf("delete %s: %w", key, err),
+			fmt.Sprintf("%s disappears when its lease expires, within %s", key, ttl))
+	}
+	report(HoldEvent{Kind: HoldReleased, Key: key, TTL: ttl, Lease: l})
+	return nil
+}
+
+// revokeQuietly revokes a lease that no longer matters, if etcd answers.
+func (c *Client) revokeQuietly(l Lease) {
+	c.RevokeLease(context.Background(), l)
+}
