@@ -186,7 +186,6 @@ type fleetResult struct {
 	burstConv         time.Duration
 	storm             *stormResult
 	proxyCPU          float64 // grpc-proxy's CPU seconds per change
-	proxyWatchers     float64
 	otherRewrites     int
 	missed            int // daemons that did not converge within 60 s, over all changes
 }
