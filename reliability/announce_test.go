@@ -248,7 +248,9 @@ func TestKVHoldStoppedWithoutEtcd(t *testing.T) {
 	c := client(t, p.ClientURL)
 	h := startHold(t, p.ClientURL, "30s")
 	awaitAnnounced(t, c, "the node to announce itself", 30*time.Second)
-	p.Kill()
+	// Frozen, not killed: a killed member's port may be taken at once by
+	// another test's etcd, which would answer the revocation.
+	p.Signal(syscall.SIGSTOP)
 	h.cmd.Process.Signal(syscall.SIGTERM)
 	if code := h.wait(60 * time.Second); code != 1 {
 		t.Fatalf("exit %d, want 1:\n%s", code, h.log.String())
