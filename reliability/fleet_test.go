@@ -33,19 +33,7 @@ func fleetHost(t *testing.T, endpoints, name string, args ...string) (*fixture, 
 // awaitHost follows name's status until ok accepts it (nil: no status).
 func awaitHost(t *testing.T, c *etcd.Client, keys fleet.Keys, name, what string, ok func(*fleet.Status) bool) *fleet.Status {
 	t.Helper()
-	var cur *fleet.Status
-	etcdtest.AwaitKey(t, c, keys.Host(name), what, 30*time.Second, func(v string, exists bool) bool {
-		cur = nil
-		if exists {
-			s, err := fleet.DecodeStatus([]byte(v))
-			if err != nil {
-				t.Fatalf("status of %s: %v in %s", name, err, v)
-			}
-			cur = s
-		}
-		return ok(cur)
-	})
-	return cur
+	return etcdtest.AwaitStatus(t, c, keys, name, what, 30*time.Second, ok)
 }
 
 func present(s *fleet.Status) bool { return s != nil }

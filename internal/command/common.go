@@ -106,3 +106,14 @@ func readOperatorFile(flag, path string, max int64) ([]byte, error) {
 	}
 	return data, nil
 }
+
+// dial reads the global options and connects to etcd with them: what most
+// commands that talk to etcd start with.
+func (e *runEnv) dial(c *cli.Context) (*globals, *etcd.Client, error) {
+	g, err := e.globals(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	cli, err := e.connect(c.Context, g)
+	return g, cli, err
+}

@@ -428,11 +428,7 @@ func runFleetWait(c *cli.Context, env *runEnv, a fleetWaitArgs) error {
 }
 
 func runFleetHold(c *cli.Context, env *runEnv, a fleetHoldArgs) error {
-	g, err := env.globals(c)
-	if err != nil {
-		return err
-	}
-	cli, err := env.connect(c.Context, g)
+	g, cli, err := env.dial(c)
 	if err != nil {
 		return err
 	}
@@ -455,11 +451,7 @@ func runFleetHold(c *cli.Context, env *runEnv, a fleetHoldArgs) error {
 }
 
 func runFleetRelease(c *cli.Context, env *runEnv, keys fleet.Keys) error {
-	g, err := env.globals(c)
-	if err != nil {
-		return err
-	}
-	cli, err := env.connect(c.Context, g)
+	g, cli, err := env.dial(c)
 	if err != nil {
 		return err
 	}
@@ -481,11 +473,7 @@ func runFleetRelease(c *cli.Context, env *runEnv, keys fleet.Keys) error {
 }
 
 func runFleetPromote(c *cli.Context, env *runEnv, keys fleet.Keys, rev int64) error {
-	g, err := env.globals(c)
-	if err != nil {
-		return err
-	}
-	cli, err := env.connect(c.Context, g)
+	g, cli, err := env.dial(c)
 	if err != nil {
 		return err
 	}

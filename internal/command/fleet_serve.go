@@ -92,11 +92,7 @@ func loopback(addr string) bool {
 }
 
 func runFleetServe(c *cli.Context, env *runEnv, a fleetServeArgs) error {
-	g, err := env.globals(c)
-	if err != nil {
-		return err
-	}
-	cli, err := env.connect(c.Context, g)
+	g, cli, err := env.dial(c)
 	if err != nil {
 		return err
 	}

@@ -144,11 +144,8 @@ func oneKey(c *cli.Context, cmd string) (string, error) {
 }
 
 func kvClient(c *cli.Context, env *runEnv) (*etcd.Client, error) {
-	g, err := env.globals(c)
-	if err != nil {
-		return nil, err
-	}
-	return env.connect(c.Context, g)
+	_, cli, err := env.dial(c)
+	return cli, err
 }
 
 func notFound(err error) error {

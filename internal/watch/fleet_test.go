@@ -34,19 +34,7 @@ func member(t *testing.T, endpoint, name, key string) *harness {
 // (nil: the key is gone), on a watch.
 func awaitStatus(t *testing.T, c *etcd.Client, name string, what string, ok func(*fleet.Status) bool) *fleet.Status {
 	t.Helper()
-	var cur *fleet.Status
-	etcdtest.AwaitKey(t, c, fleetKeys.Host(name), what, 15*time.Second, func(v string, exists bool) bool {
-		cur = nil
-		if exists {
-			s, err := fleet.DecodeStatus([]byte(v))
-			if err != nil {
-				t.Fatalf("status of %s: %v in %s", name, err, v)
-			}
-			cur = s
-		}
-		return ok(cur)
-	})
-	return cur
+	return etcdtest.AwaitStatus(t, c, fleetKeys, name, what, 15*time.Second, ok)
 }
 
 func barrier(t *testing.T, c *etcd.Client) int64 {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/reconfig/reconfig/internal/etcd"
+	"github.com/reconfig/reconfig/internal/fleet"
 	"github.com/reconfig/reconfig/internal/snapshot"
 )
 
@@ -43,4 +44,23 @@ func AwaitKey(t TB, c *etcd.Client, key, what string, timeout time.Duration, ok 
 	}
 	t.Fatalf("timed out after %s waiting for %s (%s); last value %q (exists: %v)", timeout, key, what, value, exists)
 	return ""
+}
+
+// AwaitStatus follows host name's fleet status under keys until ok
+// accepts it (nil: the host has no status), and returns it.
+func AwaitStatus(t TB, c *etcd.Client, keys fleet.Keys, name, what string, timeout time.Duration, ok func(*fleet.Status) bool) *fleet.Status {
+	t.Helper()
+	var cur *fleet.Status
+	AwaitKey(t, c, keys.Host(name), what, timeout, func(v string, exists bool) bool {
+		cur = nil
+		if exists {
+			s, err := fleet.DecodeStatus([]byte(v))
+			if err != nil {
+				t.Fatalf("status of %s: %v in %s", name, err, v)
+			}
+			cur = s
+		}
+		return ok(cur)
+	})
+	return cur
 }
