@@ -31,7 +31,8 @@ import (
 //	RECONFIG_BENCH_FLEET_CHANGES    changes measured (20)
 //	RECONFIG_BENCH_FLEET_STATUS     on, off or auto (auto: --fleet when
 //	                                the binary has it)
-//	RECONFIG_BENCH_FLEET_PHASES     which of direct,proxy,confd to run (all)
+//	RECONFIG_BENCH_FLEET_PHASES     which of direct,proxy,confd,canary to run (all)
+//	RECONFIG_BENCH_FLEET_FOLLOWERS  followers of the one canary (50)
 //	RECONFIG_BENCH_CONFD            the confd binary (bench/fleet/build-confd.sh)
 //	RECONFIG_BENCH_BINARY           a reconfig binary (default: go build)
 const (
@@ -40,6 +41,7 @@ const (
 	fleetChangesEnv = "RECONFIG_BENCH_FLEET_CHANGES"
 	fleetStatusEnv  = "RECONFIG_BENCH_FLEET_STATUS"
 	fleetPhasesEnv  = "RECONFIG_BENCH_FLEET_PHASES"
+	followersEnv    = "RECONFIG_BENCH_FLEET_FOLLOWERS"
 	confdEnv        = "RECONFIG_BENCH_CONFD"
 )
 
@@ -59,10 +61,12 @@ type fleetBench struct {
 	t       *testing.T
 	n       int
 	changes int
-	etcd    *etcdProc
-	cli     *etcd.Client
-	bin     string
-	status  bool
+	// followers: of the one canary in the canary phase.
+	followers int
+	etcd      *etcdProc
+	cli       *etcd.Client
+	bin       string
+	status    bool
 	// waits: the binary has `reconfig fleet wait`.
 	waits bool
 	root  string
@@ -74,7 +78,8 @@ func TestFleet(t *testing.T) {
 	if os.Getenv(fleetEnv) == "" {
 		t.Skip("SKIPPED: the fleet benchmark runs only when asked for: make bench-fleet (or " + fleetEnv + "=1)")
 	}
-	b := &fleetBench{t: t, n: envInt(fleetNEnv, 200), changes: envInt(fleetChangesEnv, 20), root: t.TempDir(), out: os.Stdout}
+	b := &fleetBench{t: t, n: envInt(fleetNEnv, 200), changes: envInt(fleetChangesEnv, 20), followers: envInt(followersEnv, 50),
+		root: t.TempDir(), out: os.Stdout}
 	b.bin = reconfigBinary(t)
 	b.status = statusMode(t, b.bin)
 	help, _ := exec.Command(b.bin, "fleet", "wait", "--help").CombinedOutput()
@@ -103,6 +108,9 @@ func TestFleet(t *testing.T) {
 		if r := b.confd(); r != nil {
 			results = append(results, r)
 		}
+	}
+	if want("canary") && b.waits {
+		results = append(results, b.canary()...)
 	}
 	b.summary(results)
 }
@@ -148,7 +156,7 @@ func (b *fleetBench) seed() {
 	for i := range svcBackends {
 		put(b.t, b.cli, fmt.Sprintf("%s/b%02d", svcPrefix, i), backendValue(i, "seed"))
 	}
-	for i := range b.n {
+	for i := range max(b.n, b.followers+1) {
 		put(b.t, b.cli, hostKey(i), fmt.Sprintf("h%04d", i))
 	}
 }
@@ -172,6 +180,7 @@ type fleetResult struct {
 	n                 int
 	startup           time.Duration
 	conv              []time.Duration // per change: put returned → last target
+	first             []time.Duration // per change: put returned → member 0's target (the canary)
 	member            []time.Duration // every member's latency of every change
 	slowest           []int           // per change: the member last to converge
 	wait              []time.Duration // fleet wait's own time, per change
@@ -206,7 +215,7 @@ func (b *fleetBench) up(f *fleetRun, r *fleetResult) {
 			b.t.Fatalf("fleet wait after start: %v", err)
 		}
 	}
-	b.printf("%s: %d daemons up in %s\n", r.name, b.n, r.startup.Round(time.Millisecond))
+	b.printf("%s: %d daemons up in %s\n", r.name, len(f.members), r.startup.Round(time.Millisecond))
 }
 
 // idle measures what the fleet costs etcd while nothing changes.
@@ -256,6 +265,7 @@ func (b *fleetBench) measure(f *fleetRun, r *fleetResult, count int, withWait bo
 			last = 60 * time.Second
 		}
 		r.conv = append(r.conv, last)
+		r.first = append(r.first, seen[0])
 		r.slowest = append(r.slowest, slices.Index(seen, last))
 		r.member = append(r.member, seen...)
 		if withWait {
@@ -275,7 +285,7 @@ func (b *fleetBench) measure(f *fleetRun, r *fleetResult, count int, withWait bo
 		r.proxyCPU = (cpuSeconds([]int{proxyPID}) - pcpu0) / float64(count)
 	}
 	if f.status {
-		r.statusPerHost = r.perChange.MvccPut / float64(b.n)
+		r.statusPerHost = r.perChange.MvccPut / float64(len(f.members))
 	}
 	others1, _ := f.targets.counts()
 	for i := range others1 {
@@ -308,15 +318,15 @@ func (b *fleetBench) burst(f *fleetRun, r *fleetResult) {
 	z := b.etcdMetrics()
 	writes := z.sum("etcd_mvcc_put_total") - a.sum("etcd_mvcc_put_total") - 10
 	if f.status {
-		r.burstWrites = writes / float64(b.n)
+		r.burstWrites = writes / float64(len(f.members))
 	}
 }
 
 // fleetWait runs `reconfig fleet wait` for the fleet's group and returns
 // how long it took.
 func (b *fleetBench) fleetWait(f *fleetRun, rev int64, timeout time.Duration) (time.Duration, error) {
-	args := []string{"--endpoints", b.etcd.client, "fleet", "wait", "--group", f.group,
-		"--min-hosts", strconv.Itoa(len(f.members)), "--timeout", timeout.String()}
+	args := []string{"--endpoints", b.etcd.client, "fleet", "wait", "--group", f.waitGroup,
+		"--min-hosts", strconv.Itoa(f.waitHosts), "--timeout", timeout.String()}
 	if rev > 0 {
 		args = append(args, "--revision", strconv.FormatInt(rev, 10))
 	}
@@ -406,6 +416,33 @@ func (b *fleetBench) confd() *fleetResult {
 	b.burst(f, r)
 	f.stop()
 	return r
+}
+
+// canary: one canary and its followers (`--follow canary --bake 0`), from
+// a put to the last follower's target holding it, beside a plain fleet of
+// as many daemons on the same changes.
+func (b *fleetBench) canary() []*fleetResult {
+	n := b.followers + 1
+	changes := max(b.changes/2, 5)
+	plain := &fleetResult{name: fmt.Sprintf("%d plain --fleet", n), n: n}
+	f := newFleet(b.t, reconfigFleet, b.bin, b.etcd.client, filepath.Join(b.root, "plain"), "plain", n, true)
+	b.up(f, plain)
+	b.idle(f, plain, 10*time.Second)
+	b.measure(f, plain, changes, true, 0)
+	f.stop()
+
+	gated := &fleetResult{name: fmt.Sprintf("1 canary + %d followers", b.followers), n: n}
+	f = newFleet(b.t, reconfigFleet, b.bin, b.etcd.client, filepath.Join(b.root, "canary"), "followers", n, true)
+	f.members[0].group, f.members[0].name = "canary", "canary-0000"
+	for _, m := range f.members[1:] {
+		m.extra = []string{"--follow", "canary", "--bake", "0s"}
+	}
+	f.waitHosts = b.followers
+	b.up(f, gated)
+	b.idle(f, gated, 10*time.Second)
+	b.measure(f, gated, changes, true, 0)
+	f.stop()
+	return []*fleetResult{plain, gated}
 }
 
 // stormResult is an etcd restart under the fleet.
@@ -560,7 +597,9 @@ func (b *fleetBench) summary(rs []*fleetResult) {
 	}
 	num := func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
 	row("start, batches of 10", func(r *fleetResult) string { return r.startup.Round(100 * time.Millisecond).String() })
+	row("daemons", func(r *fleetResult) string { return strconv.Itoa(r.n) })
 	row("fleet convergence p50 / p99 / max", func(r *fleetResult) string { return dist(r.conv) })
+	row("member 0 (the canary) p50 / p99 / max", func(r *fleetResult) string { return dist(r.first) })
 	row("one daemon's latency p50 / p99 / max", func(r *fleetResult) string { return dist(r.member) })
 	row("`fleet wait` p50 / p99 / max", func(r *fleetResult) string { return dist(r.wait) })
 	row("slowest daemon per change (distinct)", func(r *fleetResult) string {

@@ -347,6 +347,8 @@ func (k kind) String() string { return [...]string{"reconfig", "confd"}[k] }
 type member struct {
 	i           int
 	name        string
+	group       string
+	extra       []string // more arguments of `reconfig watch`
 	dir, out    string
 	metricsAddr string
 	cmd         *exec.Cmd
@@ -363,6 +365,10 @@ type fleetRun struct {
 	status   bool // reconfig watch --fleet
 	members  []*member
 	targets  *targets
+	// waitGroup and waitHosts are what `fleet wait` waits for: the group
+	// and all its members, unless a phase says otherwise.
+	waitGroup string
+	waitHosts int
 }
 
 const reconfigTemplate = "# {{.ID}}\n{{range $k, $v := .Data}}server {{base $k}} {{$v}}\n{{end}}"
@@ -377,11 +383,11 @@ const confdOther = "host {{getv \"%s\"}}\n"
 // their targets; start runs them.
 func newFleet(t testing.TB, k kind, bin, endpoint, root, group string, n int, status bool) *fleetRun {
 	t.Helper()
-	f := &fleetRun{t: t, kind: k, bin: bin, endpoint: endpoint, group: group, status: status}
+	f := &fleetRun{t: t, kind: k, bin: bin, endpoint: endpoint, group: group, status: status, waitGroup: group, waitHosts: n}
 	_, metricsPort, _ := strings.Cut(etcdtest.FreeAddr(), ":")
 	var outs []string
 	for i := range n {
-		m := &member{i: i, name: fmt.Sprintf("%s-%04d", group, i), dir: filepath.Join(root, fmt.Sprintf("m%04d", i))}
+		m := &member{i: i, name: fmt.Sprintf("%s-%04d", group, i), group: group, dir: filepath.Join(root, fmt.Sprintf("m%04d", i))}
 		m.out = filepath.Join(m.dir, "out")
 		for _, d := range []string{"conf.d", "templates", "out"} {
 			if err := os.MkdirAll(filepath.Join(m.dir, d), 0o755); err != nil {
@@ -431,8 +437,9 @@ func (f *fleetRun) command(m *member) *exec.Cmd {
 	case reconfigFleet:
 		args := []string{"--cfgdir", m.dir, "--endpoints", f.endpoint, "watch", "--metrics-addr", m.metricsAddr}
 		if f.status {
-			args = append(args, "--fleet", "--name", m.name, "--group", f.group)
+			args = append(args, "--fleet", "--name", m.name, "--group", m.group)
 		}
+		args = append(args, m.extra...)
 		cmd = exec.Command(f.bin, args...)
 		cmd.Env = append(os.Environ(), "NO_COLOR=1")
 	case confdFleet:
