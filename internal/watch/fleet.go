@@ -48,6 +48,19 @@ const minReportGap = time.Second
 // of changes to be done.
 const maxReportDelay = 5 * time.Second
 
+// A report that becomes due within burstWindow of the last one written is
+// part of a burst of changes: it waits until no cycle has run for settle
+// (at most maxReportDelay), so that a burst costs etcd two writes per host
+// — its first change, and where the host ended — instead of one a second.
+const (
+	burstWindow = 2 * time.Second
+	settle      = 300 * time.Millisecond
+)
+
+// askAgain is how long a report waits for the answer to its first progress
+// request before it asks again; each later wait is twice the one before.
+const askAgain = 100 * time.Millisecond
+
 // evenWait bounds how long a report waits for the watch stream to prove
 // every span current (a progress notification) before it is written with
 // the revision proven so far.
@@ -76,8 +89,13 @@ type member struct {
 	// asked to prove themselves current for it.
 	want  bool
 	asked time.Time
-	// wanted is when the report now due became due.
-	wanted time.Time
+	// askAt is when to ask again, asks how many times it was asked.
+	askAt time.Time
+	asks  int
+	// wanted is when the report now due became due; offered when the
+	// last report was handed to the writer; cycled when the last cycle
+	// ended.
+	wanted, offered, cycled time.Time
 	// barrier is set when a barrier was seen: the next report is written
 	// even if it says nothing new, as the host's answer.
 	barrier bool
@@ -273,6 +291,7 @@ func (m *member) held() string {
 // record keeps each binding's outcome of a cycle at revision rev, and
 // whether a report is due: a target changed, or an outcome did.
 func (m *member) record(res *apply.Result, rev int64, set *bindings.Set) {
+	m.cycled = time.Now()
 	for id := range m.outcomes {
 		if set.Get(id) == nil {
 			delete(m.outcomes, id)
@@ -512,10 +531,19 @@ func (l *watchLoop) report() time.Time {
 		// of changes is reported once the daemon caught up with it.
 		return time.Time{}
 	}
+	answer := m.barrier
+	if !answer && m.wanted.Sub(m.offered) < burstWindow && now.Sub(m.cycled) < settle && now.Sub(m.wanted) < maxReportDelay {
+		return m.cycled.Add(settle)
+	}
 	if !d.even() && l.ready != nil {
 		if m.asked.IsZero() || now.Sub(m.asked) < evenWait {
 			if m.asked.IsZero() {
-				m.asked = now
+				m.asked, m.askAt, m.asks = now, now, 0
+			}
+			if now.Before(m.askAt) {
+				// Asked already: the loop comes here again for every
+				// response, the answers too.
+				return m.askAt
 			}
 			go func() {
 				if err := l.cli.RequestProgress(l.s.Context()); err != nil {
@@ -523,11 +551,13 @@ func (l *watchLoop) report() time.Time {
 				}
 			}()
 			// etcd drops a progress request while a watch catches up:
-			// ask again shortly.
-			return now.Add(100 * time.Millisecond)
+			// ask again, later each time (an etcd that is merely slow to
+			// answer is not asked over and over).
+			m.askAt = now.Add(askAgain << m.asks)
+			m.asks++
+			return m.askAt
 		}
 	}
-	answer := m.barrier
 	m.want, m.asked, m.barrier, m.wanted = false, time.Time{}, false, time.Time{}
 	at := d.atRevision()
 	var following *fleet.Following
@@ -555,6 +585,7 @@ func (l *watchLoop) report() time.Time {
 	}
 	brief, _ := json.Marshal(s.Brief())
 	m.w.offer(&report{status: doc, brief: brief})
+	m.offered = time.Now()
 	return time.Time{}
 }
 
