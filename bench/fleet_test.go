@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -190,9 +191,13 @@ type fleetResult struct {
 	etcdRSS           float64
 	daemonRSS         float64 // mean per daemon
 	daemonCPU         float64 // seconds per change, whole fleet
-	statusPerHost     float64 // status writes per host per change
+	statusPerHost     float64 // status writes (transactions) per host per change
+	statusKeysPerHost float64 // keys they wrote
+	rawCPU            float64 // etcd's CPU seconds per change, idle not taken off
 	burstWrites       float64 // status writes per host for a burst of ten in a second
 	burstConv         time.Duration
+	burstSpan         time.Duration // the first put sent → the last returned
+	burstKeys         float64       // keys written per host (a status write is two: status and brief)
 	storm             *stormResult
 	proxyCPU          float64 // grpc-proxy's CPU seconds per change
 	otherRewrites     int
@@ -280,12 +285,16 @@ func (b *fleetBench) measure(f *fleetRun, r *fleetResult, count int, withWait bo
 	c.Put -= float64(count)
 	c.MvccPut -= float64(count)
 	r.perChange = c.minus(r.idle).times(1 / float64(count))
+	r.rawCPU = c.CPU / float64(count)
 	r.daemonCPU = (cpuSeconds(f.pids()) - cpu0) / float64(count)
 	if proxyPID != 0 {
 		r.proxyCPU = (cpuSeconds([]int{proxyPID}) - pcpu0) / float64(count)
 	}
 	if f.status {
-		r.statusPerHost = r.perChange.MvccPut / float64(len(f.members))
+		// A status write is one transaction of two keys (the status and
+		// the group's brief).
+		r.statusPerHost = r.perChange.Txn / float64(len(f.members))
+		r.statusKeysPerHost = r.perChange.MvccPut / float64(len(f.members))
 	}
 	others1, _ := f.targets.counts()
 	for i := range others1 {
@@ -293,32 +302,38 @@ func (b *fleetBench) measure(f *fleetRun, r *fleetResult, count int, withWait bo
 	}
 }
 
-// burst puts ten changes within a second and counts the status writes
-// per host until the fleet settles.
+// burst sends ten changes within a second, one every 100 ms to ten of
+// the service's keys, each put on its own (a slow put does not delay the
+// next), and counts the status writes per host until the fleet settles.
 func (b *fleetBench) burst(f *fleetRun, r *fleetResult) {
 	a := b.etcdMetrics()
-	var done <-chan struct{}
-	var returned time.Time
-	for i := range 10 {
-		marker := b.marker(f.group + "-burst")
-		done = f.targets.expect(marker)
-		_, returned = put(b.t, b.cli, changedKey, backendValue(0, marker))
-		f.targets.restart(returned)
-		if i < 9 {
-			time.Sleep(100 * time.Millisecond)
-		}
+	markers := make([]string, 10)
+	for i := range markers {
+		markers[i] = b.marker(fmt.Sprintf("%s-burst-%d", f.group, i))
 	}
+	done := f.targets.expect(markers...)
+	returned := make([]time.Time, len(markers))
+	var puts sync.WaitGroup
+	began := time.Now()
+	for i, m := range markers {
+		time.Sleep(time.Until(began.Add(time.Duration(i) * 100 * time.Millisecond)))
+		puts.Go(func() { _, returned[i] = put(b.t, b.cli, fmt.Sprintf("%s/b%02d", svcPrefix, i), backendValue(i, m)) })
+	}
+	puts.Wait()
+	last := slices.MaxFunc(returned, time.Time.Compare)
+	r.burstSpan = last.Sub(began)
+	f.targets.restart(last)
 	seen, missing := f.targets.wait(done, 60*time.Second)
 	if len(missing) > 0 {
-		b.t.Errorf("%s: %d daemons without the burst's last change after 60 s", r.name, len(missing))
+		b.t.Errorf("%s: %d daemons without the burst's changes after 60 s", r.name, len(missing))
 		r.missed += len(missing)
 	}
 	r.burstConv = slices.Max(seen)
 	time.Sleep(2 * fleetGap) // status writes settle
 	z := b.etcdMetrics()
-	writes := z.sum("etcd_mvcc_put_total") - a.sum("etcd_mvcc_put_total") - 10
 	if f.status {
-		r.burstWrites = writes / float64(len(f.members))
+		r.burstWrites = (z.sum("grpc_server_handled_total", `grpc_method="Txn"`) - a.sum("grpc_server_handled_total", `grpc_method="Txn"`)) / float64(len(f.members))
+		r.burstKeys = (z.sum("etcd_mvcc_put_total") - a.sum("etcd_mvcc_put_total") - 10) / float64(len(f.members))
 	}
 }
 
@@ -612,9 +627,20 @@ func (b *fleetBench) summary(rs []*fleetResult) {
 	row("etcd mvcc puts / change", func(r *fleetResult) string { return num(r.perChange.MvccPut) })
 	row("etcd watch responses / change", func(r *fleetResult) string { return num(r.perChange.WatchSent) })
 	row("etcd CPU / change", func(r *fleetResult) string { return fmt.Sprintf("%.1f ms", 1000*r.perChange.CPU) })
+	row("etcd CPU / change, idle included", func(r *fleetResult) string { return fmt.Sprintf("%.1f ms", 1000*r.rawCPU) })
 	row("daemons' CPU / change (all N)", func(r *fleetResult) string { return fmt.Sprintf("%.0f ms", 1000*r.daemonCPU) })
-	row("status writes / host / change", func(r *fleetResult) string { return num(r.statusPerHost) })
-	row("burst of 10 in 1 s: status writes / host", func(r *fleetResult) string { return num(r.burstWrites) })
+	row("status writes (keys) / host / change", func(r *fleetResult) string {
+		return fmt.Sprintf("%s (%s)", num(r.statusPerHost), num(r.statusKeysPerHost))
+	})
+	row("burst of 10 in 1 s: puts sent → last returned", func(r *fleetResult) string {
+		if r.burstSpan == 0 {
+			return "—"
+		}
+		return ms(r.burstSpan)
+	})
+	row("burst of 10 in 1 s: status writes (keys) / host", func(r *fleetResult) string {
+		return fmt.Sprintf("%s (%s)", num(r.burstWrites), num(r.burstKeys))
+	})
 	row("burst of 10 in 1 s: last put → all", func(r *fleetResult) string {
 		if r.burstConv == 0 {
 			return "—"

@@ -183,7 +183,8 @@ type targets struct {
 	apps []string      // each member's app.conf
 
 	mu      sync.Mutex
-	marker  []byte
+	markers [][]byte // every one of them, in each app.conf
+	gen     int      // of the markers
 	start   time.Time
 	seen    []time.Duration // since start; 0: not yet
 	left    int
@@ -261,18 +262,23 @@ func (tr *targets) read(stopped chan struct{}) {
 // check looks whether member i's app.conf holds the awaited marker.
 func (tr *targets) check(i int, now time.Time) {
 	tr.mu.Lock()
-	marker, waiting := tr.marker, tr.seen[i] == 0 && tr.marker != nil
+	markers, gen, waiting := tr.markers, tr.gen, tr.seen[i] == 0 && tr.markers != nil
 	tr.mu.Unlock()
 	if !waiting {
 		return
 	}
 	data, err := os.ReadFile(tr.apps[i])
-	if err != nil || !bytes.Contains(data, marker) {
+	if err != nil {
 		return
+	}
+	for _, m := range markers {
+		if !bytes.Contains(data, m) {
+			return
+		}
 	}
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
-	if tr.seen[i] == 0 && bytes.Equal(marker, tr.marker) {
+	if tr.seen[i] == 0 && gen == tr.gen {
 		tr.seen[i] = max(now.Sub(tr.start), 1)
 		tr.left--
 		if tr.left == 0 {
@@ -281,12 +287,16 @@ func (tr *targets) check(i int, now time.Time) {
 	}
 }
 
-// expect starts waiting for marker in every app.conf; the clock starts
-// at start (set it again with restart).
-func (tr *targets) expect(marker string) <-chan struct{} {
+// expect starts waiting for every app.conf to hold all the markers; the
+// clock starts now (set it again with restart).
+func (tr *targets) expect(markers ...string) <-chan struct{} {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
-	tr.marker, tr.start = []byte(marker), time.Now()
+	tr.markers, tr.start = nil, time.Now()
+	for _, m := range markers {
+		tr.markers = append(tr.markers, []byte(m))
+	}
+	tr.gen++
 	clear(tr.seen)
 	tr.left = len(tr.seen)
 	tr.done = make(chan struct{})
