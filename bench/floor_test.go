@@ -40,7 +40,9 @@ const (
 	floorOneShotRuns  = 15
 )
 
-// buildBinaries builds reconfig and the floors into a temporary directory.
+// buildBinaries builds reconfig and the floors into a temporary directory;
+// RECONFIG_BENCH_BINARY names another reconfig to measure (a profiling
+// build, an older release).
 func buildBinaries(b *testing.B) (reconfig, watchFloor, oneShotFloor string) {
 	b.Helper()
 	dir := b.TempDir()
@@ -53,7 +55,11 @@ func buildBinaries(b *testing.B) (reconfig, watchFloor, oneShotFloor string) {
 			b.Fatalf("go build %s: %v\n%s", pkg, err, msg)
 		}
 	}
-	return filepath.Join(dir, "reconfig"), filepath.Join(dir, "watch"), filepath.Join(dir, "oneshot")
+	reconfig = filepath.Join(dir, "reconfig")
+	if bin := os.Getenv(benchBinary); bin != "" {
+		reconfig = bin
+	}
+	return reconfig, filepath.Join(dir, "watch"), filepath.Join(dir, "oneshot")
 }
 
 // dirRenames reports, through inotify, each file renamed into a directory,
