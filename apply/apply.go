@@ -200,9 +200,16 @@ func outcomes(p *plan.Plan) (all, writes, deletes []*Outcome) {
 }
 
 // stageAll stages every write concurrently: temp file, write, fsync,
-// attributes.
+// attributes. A write without a check has nothing to wait for: it is
+// installed as soon as it is staged, and its directory fsynced with the
+// others' (install).
 func stageAll(writes []*Outcome) {
-	parallel(writes, stageWorkers, stage)
+	parallel(writes, stageWorkers, func(o *Outcome) {
+		stage(o)
+		if o.staged != nil && o.change.CheckCmd == "" {
+			installOne(o)
+		}
+	})
 	// Which stage created a shared directory is a race: every target in
 	// it says so, and the first in plan order is where it is shown.
 	created := map[string]bool{}
@@ -268,35 +275,44 @@ func journalPostchecked(path string, writes []*Outcome) (postchecked []*Outcome,
 	return postchecked, true
 }
 
-// install renames each staged file over its target, then fsyncs each
-// directory once.
+// install renames each staged file over its target (those without a
+// check were renamed as they were staged), then fsyncs the directory of
+// every installed target once.
 func install(writes []*Outcome) {
 	dirs := map[string]bool{}
 	for _, o := range writes {
-		if o.staged == nil {
-			continue
+		if o.staged != nil {
+			installOne(o)
 		}
-		// The last look: a target edited by hand while its check ran is
-		// not overwritten.
-		if changed, err := atomicfile.Changed(o.Target, o.prev); err != nil || changed {
-			o.staged.Discard()
-			o.staged = nil
-			o.Err = fmt.Errorf("%s changed while it was being checked (edited by hand?); it was left as it is (plan again)", o.Target)
-			if err != nil {
-				o.Err = err
-			}
-			continue
+		if o.Changed {
+			dirs[filepath.Dir(o.Target)] = true
 		}
-		if err := o.staged.Commit(); err != nil {
-			o.staged.Discard()
-			o.Err = err
-			continue
-		}
-		o.staged = nil
-		o.Changed = true
-		dirs[filepath.Dir(o.Target)] = true
 	}
 	syncDirs(dirs, writes)
+}
+
+// installOne renames o's staged file over its target, unless the target
+// changed since it was read.
+func installOne(o *Outcome) {
+	// The last look: a target edited by hand while its check ran is not
+	// overwritten.
+	if changed, err := atomicfile.Changed(o.Target, o.prev); err != nil || changed {
+		o.staged.Discard()
+		o.staged = nil
+		o.Err = fmt.Errorf("%s changed while it was being checked (edited by hand?); it was left as it is (plan again)", o.Target)
+		if err != nil {
+			o.Err = err
+		}
+		return
+	}
+	if err := o.staged.Commit(); err != nil {
+		o.staged.Discard()
+		o.staged = nil
+		o.Err = err
+		return
+	}
+	o.staged = nil
+	o.Changed = true
 }
 
 // postcheck runs the checks of the installed files (a checkcmd without

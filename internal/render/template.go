@@ -72,6 +72,38 @@ func Compile(b *bindings.Binding) (*Template, error) {
 	return CompileText(b, string(src))
 }
 
+// Compiler compiles the templates of the bindings of one configuration:
+// a template file that many bindings name with the same delimiters is read
+// and parsed once for all of them. A template that fails is compiled
+// again for each binding, so that each gets its own error.
+type Compiler struct {
+	checked map[compileKey]string
+}
+
+// compileKey is what a parse depends on: the file, the name it is parsed
+// under and the delimiters.
+type compileKey struct {
+	path, name, left, right string
+}
+
+// Compile reads and parses the template of b, or reuses the source of a
+// template already checked for another binding.
+func (c *Compiler) Compile(b *bindings.Binding) (*Template, error) {
+	key := compileKey{path: b.SourcePath, name: b.Source, left: b.LeftDelim, right: b.RightDelim}
+	if src, ok := c.checked[key]; ok {
+		return &Template{Binding: b, src: src}, nil
+	}
+	t, err := Compile(b)
+	if err != nil {
+		return nil, err
+	}
+	if c.checked == nil {
+		c.checked = map[compileKey]string{}
+	}
+	c.checked[key] = t.src
+	return t, nil
+}
+
 // MaxTemplate is the largest template file reconfig reads.
 const MaxTemplate = 4 << 20
 
