@@ -511,7 +511,15 @@ func env(p *plan.Plan, ids, targets []string) []string {
 }
 
 func parallel(outs []*Outcome, workers int, f func(*Outcome)) {
-	if len(outs) == 0 {
+	switch len(outs) {
+	case 0:
+		return
+	case 1:
+		// One write (a watch cycle's usual lot): no goroutine to hand it
+		// to and wait for.
+		if outs[0].Err == nil {
+			f(outs[0])
+		}
 		return
 	}
 	next := make(chan *Outcome)

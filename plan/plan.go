@@ -217,8 +217,14 @@ func Render(ctx context.Context, set *bindings.Set, templates map[string]*render
 	return out
 }
 
-// forEach runs f(0..n-1) on as many goroutines as there are CPUs.
+// forEach runs f(0..n-1) on as many goroutines as there are CPUs; one
+// call (a watch cycle's usual lot) runs on the caller's, without a hand-off
+// to another goroutine and back.
 func forEach(n int, f func(i int)) {
+	if n == 1 {
+		f(0)
+		return
+	}
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for range min(runtime.GOMAXPROCS(0), n) {

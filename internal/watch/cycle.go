@@ -216,7 +216,7 @@ func (d *daemon) cycle(ctx context.Context, ids map[string]bool) (*apply.Result,
 	run, err := engine.Apply(ctx, engine.Request{
 		StatePath: d.o.StatePath, Config: d.cfg, Set: set, Partial: true, Force: d.o.Force,
 		Snapshot: func(context.Context) (*snapshot.Snapshot, error) { return snap, nil },
-		Rendered: rendered, Holder: "watch", LockWait: d.o.LockWait, ShowCommands: d.o.ShowCommands,
+		Rendered: rendered, Holder: "watch", Locker: d.locker, LockWait: d.o.LockWait, ShowCommands: d.o.ShowCommands,
 		States: &d.states,
 	})
 	for _, r := range run.Recovered {
