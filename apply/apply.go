@@ -358,17 +358,9 @@ func remove(deletes []*Outcome) {
 // directory must exist, and the new content is staged beside it.
 func stage(o *Outcome) {
 	ch := o.change
-	prev, err := atomicfile.ReadCurrent(ch.Target, plan.MaxTargetSize)
+	prev, err := current(ch)
 	if err != nil {
 		o.Err = err
-		return
-	}
-	hash := ""
-	if prev != nil {
-		hash = plan.Hash(prev.Data)
-	}
-	if hash != ch.BeforeHash {
-		o.Err = fmt.Errorf("%s changed since the plan was made; it was left as it is (plan again)", ch.Target)
 		return
 	}
 	o.prev = prev
@@ -395,6 +387,30 @@ func stage(o *Outcome) {
 		return
 	}
 	o.staged = s
+}
+
+// current is the target of ch as it is now, which must still be what the
+// plan was made against: the file planning read in this process when it
+// is still that one (inode, size, modification time), else the file read
+// again and its content compared.
+func current(ch *plan.Change) (*atomicfile.Current, error) {
+	if ch.Read {
+		if changed, err := atomicfile.Changed(ch.Target, ch.Found); err == nil && !changed {
+			return ch.Found, nil
+		}
+	}
+	cur, err := atomicfile.ReadCurrent(ch.Target, plan.MaxTargetSize)
+	if err != nil {
+		return nil, err
+	}
+	hash := ""
+	if cur != nil {
+		hash = plan.Hash(cur.Data)
+	}
+	if hash != ch.BeforeHash {
+		return nil, fmt.Errorf("%s changed since the plan was made; it was left as it is (plan again)", ch.Target)
+	}
+	return cur, nil
 }
 
 // sweep removes the staged files of the targets left by a dead process,
