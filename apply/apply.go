@@ -566,9 +566,15 @@ func parallel(outs []*Outcome, workers int, f func(*Outcome)) {
 // record changed (an apply that changes nothing and learns nothing new
 // does not rewrite the state).
 func (r *Result) Record(st *state.State, p *plan.Plan, now time.Time) (save bool) {
+	if p.HasChanges() || !st.Exists() {
+		// Saved whatever the records: no need to encode the state twice
+		// to compare them.
+		r.record(st, p, now)
+		return true
+	}
 	before := st.Fingerprint()
 	r.record(st, p, now)
-	return p.HasChanges() || !st.Exists() || st.Fingerprint() != before
+	return st.Fingerprint() != before
 }
 
 func (r *Result) record(st *state.State, p *plan.Plan, now time.Time) {
