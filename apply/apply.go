@@ -370,13 +370,10 @@ func stage(o *Outcome) {
 		return
 	}
 	dir := filepath.Dir(ch.Target)
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			o.Err = fmt.Errorf("create directory %s: %w", dir, atomicfile.WithoutPath(err))
-			return
-		}
-		o.CreatedDir = dir
-		if err := atomicfile.SyncDir(filepath.Dir(dir)); err != nil {
+	// A target that is there has its directory: only a new one may need
+	// it made.
+	if prev == nil {
+		if err := makeDir(o, dir); err != nil {
 			o.Err = err
 			return
 		}
@@ -387,6 +384,19 @@ func stage(o *Outcome) {
 		return
 	}
 	o.staged = s
+}
+
+// makeDir creates dir, the directory of o's target, when it does not exist,
+// and fsyncs its parent.
+func makeDir(o *Outcome, dir string) error {
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create directory %s: %w", dir, atomicfile.WithoutPath(err))
+	}
+	o.CreatedDir = dir
+	return atomicfile.SyncDir(filepath.Dir(dir))
 }
 
 // current is the target of ch as it is now, which must still be what the
