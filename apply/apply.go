@@ -200,9 +200,16 @@ func outcomes(p *plan.Plan) (all, writes, deletes []*Outcome) {
 }
 
 // stageAll stages every write concurrently: temp file, write, fsync,
-// attributes.
+// attributes. A write without a check has nothing to wait for: it is
+// installed as soon as it is staged, and its directory fsynced with the
+// others' (install).
 func stageAll(writes []*Outcome) {
-	parallel(writes, stageWorkers, stage)
+	parallel(writes, stageWorkers, func(o *Outcome) {
+		stage(o)
+		if o.staged != nil && o.change.CheckCmd == "" {
+			installOne(o)
+		}
+	})
 	// Which stage created a shared directory is a race: every target in
 	// it says so, and the first in plan order is where it is shown.
 	created := map[string]bool{}
@@ -268,35 +275,44 @@ func journalPostchecked(path string, writes []*Outcome) (postchecked []*Outcome,
 	return postchecked, true
 }
 
-// install renames each staged file over its target, then fsyncs each
-// directory once.
+// install renames each staged file over its target (those without a
+// check were renamed as they were staged), then fsyncs the directory of
+// every installed target once.
 func install(writes []*Outcome) {
 	dirs := map[string]bool{}
 	for _, o := range writes {
-		if o.staged == nil {
-			continue
+		if o.staged != nil {
+			installOne(o)
 		}
-		// The last look: a target edited by hand while its check ran is
-		// not overwritten.
-		if changed, err := atomicfile.Changed(o.Target, o.prev); err != nil || changed {
-			o.staged.Discard()
-			o.staged = nil
-			o.Err = fmt.Errorf("%s changed while it was being checked (edited by hand?); it was left as it is (plan again)", o.Target)
-			if err != nil {
-				o.Err = err
-			}
-			continue
+		if o.Changed {
+			dirs[filepath.Dir(o.Target)] = true
 		}
-		if err := o.staged.Commit(); err != nil {
-			o.staged.Discard()
-			o.Err = err
-			continue
-		}
-		o.staged = nil
-		o.Changed = true
-		dirs[filepath.Dir(o.Target)] = true
 	}
 	syncDirs(dirs, writes)
+}
+
+// installOne renames o's staged file over its target, unless the target
+// changed since it was read.
+func installOne(o *Outcome) {
+	// The last look: a target edited by hand while its check ran is not
+	// overwritten.
+	if changed, err := atomicfile.Changed(o.Target, o.prev); err != nil || changed {
+		o.staged.Discard()
+		o.staged = nil
+		o.Err = fmt.Errorf("%s changed while it was being checked (edited by hand?); it was left as it is (plan again)", o.Target)
+		if err != nil {
+			o.Err = err
+		}
+		return
+	}
+	if err := o.staged.Commit(); err != nil {
+		o.staged.Discard()
+		o.staged = nil
+		o.Err = err
+		return
+	}
+	o.staged = nil
+	o.Changed = true
 }
 
 // postcheck runs the checks of the installed files (a checkcmd without
@@ -342,17 +358,9 @@ func remove(deletes []*Outcome) {
 // directory must exist, and the new content is staged beside it.
 func stage(o *Outcome) {
 	ch := o.change
-	prev, err := atomicfile.ReadCurrent(ch.Target, plan.MaxTargetSize)
+	prev, err := current(ch)
 	if err != nil {
 		o.Err = err
-		return
-	}
-	hash := ""
-	if prev != nil {
-		hash = plan.Hash(prev.Data)
-	}
-	if hash != ch.BeforeHash {
-		o.Err = fmt.Errorf("%s changed since the plan was made; it was left as it is (plan again)", ch.Target)
 		return
 	}
 	o.prev = prev
@@ -362,13 +370,10 @@ func stage(o *Outcome) {
 		return
 	}
 	dir := filepath.Dir(ch.Target)
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			o.Err = fmt.Errorf("create directory %s: %w", dir, atomicfile.WithoutPath(err))
-			return
-		}
-		o.CreatedDir = dir
-		if err := atomicfile.SyncDir(filepath.Dir(dir)); err != nil {
+	// A target that is there has its directory: only a new one may need
+	// it made.
+	if prev == nil {
+		if err := makeDir(o, dir); err != nil {
 			o.Err = err
 			return
 		}
@@ -379,6 +384,43 @@ func stage(o *Outcome) {
 		return
 	}
 	o.staged = s
+}
+
+// makeDir creates dir, the directory of o's target, when it does not exist,
+// and fsyncs its parent.
+func makeDir(o *Outcome, dir string) error {
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create directory %s: %w", dir, atomicfile.WithoutPath(err))
+	}
+	o.CreatedDir = dir
+	return atomicfile.SyncDir(filepath.Dir(dir))
+}
+
+// current is the target of ch as it is now, which must still be what the
+// plan was made against: the file planning read in this process when it
+// is still that one (inode, size, modification time), else the file read
+// again and its content compared.
+func current(ch *plan.Change) (*atomicfile.Current, error) {
+	if ch.Read {
+		if changed, err := atomicfile.Changed(ch.Target, ch.Found); err == nil && !changed {
+			return ch.Found, nil
+		}
+	}
+	cur, err := atomicfile.ReadCurrent(ch.Target, plan.MaxTargetSize)
+	if err != nil {
+		return nil, err
+	}
+	hash := ""
+	if cur != nil {
+		hash = plan.Hash(cur.Data)
+	}
+	if hash != ch.BeforeHash {
+		return nil, fmt.Errorf("%s changed since the plan was made; it was left as it is (plan again)", ch.Target)
+	}
+	return cur, nil
 }
 
 // sweep removes the staged files of the targets left by a dead process,
@@ -495,7 +537,15 @@ func env(p *plan.Plan, ids, targets []string) []string {
 }
 
 func parallel(outs []*Outcome, workers int, f func(*Outcome)) {
-	if len(outs) == 0 {
+	switch len(outs) {
+	case 0:
+		return
+	case 1:
+		// One write (a watch cycle's usual lot): no goroutine to hand it
+		// to and wait for.
+		if outs[0].Err == nil {
+			f(outs[0])
+		}
 		return
 	}
 	next := make(chan *Outcome)
@@ -526,9 +576,15 @@ func parallel(outs []*Outcome, workers int, f func(*Outcome)) {
 // record changed (an apply that changes nothing and learns nothing new
 // does not rewrite the state).
 func (r *Result) Record(st *state.State, p *plan.Plan, now time.Time) (save bool) {
+	if p.HasChanges() || !st.Exists() {
+		// Saved whatever the records: no need to encode the state twice
+		// to compare them.
+		r.record(st, p, now)
+		return true
+	}
 	before := st.Fingerprint()
 	r.record(st, p, now)
-	return p.HasChanges() || !st.Exists() || st.Fingerprint() != before
+	return st.Fingerprint() != before
 }
 
 func (r *Result) record(st *state.State, p *plan.Plan, now time.Time) {

@@ -10,8 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -86,12 +88,34 @@ func Load(dir string) (*Set, error) {
 		return nil, err
 	}
 	set := &Set{Dir: dir, TemplatesDir: filepath.Join(dir, "templates"), Skipped: skipped}
+	// The files are read and checked concurrently (each is a few system
+	// calls and a JSON decode), their results kept in file order.
+	type loaded struct {
+		b    *Binding
+		errs Errors
+	}
+	results := make([]loaded, len(files))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(files)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				results[i].b, results[i].errs = loadFile(confd, files[i], set.TemplatesDir)
+			}
+		}()
+	}
+	for i := range files {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 	var errs Errors
-	for _, f := range files {
-		b, ferrs := loadFile(confd, f, set.TemplatesDir)
-		errs = append(errs, ferrs...)
-		if b != nil {
-			set.Bindings = append(set.Bindings, b)
+	for _, r := range results {
+		errs = append(errs, r.errs...)
+		if r.b != nil {
+			set.Bindings = append(set.Bindings, r.b)
 		}
 	}
 	errs = append(errs, checkUnique(set.Bindings)...)

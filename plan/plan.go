@@ -84,6 +84,13 @@ type Change struct {
 	// not exist. Before is that content (kept in memory only, for diffs).
 	BeforeHash string
 	Before     []byte
+	// Read is true when planning read the target in this process, and
+	// Found is what it found (nil: no file): apply's stale check then
+	// looks whether the file is still that one — inode, size and
+	// modification time, as the last look before the rename does — and
+	// reads it again only if not. A plan read from a file has neither.
+	Read  bool
+	Found *atomicfile.Current
 	// AfterHash and After are the rendered content.
 	AfterHash string
 	After     []byte
@@ -217,8 +224,14 @@ func Render(ctx context.Context, set *bindings.Set, templates map[string]*render
 	return out
 }
 
-// forEach runs f(0..n-1) on as many goroutines as there are CPUs.
+// forEach runs f(0..n-1) on as many goroutines as there are CPUs; one
+// call (a watch cycle's usual lot) runs on the caller's, without a hand-off
+// to another goroutine and back.
 func forEach(n int, f func(i int)) {
+	if n == 1 {
+		f(0)
+		return
+	}
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for range min(runtime.GOMAXPROCS(0), n) {
@@ -356,6 +369,7 @@ func compare(ch *Change, b *bindings.Binding, rec *state.Record) *Change {
 	if err != nil {
 		return fail(err)
 	}
+	ch.Read, ch.Found = true, cur
 	mode, uid, gid, err := TargetAttrs(b, cur)
 	if err != nil {
 		return fail(err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -25,8 +26,10 @@ type LockInfo struct {
 
 // Lock is a held state lock.
 type Lock struct {
-	f    *os.File
-	path string
+	f               *os.File
+	path, statePath string
+	// locker, when set, keeps the file open after Release.
+	locker *Locker
 }
 
 // JournalPath is the journal of a state file: where apply keeps the last
@@ -94,6 +97,92 @@ func plantedHint(path string) string {
 // Acquire takes the lock of the state file, waiting up to timeout while
 // another process holds it.
 func Acquire(ctx context.Context, statePath, operation string, timeout time.Duration) (*Lock, error) {
+	f, err := openLockFile(statePath)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitFlock(ctx, f, LockPath(statePath), timeout); err != nil {
+		f.Close()
+		return nil, err
+	}
+	writeInfo(f, operation, hostname())
+	return &Lock{f: f, path: LockPath(statePath), statePath: statePath}, nil
+}
+
+// Locker takes the lock of one state file again and again, for a process
+// that runs many operations (the daemon, a cycle at a time): it keeps the
+// lock file open between them, so that taking the lock is one flock and
+// one write of who holds it, not an open, checks, and a close. The lock
+// excludes other processes as Acquire's does: the lock file is looked at
+// again before each lock, and opened again when it is no longer the one
+// held open (removed by `reconfig state unlock`, replaced).
+type Locker struct {
+	statePath, operation, host string
+	f                          *os.File
+	// file is f's identity (device and inode), to tell whether the lock
+	// file's path still names it.
+	file fs.FileInfo
+}
+
+// NewLocker returns a Locker of the state file for operation ("watch").
+func NewLocker(statePath, operation string) *Locker {
+	return &Locker{statePath: statePath, operation: operation, host: hostname()}
+}
+
+// Acquire takes the lock, waiting up to timeout while another process
+// holds it. The Lock it returns gives it up and keeps the file open.
+func (l *Locker) Acquire(ctx context.Context, timeout time.Duration) (*Lock, error) {
+	path := LockPath(l.statePath)
+	// Three tries: the file is opened again only when another process
+	// removed or replaced it meanwhile.
+	for range 3 {
+		if l.f == nil {
+			f, err := openLockFile(l.statePath)
+			if err != nil {
+				return nil, err
+			}
+			info, err := f.Stat()
+			if err != nil {
+				f.Close()
+				return nil, fmt.Errorf("lock %s: %w", path, err)
+			}
+			l.f, l.file = f, info
+		}
+		if err := waitFlock(ctx, l.f, path, timeout); err != nil {
+			return nil, err
+		}
+		// Removed or replaced while this process waited for it: a lock
+		// on a file no other process opens would exclude no one.
+		if l.current() {
+			writeInfo(l.f, l.operation, l.host)
+			return &Lock{f: l.f, path: path, statePath: l.statePath, locker: l}, nil
+		}
+		syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+		l.Close()
+	}
+	return nil, fmt.Errorf("lock %s: the lock file keeps being replaced", path)
+}
+
+// current reports whether the lock file's path still names the file held
+// open.
+func (l *Locker) current() bool {
+	info, err := os.Lstat(LockPath(l.statePath))
+	return err == nil && os.SameFile(info, l.file)
+}
+
+// Close closes the lock file; a lock taken is given up.
+func (l *Locker) Close() error {
+	if l.f == nil {
+		return nil
+	}
+	err := l.f.Close()
+	l.f = nil
+	return err
+}
+
+// openLockFile opens (creating) the lock file of statePath, checked by
+// openLock.
+func openLockFile(statePath string) (*os.File, error) {
 	path := LockPath(statePath)
 	f, err := openLock(statePath, os.O_RDWR|os.O_CREATE)
 	var se *Error
@@ -104,48 +193,64 @@ func Acquire(ctx context.Context, statePath, operation string, timeout time.Dura
 		return nil, hint.Wrap(&Error{Path: statePath, Msg: fmt.Sprintf("cannot open lock file %s: %v", path, atomicfile.WithoutPath(err))},
 			"check that the state file's directory exists and is writable, or move it with --state")
 	}
+	return f, nil
+}
+
+// waitFlock takes the flock of f, retrying up to timeout while another
+// process holds it.
+func waitFlock(ctx context.Context, f *os.File, path string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == nil {
-			break
+			return nil
 		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
+			return fmt.Errorf("lock %s: %w", path, err)
 		}
 		if !time.Now().Before(deadline) {
-			info := readInfo(f)
-			f.Close()
-			return nil, &LockedError{Path: path, Info: info}
+			return &LockedError{Path: path, Info: readInfo(f)}
 		}
 		select {
 		case <-ctx.Done():
-			f.Close()
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-time.After(min(pollInterval, time.Until(deadline))):
 		}
 	}
-	// A staged state file or journal beside the state was left by a
-	// process killed while it saved: no one else writes them while we hold
-	// the lock. One read of the directory for both.
-	dir, base := filepath.Split(statePath)
-	atomicfile.RemoveStaleIn(dir, map[string]bool{base: true, filepath.Base(JournalPath(statePath)): true})
+}
+
+func hostname() string {
 	host, _ := os.Hostname()
+	return host
+}
+
+// writeInfo records who holds the lock in the lock file.
+func writeInfo(f *os.File, operation, host string) {
 	info, _ := json.Marshal(LockInfo{PID: os.Getpid(), Operation: operation, Since: time.Now().UTC(), Host: host})
 	if err := f.Truncate(0); err == nil {
 		f.WriteAt(append(info, '\n'), 0)
 	}
-	return &Lock{f: f, path: path}, nil
 }
 
-// Release gives the lock up.
+// Release gives the lock up. Before it does, it removes what a process
+// killed while it saved left beside the state — a staged state file or
+// journal, never renamed into place: no one else writes them while the
+// lock is held. That look at the directory is made here, once the
+// operation's files are in place, not before them.
 func (l *Lock) Release() error {
 	if l == nil || l.f == nil {
 		return nil
 	}
+	dir, base := filepath.Split(l.statePath)
+	atomicfile.RemoveStaleIn(dir, map[string]bool{base: true, filepath.Base(JournalPath(l.statePath)): true})
 	l.f.Truncate(0)
-	err := l.f.Close() // closing the descriptor releases the flock
+	var err error
+	if l.locker != nil {
+		// The file stays open for the locker's next Acquire.
+		err = syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+	} else {
+		err = l.f.Close() // closing the descriptor releases the flock
+	}
 	l.f = nil
 	return err
 }

@@ -139,3 +139,72 @@ func TestUnlockRefusesLiveHolder(t *testing.T) {
 		t.Fatal("unlock removed a lock held by a live process")
 	}
 }
+
+// A Locker keeps its lock file open between locks and excludes other
+// holders as Acquire does; a lock file removed between its locks (state
+// unlock) or replaced is opened again, so that the lock still excludes a
+// process that opens the file now at the path.
+func TestLockerExcludesAcrossLocks(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state.json")
+	ctx := context.Background()
+	locker := state.NewLocker(path, "watch")
+	defer locker.Close()
+	// Staged state files of a killed save go when a lock is released.
+	stale := filepath.Join(dir, ".reconfig-0123456789ab.state.json")
+	if err := os.WriteFile(stale, []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for round, between := range []func(){
+		func() {},
+		func() {
+			if _, err := state.Unlock(path); err != nil {
+				t.Fatal(err)
+			}
+		},
+		func() {
+			if err := os.Remove(state.LockPath(path)); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(state.LockPath(path), nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		},
+	} {
+		between()
+		l, err := locker.Acquire(ctx, 0)
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		_, err = state.Acquire(ctx, path, "apply", 0)
+		var le *state.LockedError
+		if !errors.As(err, &le) || le.Info == nil || le.Info.Operation != "watch" {
+			t.Fatalf("round %d: acquire beside the locker's lock: %v", round, err)
+		}
+		if err := l.Release(); err != nil {
+			t.Fatalf("round %d: release: %v", round, err)
+		}
+		if _, err := os.Stat(stale); !os.IsNotExist(err) {
+			t.Fatalf("round %d: the staged state file is still there after a release", round)
+		}
+		other, err := state.Acquire(ctx, path, "apply", 0)
+		if err != nil {
+			t.Fatalf("round %d: acquire after the locker's release: %v", round, err)
+		}
+		// The locker waits for it, and gets the lock once it is given up.
+		got := make(chan error, 1)
+		go func() {
+			l, err := locker.Acquire(ctx, 10*time.Second)
+			if err == nil {
+				err = l.Release()
+			}
+			got <- err
+		}()
+		if err := other.Release(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-got; err != nil {
+			t.Fatalf("round %d: waiting locker: %v", round, err)
+		}
+	}
+}

@@ -12,12 +12,13 @@
 package atomicfile
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,15 +79,20 @@ func stagedSuffix(base string) string {
 // and sets its attributes. Nothing is visible at path until Commit.
 func Stage(path string, data []byte, a Attrs) (*Staged, error) {
 	dir, base := filepath.Split(path)
-	var rnd [randomLen / 2]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
-		return nil, err
-	}
-	tmp := filepath.Join(dir, tempPrefix+hex.EncodeToString(rnd[:])+"."+stagedSuffix(base))
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	// The name needs to be unlikely, not secret: O_EXCL refuses a file
+	// already there. (math/rand/v2 draws from a generator seeded once by
+	// the system; crypto/rand costs a system call per name.)
+	var rnd [8]byte
+	binary.LittleEndian.PutUint64(rnd[:], rand.Uint64())
+	tmp := filepath.Join(dir, tempPrefix+hex.EncodeToString(rnd[:randomLen/2])+"."+stagedSuffix(base))
+	// A plain open: os.OpenFile would offer the file to the runtime's
+	// poller (refused for a regular file) and switch its flags back and
+	// forth, four more system calls before the rename that publishes it.
+	fd, err := syscall.Open(tmp, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL|syscall.O_CLOEXEC, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("stage %s: %w", path, WithoutPath(err))
+		return nil, fmt.Errorf("stage %s: %w", path, err)
 	}
+	f := os.NewFile(uintptr(fd), tmp)
 	s := &Staged{path: path, tmp: tmp}
 	err = write(f, data, a)
 	if cerr := f.Close(); err == nil {

@@ -114,15 +114,29 @@ func runApply(c *cli.Context, env *runEnv, a applyArgs) error {
 			out.Before(run.Recovered, run.Plan, a.planFile != "")
 		}
 	}
+	// printing is closed once a plan printed while it executes is out.
+	var printing chan struct{}
 	req.Confirm = func(run *engine.Run) error {
-		show(run)
 		if a.autoApprove || a.planFile != "" {
+			// Nothing to ask: the plan (thousands of lines, with diffs)
+			// is printed while it executes, not before, and the outcome
+			// once both are done. The output is the same.
+			shown, printing = true, make(chan struct{})
+			recovered, p := run.Recovered, run.Plan
+			go func() {
+				defer close(printing)
+				out.Before(recovered, p, a.planFile != "")
+			}()
 			return nil
 		}
+		show(run)
 		return confirm(env.io.Stdin, out)
 	}
 
 	run, err := engine.Apply(c.Context, req)
+	if printing != nil {
+		<-printing
+	}
 	show(run)
 	if err != nil {
 		return err

@@ -31,8 +31,9 @@ func Load(dir string) (*Config, error) {
 		return nil, hint.Wrap(err, "pass --cfgdir DIR (or RECONFIG_CFGDIR): a directory holding conf.d/ and templates/")
 	}
 	cfg := &Config{Set: set, Templates: map[string]*render.Template{}}
+	var c render.Compiler
 	for _, b := range set.Bindings {
-		t, err := render.Compile(b)
+		t, err := c.Compile(b)
 		if err != nil {
 			errs = append(errs, err)
 			continue

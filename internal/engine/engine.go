@@ -54,6 +54,10 @@ type Request struct {
 	// process holds.
 	Holder   string
 	LockWait time.Duration
+	// Locker, when set, takes the lock instead (a long-running process
+	// that keeps the lock file open between operations); Holder is then
+	// the locker's.
+	Locker *state.Locker
 	// ShowCommands shows check and reload commands instead of running
 	// them.
 	ShowCommands bool
@@ -172,7 +176,13 @@ func Plan(ctx context.Context, req Request) (*Run, error) {
 // Run.SaveErr.
 func Apply(ctx context.Context, req Request) (*Run, error) {
 	run := &Run{}
-	lock, err := state.Acquire(ctx, req.StatePath, req.Holder, req.LockWait)
+	var lock *state.Lock
+	var err error
+	if req.Locker != nil {
+		lock, err = req.Locker.Acquire(ctx, req.LockWait)
+	} else {
+		lock, err = state.Acquire(ctx, req.StatePath, req.Holder, req.LockWait)
+	}
 	if err != nil {
 		return run, &Blocked{Step: StepLock, Err: err}
 	}

@@ -62,6 +62,13 @@ func newRun(s *store) *run {
 	return &run{store: s, budget: b, left: b}
 }
 
+// reset makes r the state of a new render over s.
+func (r *run) reset(s *store) {
+	b := budgetFor(s)
+	r.store, r.budget, r.left = s, b, b
+	r.stopped.Store(false)
+}
+
 // stop makes the render stop at its next check.
 func (r *run) stop() { r.stopped.Store(true) }
 

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"text/template"
 	"time"
 	"unicode/utf8"
@@ -20,13 +21,24 @@ import (
 // MaxOutput is the largest target a template may render.
 const MaxOutput = 32 << 20
 
-// Template is a binding's checked template. It keeps the source, not the
-// parsed tree: each render parses it again with functions bound to that
-// render's keys. That costs less than cloning a parsed template per render
-// and keeps an idle daemon with thousands of bindings small.
+// Template is a binding's checked template. It keeps the source, and
+// parsed copies of it in a pool: a copy's functions are bound to a run of
+// its own, which each render that takes the copy resets for its keys, so a
+// render parses the template only when no copy is free. The pool is
+// emptied by the garbage collector, which keeps an idle daemon with
+// thousands of bindings small; the Templates compiled from one file by one
+// Compiler share it.
 type Template struct {
 	Binding *bindings.Binding
 	src     string
+	parsed  *sync.Pool // of *parsed
+}
+
+// parsed is a parsed and instrumented copy of a template, its functions
+// bound to r.
+type parsed struct {
+	tmpl *template.Template
+	r    *run
 }
 
 // Error is a template that cannot be parsed or rendered. A render stopped
@@ -72,6 +84,38 @@ func Compile(b *bindings.Binding) (*Template, error) {
 	return CompileText(b, string(src))
 }
 
+// Compiler compiles the templates of the bindings of one configuration:
+// a template file that many bindings name with the same delimiters is read
+// and parsed once for all of them. A template that fails is compiled
+// again for each binding, so that each gets its own error.
+type Compiler struct {
+	checked map[compileKey]*Template
+}
+
+// compileKey is what a parse depends on: the file, the name it is parsed
+// under and the delimiters.
+type compileKey struct {
+	path, name, left, right string
+}
+
+// Compile reads and parses the template of b, or reuses the source of a
+// template already checked for another binding.
+func (c *Compiler) Compile(b *bindings.Binding) (*Template, error) {
+	key := compileKey{path: b.SourcePath, name: b.Source, left: b.LeftDelim, right: b.RightDelim}
+	if t, ok := c.checked[key]; ok {
+		return &Template{Binding: b, src: t.src, parsed: t.parsed}, nil
+	}
+	t, err := Compile(b)
+	if err != nil {
+		return nil, err
+	}
+	if c.checked == nil {
+		c.checked = map[compileKey]*Template{}
+	}
+	c.checked[key] = t
+	return t, nil
+}
+
 // MaxTemplate is the largest template file reconfig reads.
 const MaxTemplate = 4 << 20
 
@@ -80,7 +124,7 @@ func CompileText(b *bindings.Binding, src string) (*Template, error) {
 	if _, err := parseTemplate(b, src, funcStubs); err != nil {
 		return nil, parseError(b, err)
 	}
-	return &Template{Binding: b, src: src}, nil
+	return &Template{Binding: b, src: src, parsed: &sync.Pool{}}, nil
 }
 
 func parseTemplate(b *bindings.Binding, src string, fm template.FuncMap) (*template.Template, error) {
@@ -163,18 +207,23 @@ func (t *Template) Execute(ctx context.Context, in *Input) ([]byte, error) {
 	if ctx.Err() != nil {
 		return nil, t.stopError(ctx, nil)
 	}
-	r := newRun(&in.store)
+	p, err := t.take()
+	if err != nil {
+		return nil, err
+	}
+	r, tmpl := p.r, p.tmpl
+	r.reset(&in.store)
 	// A timer and ctx set the flag that the render checks: checking the
 	// time itself at every step would cost more.
 	rctx, cancel := context.WithTimeout(ctx, t.timeout())
 	defer cancel()
-	defer context.AfterFunc(rctx, r.stop)()
-
-	tmpl, err := parseTemplate(b, t.src, funcs(r))
-	if err != nil {
-		return nil, parseError(b, err)
-	}
-	instrument(tmpl)
+	stopAfter := context.AfterFunc(rctx, r.stop)
+	defer func() {
+		// A copy whose stop may still run goes, not back to the pool.
+		if stopAfter() {
+			t.parsed.Put(p)
+		}
+	}()
 	out := limitedBuffer{limit: MaxOutput, run: r}
 	if err := tmpl.Execute(&out, in.Values); err != nil {
 		switch {
@@ -198,6 +247,20 @@ func (t *Template) Execute(ctx context.Context, in *Input) ([]byte, error) {
 		return nil, e
 	}
 	return out.Bytes(), nil
+}
+
+// take returns a parsed copy of the template from the pool, or parses one.
+func (t *Template) take() (*parsed, error) {
+	if p, ok := t.parsed.Get().(*parsed); ok {
+		return p, nil
+	}
+	r := &run{}
+	tmpl, err := parseTemplate(t.Binding, t.src, funcs(r))
+	if err != nil {
+		return nil, parseError(t.Binding, err)
+	}
+	instrument(tmpl)
+	return &parsed{tmpl: tmpl, r: r}, nil
 }
 
 // timeout is the binding's render_timeout, or the default.

@@ -911,3 +911,73 @@ func TestOriginalExamples(t *testing.T) {
 		})
 	}
 }
+
+// TestCompilerSharesTemplateFiles: bindings naming one template file with
+// the same delimiters share one read and parse; other delimiters parse it
+// again, and a template that fails gives each binding its own error.
+func TestCompilerSharesTemplateFiles(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"conf.d/a.json":      `{"key": "/a", "source": "t.tmpl", "target": "/tmp/a"}`,
+		"conf.d/b.json":      `{"key": "/b", "source": "t.tmpl", "target": "/tmp/b"}`,
+		"conf.d/c.json":      `{"key": "/c", "source": "t.tmpl", "target": "/tmp/c", "pattern": "<% %>"}`,
+		"conf.d/d.json":      `{"key": "/d", "source": "bad.tmpl", "target": "/tmp/d"}`,
+		"conf.d/e.json":      `{"key": "/e", "source": "bad.tmpl", "target": "/tmp/e"}`,
+		"templates/t.tmpl":   `{{.ID}} <% .ID %>`,
+		"templates/bad.tmpl": `{{if}}`,
+	}
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set, err := bindings.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c render.Compiler
+	compile := func(id string) *render.Template {
+		t.Helper()
+		tmpl, err := c.Compile(set.Get(id))
+		if err != nil {
+			t.Fatalf("compile %s: %v", id, err)
+		}
+		return tmpl
+	}
+	a := compile("a.json")
+	// Once a has been compiled, b is not read again: it renders what a
+	// read even after the file is gone.
+	if err := os.Remove(filepath.Join(dir, "templates/t.tmpl")); err != nil {
+		t.Fatal(err)
+	}
+	b := compile("b.json")
+	if _, err := c.Compile(set.Get("c.json")); err == nil {
+		t.Error("c.json (other delimiters) compiled without reading its template again")
+	}
+	for _, tc := range []struct {
+		tmpl *render.Template
+		want string
+	}{
+		{tmpl: a, want: "a.json <% .ID %>"},
+		{tmpl: b, want: "b.json <% .ID %>"},
+	} {
+		in, err := render.Gather(tc.tmpl.Binding, newSnapshot(t, 1, tc.tmpl.Binding.Selectors(), nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := tc.tmpl.Execute(context.Background(), in)
+		if err != nil || string(got) != tc.want {
+			t.Errorf("%s rendered %q, %v; want %q", tc.tmpl.Binding.ID, got, err, tc.want)
+		}
+	}
+	for _, id := range []string{"d.json", "e.json"} {
+		_, err := c.Compile(set.Get(id))
+		if re := renderError(t, err); re.Binding != id {
+			t.Errorf("the error of %s names binding %q", id, re.Binding)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package view
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -48,7 +49,11 @@ func symbol(s *Style, a plan.Action) string {
 func Plan(w io.Writer, s *Style, p *plan.Plan) { PlanWith(w, s, p, PlanOptions{}) }
 
 // PlanWith prints the plan as Plan does, tuned by o.
-func PlanWith(w io.Writer, s *Style, p *plan.Plan, o PlanOptions) {
+func PlanWith(out io.Writer, s *Style, p *plan.Plan, o PlanOptions) {
+	// A plan is thousands of lines: one write per line would cost a
+	// system call each, before apply writes anything.
+	w := bufio.NewWriterSize(out, 64<<10)
+	defer w.Flush()
 	for _, ch := range p.Changes {
 		if !ch.Action.Changes() {
 			continue

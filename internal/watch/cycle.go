@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -111,7 +112,10 @@ func (d *daemon) runDue(ctx context.Context, cli *etcd.Client) {
 		if ids == nil {
 			// A full cycle rendered every binding from a new snapshot:
 			// hand its garbage back to the system now, so an idle daemon
-			// stays small instead of keeping its start-up peak.
+			// stays small instead of keeping its start-up peak. Two
+			// collections: the parsed templates the renders left in their
+			// pools survive the first (sync.Pool keeps them one more).
+			runtime.GC()
 			debug.FreeOSMemory()
 		}
 	}
@@ -216,7 +220,7 @@ func (d *daemon) cycle(ctx context.Context, ids map[string]bool) (*apply.Result,
 	run, err := engine.Apply(ctx, engine.Request{
 		StatePath: d.o.StatePath, Config: d.cfg, Set: set, Partial: true, Force: d.o.Force,
 		Snapshot: func(context.Context) (*snapshot.Snapshot, error) { return snap, nil },
-		Rendered: rendered, Holder: "watch", LockWait: d.o.LockWait, ShowCommands: d.o.ShowCommands,
+		Rendered: rendered, Holder: "watch", Locker: d.locker, LockWait: d.o.LockWait, ShowCommands: d.o.ShowCommands,
 		States: &d.states,
 	})
 	for _, r := range run.Recovered {

@@ -154,6 +154,9 @@ type daemon struct {
 	// of the same bindings at the same revision.
 	held   *heldRender
 	states state.Cache
+	// locker takes the state lock for each cycle; the lock file stays
+	// open between cycles.
+	locker *state.Locker
 	// fleet is the daemon's part in a fleet (nil without --fleet);
 	// pendingFrom is the revision of the oldest change not yet applied
 	// (0: none), below which the host is at.
@@ -173,7 +176,8 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	d := &daemon{o: o, log: o.Logger, cfg: cfg, dirty: map[string]bool{}, retries: map[string]*retry{},
-		quiet: quiescence{min: o.WaitMin, max: o.WaitMax}}
+		quiet: quiescence{min: o.WaitMin, max: o.WaitMax}, locker: state.NewLocker(o.StatePath, "watch")}
+	defer d.locker.Close()
 	if o.Fleet != nil {
 		if o.Metrics == nil {
 			// The status reports the daemon's health.
