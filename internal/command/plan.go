@@ -14,6 +14,7 @@ import (
 	"github.com/reconfig/reconfig/internal/hint"
 	"github.com/reconfig/reconfig/internal/snapshot"
 	"github.com/reconfig/reconfig/internal/view"
+	"github.com/reconfig/reconfig/plan"
 )
 
 type planArgs struct {
@@ -127,10 +128,16 @@ func runPlan(c *cli.Context, env *runEnv, a planArgs) error {
 	if err := out.Plan(p, a.out); err != nil {
 		return err
 	}
+	return planExit(p, a.detailedExitcode)
+}
+
+// planExit is plan's exit: 1 when a binding failed, 2 with
+// --detailed-exitcode when there are changes.
+func planExit(p *plan.Plan, detailed bool) error {
 	switch {
 	case p.Failed():
 		return exit(ExitError)
-	case a.detailedExitcode && p.HasChanges():
+	case detailed && p.HasChanges():
 		return exit(ExitChanges)
 	}
 	return nil
@@ -174,13 +181,7 @@ func runCompare(c *cli.Context, env *runEnv, g *globals, a planArgs, log *slog.L
 	if err := out.Compared(p, a.baseline); err != nil {
 		return err
 	}
-	switch {
-	case p.Failed():
-		return exit(ExitError)
-	case a.detailedExitcode && p.HasChanges():
-		return exit(ExitChanges)
-	}
-	return nil
+	return planExit(p, a.detailedExitcode)
 }
 
 // selectBoth narrows the baseline's and the head's bindings to --target

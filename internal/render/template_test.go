@@ -706,15 +706,7 @@ backend web
 <%- end %>
 `,
 	}
-	for name, content := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeFiles(t, dir, files)
 	set, err := bindings.Load(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -926,15 +918,7 @@ func TestCompilerSharesTemplateFiles(t *testing.T) {
 		"templates/t.tmpl":   `{{.ID}} <% .ID %>`,
 		"templates/bad.tmpl": `{{if}}`,
 	}
-	for name, content := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeFiles(t, dir, files)
 	set, err := bindings.Load(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -978,6 +962,20 @@ func TestCompilerSharesTemplateFiles(t *testing.T) {
 		_, err := c.Compile(set.Get(id))
 		if re := renderError(t, err); re.Binding != id {
 			t.Errorf("the error of %s names binding %q", id, re.Binding)
+		}
+	}
+}
+
+// writeFiles writes each file under dir, making its directories.
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
