@@ -332,8 +332,9 @@ func (b *fleetBench) burst(f *fleetRun, r *fleetResult) {
 	time.Sleep(2 * fleetGap) // status writes settle
 	z := b.etcdMetrics()
 	if f.status {
-		r.burstWrites = (z.sum("grpc_server_handled_total", `grpc_method="Txn"`) - a.sum("grpc_server_handled_total", `grpc_method="Txn"`)) / float64(len(f.members))
-		r.burstKeys = (z.sum("etcd_mvcc_put_total") - a.sum("etcd_mvcc_put_total") - 10) / float64(len(f.members))
+		c := costBetween(a, z, 0)
+		r.burstWrites = c.Txn / float64(len(f.members))
+		r.burstKeys = (c.MvccPut - float64(len(markers))) / float64(len(f.members))
 	}
 }
 
