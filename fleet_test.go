@@ -189,7 +189,10 @@ func TestFleetWait(t *testing.T) {
 				put(t, srv, keys.Host("a"), hostStatus(t, "a", "web", 1, failingBinding("app", "old failure")))
 			},
 			answer: func(t *testing.T, srv *embedded.Server, b int64) {
-				put(t, srv, keys.Host("a"), hostStatus(t, "a", "web", b-1, failingBinding("app", "old failure")))
+				// The wait is for etcd's revision when it started, b-1 (the
+				// barrier is the next write): a failure at b-2 is below it,
+				// whether or not the next put comes in the same response.
+				put(t, srv, keys.Host("a"), hostStatus(t, "a", "web", b-2, failingBinding("app", "old failure")))
 				put(t, srv, keys.Host("a"), hostStatus(t, "a", "web", b+1))
 			},
 			code: 0, stdout: []string{"Converged: 1 host at revision"},
