@@ -51,6 +51,13 @@ type Supervisor struct {
 
 // New checks the command line and returns a supervisor that has not
 // started anything yet.
+//
+// A child inherits the signals its parent ignores, and a shell cannot
+// trap a signal that was ignored when it started: the caller must handle
+// the signals the child is to act on (signal.Notify) before Start, so
+// that a reconfig started under nohup, which ignores SIGHUP, or as a
+// background job, which ignores SIGINT, starts its program with them at
+// their defaults.
 func New(o Options) (*Supervisor, error) {
 	line, err := ExecLine(o.Command)
 	if err != nil {
