@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -17,7 +18,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/urfave/cli/v2"
 
-	"github.com/reconfig/reconfig/apply"
 	"github.com/reconfig/reconfig/bindings"
 	"github.com/reconfig/reconfig/internal/engine"
 	"github.com/reconfig/reconfig/internal/etcd"
@@ -243,59 +243,16 @@ func runWatchWith(c *cli.Context, env *runEnv, g *globals, a watchArgs) error {
 	defer cancel()
 	var sup *supervise.Supervisor
 	if a.exec != nil {
-		sup, err = supervise.New(supervise.Options{
-			Command: a.exec.command, Env: apply.ChildEnv(),
-			Stdin: env.io.Stdin, Stdout: env.io.Stdout, Stderr: env.io.Stderr,
-			ReloadSignal: a.exec.signal, KillTimeout: a.exec.killTimeout, Logger: log,
-		})
-		if err != nil {
+		if sup, err = supervisor(ctx, cancel, env, a.exec, log); err != nil {
 			return err
 		}
 		gate = newExecGate(sup, log)
-		// The program's end is the daemon's.
-		go func() {
-			select {
-			case <-sup.Done():
-				if sup.Started() {
-					log.Info("stopping: the program ended; finishing the cycle in flight")
-				}
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
 	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	reload := make(chan struct{}, 1)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case s := <-sigs:
-				if s == syscall.SIGHUP {
-					log.Info("SIGHUP: reloading the configuration")
-					select {
-					case reload <- struct{}{}:
-					default:
-					}
-					continue
-				}
-				if sup != nil && sup.Started() {
-					// The program decides when it is done; its end
-					// stops the daemon.
-					sup.Stop(s)
-					continue
-				}
-				log.Info("stopping: finishing the cycle in flight", "signal", s.String())
-				if sup != nil {
-					sup.Stop(s)
-				}
-				cancel()
-			}
-		}
-	}()
+	go relaySignals(ctx, cancel, sigs, reload, sup, log)
 
 	var metrics *watch.Metrics
 	if a.metricsAddr != "" {
@@ -345,6 +302,38 @@ func runWatchWith(c *cli.Context, env *runEnv, g *globals, a watchArgs) error {
 		return exit(sup.Code())
 	}
 	return nil
+}
+
+// relaySignals acts on the daemon's signals until ctx ends: SIGHUP asks
+// for the configuration to be loaded again (on reload); SIGINT and
+// SIGTERM stop the daemon once its cycle in flight is done, or, once a
+// program of --exec runs, go to the program, whose end stops the daemon.
+func relaySignals(ctx context.Context, stop context.CancelFunc, sigs <-chan os.Signal, reload chan<- struct{}, sup *supervise.Supervisor, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case s := <-sigs:
+			if s == syscall.SIGHUP {
+				log.Info("SIGHUP: reloading the configuration")
+				select {
+				case reload <- struct{}{}:
+				default:
+				}
+				continue
+			}
+			if sup != nil && sup.Started() {
+				// The program decides when it is done.
+				sup.Stop(s)
+				continue
+			}
+			log.Info("stopping: finishing the cycle in flight", "signal", s.String())
+			if sup != nil {
+				sup.Stop(s)
+			}
+			stop()
+		}
+	}
 }
 
 // serveMetrics serves /metrics and /healthz (and with --debug the Go

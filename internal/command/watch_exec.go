@@ -1,6 +1,7 @@
 package command
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -64,6 +65,30 @@ func readExec(c *cli.Context) (*execArgs, error) {
 		return nil, &usageError{msg: "--exec-kill-timeout must be positive", cmd: "watch"}
 	}
 	return a, nil
+}
+
+// supervisor makes the supervisor of --exec's program, not started yet
+// (the execGate starts it); the program's end stops the daemon (stop).
+func supervisor(ctx context.Context, stop context.CancelFunc, env *runEnv, a *execArgs, log *slog.Logger) (*supervise.Supervisor, error) {
+	sup, err := supervise.New(supervise.Options{
+		Command: a.command, Env: apply.ChildEnv(),
+		Stdin: env.io.Stdin, Stdout: env.io.Stdout, Stderr: env.io.Stderr,
+		ReloadSignal: a.signal, KillTimeout: a.killTimeout, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		select {
+		case <-sup.Done():
+			if sup.Started() {
+				log.Info("stopping: the program ended; finishing the cycle in flight")
+			}
+			stop()
+		case <-ctx.Done():
+		}
+	}()
+	return sup, nil
 }
 
 // execGate starts the program once every binding has its target in place
