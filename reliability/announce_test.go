@@ -209,6 +209,10 @@ func TestKVHoldEtcdRestarted(t *testing.T) {
 			c := client(t, clientURL)
 			h := startHold(t, clientURL, "2s")
 			first := awaitAnnounced(t, c, "the node to announce itself", 30*time.Second)
+			// Killed under a node that holds its key, not while the first
+			// set is still answering: a set etcd applied but could not
+			// confirm is an error of that command, not a lost lease.
+			h.awaitLog("holding the key until stopped", 1, 30*time.Second)
 
 			p.Kill()
 			h.awaitLog("lost the lease", 1, 60*time.Second)
@@ -248,6 +252,7 @@ func TestKVHoldStoppedWithoutEtcd(t *testing.T) {
 	c := client(t, p.ClientURL)
 	h := startHold(t, p.ClientURL, "30s")
 	awaitAnnounced(t, c, "the node to announce itself", 30*time.Second)
+	h.awaitLog("holding the key until stopped", 1, 30*time.Second)
 	// Frozen, not killed: a killed member's port may be taken at once by
 	// another test's etcd, which would answer the revocation.
 	p.Signal(syscall.SIGSTOP)
