@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/reconfig/reconfig/internal/hint"
 )
@@ -21,8 +23,9 @@ const (
 	// within the TTL, or the lease expired or was revoked): the key is, or
 	// soon will be, gone. Hold re-creates it.
 	HoldLost
-	// HoldRetry: re-creating the key failed (Err); Hold tries again after
-	// Wait.
+	// HoldRetry: setting the key again failed (Err); Hold tries again
+	// after Wait. Lease is 0 when the key was never held: its first set
+	// went unanswered.
 	HoldRetry
 	// HoldRecreated: the key is set again on a new lease, Down after the
 	// lease was lost.
@@ -44,8 +47,12 @@ type HoldEvent struct {
 	Down     time.Duration // HoldRecreated
 }
 
-// holdRetryMax is the longest pause between attempts to re-create a key.
-const holdRetryMax = 5 * time.Second
+// holdRetryMin and holdRetryMax are the shortest and the longest pause
+// between attempts to set a key again.
+const (
+	holdRetryMin = 500 * time.Millisecond
+	holdRetryMax = 5 * time.Second
+)
 
 // Hold sets key to value on a lease of ttl and keeps the lease alive until
 // ctx ends; then it revokes the lease, which deletes the key at once. When
@@ -54,22 +61,15 @@ const holdRetryMax = 5 * time.Second
 // it sets the key again on a new lease, retrying until it succeeds or ctx
 // ends. report is told each of these events as it happens.
 //
-// An error setting the key the first time is returned at once, so that a
-// wrong endpoint or a missing permission is reported, not retried (ctx
-// ending first is no error). The
+// A refusal of the first set (a missing permission, a failed
+// authentication) is returned at once, so that it is reported, not
+// retried; so is ctx ending first, as no error. A first set etcd did not
+// answer — it went away or lost its leader with the request in flight —
+// may or may not have been applied: it is retried like a lost lease, with
+// HoldRetry events of no lease, and HoldSet once the key is held. The
 // error at the end is the revocation's: the key then disappears only when
 // its lease expires.
 func (c *Client) Hold(ctx context.Context, key, value string, ttl time.Duration, report func(HoldEvent)) error {
-	lease, rev, lost, err := c.holdOnce(ctx, key, value, ttl)
-	if err != nil {
-		if ctx.Err() != nil {
-			// Stopped before the key was set: nothing to undo.
-			return nil
-		}
-		return err
-	}
-	report(HoldEvent{Kind: HoldSet, Key: key, TTL: ttl, Lease: lease, Revision: rev})
-	setAt, wait := time.Now(), time.Duration(0)
 	pause := func(d time.Duration) bool {
 		select {
 		case <-ctx.Done():
@@ -78,6 +78,26 @@ func (c *Client) Hold(ctx context.Context, key, value string, ttl time.Duration,
 			return true
 		}
 	}
+	lease, rev, lost, err := c.holdOnce(ctx, key, value, ttl)
+	switch {
+	case err == nil:
+		report(HoldEvent{Kind: HoldSet, Key: key, TTL: ttl, Lease: lease, Revision: rev})
+	case ctx.Err() != nil:
+		// Stopped before the key was set: nothing to undo.
+		return nil
+	case !unanswered(err):
+		return err
+	default:
+		report(HoldEvent{Kind: HoldRetry, Key: key, TTL: ttl, Err: err, Wait: holdRetryMin})
+		if !pause(holdRetryMin) {
+			return nil
+		}
+		// No lease yet: set the key as after a lost one.
+		never := make(chan struct{})
+		close(never)
+		lost = never
+	}
+	setAt, wait := time.Now(), time.Duration(0)
 	for {
 		select {
 		case <-ctx.Done():
@@ -86,7 +106,9 @@ func (c *Client) Hold(ctx context.Context, key, value string, ttl time.Duration,
 		if ctx.Err() != nil {
 			return c.release(key, ttl, lease, report)
 		}
-		report(HoldEvent{Kind: HoldLost, Key: key, TTL: ttl, Lease: lease})
+		if lease != 0 {
+			report(HoldEvent{Kind: HoldLost, Key: key, TTL: ttl, Lease: lease})
+		}
 		since := time.Now()
 		if time.Since(setAt) >= ttl {
 			wait = 0
@@ -95,17 +117,22 @@ func (c *Client) Hold(ctx context.Context, key, value string, ttl time.Duration,
 			return c.release(key, ttl, lease, report)
 		}
 		for {
-			wait = min(max(2*wait, 500*time.Millisecond), holdRetryMax)
+			wait = min(max(2*wait, holdRetryMin), holdRetryMax)
 			// After a long outage gRPC waits up to two minutes between
 			// connection attempts: try now, so that the key is back as
 			// soon as etcd is.
 			c.cli.ActiveConnection().ResetConnectBackoff()
 			l, rev, ls, err := c.holdOnce(ctx, key, value, ttl)
 			if err == nil {
-				// The old lease, should it live on, holds nothing now.
-				c.revokeQuietly(lease)
+				kind := HoldRecreated
+				if lease == 0 {
+					kind = HoldSet
+				} else {
+					// The old lease, should it live on, holds nothing now.
+					c.revokeQuietly(lease)
+				}
 				lease, lost, setAt = l, ls, time.Now()
-				report(HoldEvent{Kind: HoldRecreated, Key: key, TTL: ttl, Lease: lease, Revision: rev, Down: time.Since(since)})
+				report(HoldEvent{Kind: kind, Key: key, TTL: ttl, Lease: lease, Revision: rev, Down: time.Since(since)})
 				break
 			}
 			if ctx.Err() != nil {
@@ -139,6 +166,10 @@ func (c *Client) holdOnce(ctx context.Context, key, value string, ttl time.Durat
 // release revokes the lease as Hold ends. A lease etcd no longer has is
 // released already: it expired, and the key with it.
 func (c *Client) release(key string, ttl time.Duration, l Lease, report func(HoldEvent)) error {
+	if l == 0 {
+		// Never held: no lease of its own to revoke.
+		return nil
+	}
 	err := c.RevokeLease(context.Background(), l)
 	if err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
 		return hint.Wrap(fmt.Errorf("delete %s: %w", key, err),
@@ -151,4 +182,19 @@ func (c *Client) release(key string, ttl time.Duration, l Lease, report func(Hol
 // revokeQuietly revokes a lease that no longer matters, if etcd answers.
 func (c *Client) revokeQuietly(l Lease) {
 	c.RevokeLease(context.Background(), l)
+}
+
+// unanswered reports whether err says that etcd did not answer — it was
+// unreachable, lost its leader or ran out of time — rather than that it
+// refused: the request may or may not have been applied, and etcd may
+// answer a retry.
+func unanswered(err error) bool {
+	for _, e := range []error{context.DeadlineExceeded, rpctypes.ErrNoLeader, rpctypes.ErrLeaderChanged,
+		rpctypes.ErrTimeout, rpctypes.ErrTimeoutDueToLeaderFail, rpctypes.ErrTimeoutDueToConnectionLost} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	code := status.Code(err)
+	return code == codes.Unavailable || code == codes.DeadlineExceeded
 }

@@ -52,7 +52,11 @@ func (h *KVHold) Event(e etcd.HoldEvent) {
 		h.log.Warn("lost the lease: the key is gone or goes within the TTL; re-creating it", "key", Printable(e.Key),
 			"ttl", e.TTL.String(), "lease", lease)
 	case etcd.HoldRetry:
-		h.log.Warn("cannot re-create the key; retrying", "key", Printable(e.Key), "error", e.Err.Error(), "retry_in", e.Wait.String())
+		msg := "cannot re-create the key; retrying"
+		if e.Lease == 0 {
+			msg = "cannot set the key yet; retrying"
+		}
+		h.log.Warn(msg, "key", Printable(e.Key), "error", e.Err.Error(), "retry_in", e.Wait.String())
 	case etcd.HoldRecreated:
 		h.log.Info("re-created the key", "key", Printable(e.Key), "lease", lease, "revision", e.Revision,
 			"after", e.Down.Round(time.Millisecond).String())
