@@ -155,6 +155,9 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 			ts.Fatalf("usage: work DIR")
 		}
 		work := ts.Getenv("WORK")
+		// The suite's own user, whoever runs it (root in CI, anyone else
+		// on a laptop).
+		ids := strings.NewReplacer("$UID", strconv.Itoa(os.Geteuid()), "$GID", strconv.Itoa(os.Getegid()))
 		ts.Check(filepath.WalkDir(ts.MkAbs(args[0]), func(path string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
 				return err
@@ -163,7 +166,7 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 			if err != nil {
 				return err
 			}
-			return os.WriteFile(path, []byte(strings.ReplaceAll(string(data), "$WORK", work)), 0o644)
+			return os.WriteFile(path, []byte(ids.Replace(strings.ReplaceAll(string(data), "$WORK", work))), 0o644)
 		}))
 	},
 	// lock STATEFILE: hold the state lock from the test process until
