@@ -401,7 +401,7 @@ func makeDir(o *Outcome, dir string) error {
 
 // current is the target of ch as it is now, which must still be what the
 // plan was made against: the file planning read in this process when it
-// is still that one (inode, size, modification time), else the file read
+// is still that one (inode, size, modification and change time), else the file read
 // again and its content compared.
 func current(ch *plan.Change) (*atomicfile.Current, error) {
 	if ch.Read {

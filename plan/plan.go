@@ -86,8 +86,9 @@ type Change struct {
 	Before     []byte
 	// Read is true when planning read the target in this process, and
 	// Found is what it found (nil: no file): apply's stale check then
-	// looks whether the file is still that one — inode, size and
-	// modification time, as the last look before the rename does — and
+	// looks whether the file is still that one — inode, size,
+	// modification and change time, as the last look before the rename
+	// does — and
 	// reads it again only if not. A plan read from a file has neither.
 	Read  bool
 	Found *atomicfile.Current
