@@ -95,18 +95,19 @@ func plantedHint(path string) string {
 }
 
 // Acquire takes the lock of the state file, waiting up to timeout while
-// another process holds it.
+// another process holds it. Like a Locker's, the lock is taken on the file
+// still at the lock's path: a file removed (`reconfig state unlock`) or
+// replaced while this process waited for it is opened again.
 func Acquire(ctx context.Context, statePath, operation string, timeout time.Duration) (*Lock, error) {
-	f, err := openLockFile(statePath)
+	l := NewLocker(statePath, operation)
+	lock, err := l.Acquire(ctx, timeout)
 	if err != nil {
+		l.Close()
 		return nil, err
 	}
-	if err := waitFlock(ctx, f, LockPath(statePath), timeout); err != nil {
-		f.Close()
-		return nil, err
-	}
-	writeInfo(f, operation, hostname())
-	return &Lock{f: f, path: LockPath(statePath), statePath: statePath}, nil
+	// The descriptor is the lock's alone: Release closes it.
+	lock.locker = nil
+	return lock, nil
 }
 
 // Locker takes the lock of one state file again and again, for a process
@@ -133,6 +134,7 @@ func NewLocker(statePath, operation string) *Locker {
 // holds it. The Lock it returns gives it up and keeps the file open.
 func (l *Locker) Acquire(ctx context.Context, timeout time.Duration) (*Lock, error) {
 	path := LockPath(l.statePath)
+	deadline := time.Now().Add(timeout)
 	// Three tries: the file is opened again only when another process
 	// removed or replaced it meanwhile.
 	for range 3 {
@@ -148,7 +150,7 @@ func (l *Locker) Acquire(ctx context.Context, timeout time.Duration) (*Lock, err
 			}
 			l.f, l.file = f, info
 		}
-		if err := waitFlock(ctx, l.f, path, timeout); err != nil {
+		if err := waitFlock(ctx, l.f, path, max(time.Until(deadline), 0)); err != nil {
 			return nil, err
 		}
 		// Removed or replaced while this process waited for it: a lock
