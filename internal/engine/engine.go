@@ -65,10 +65,12 @@ type Request struct {
 	// long-running process: it is read again only when another process
 	// replaced the file.
 	States *state.Cache
-	// HoldInterrupts keeps SIGINT and SIGTERM from ending the process
-	// while the plan executes (a command run from a terminal): every write
-	// is atomic, but a reload skipped halfway would leave a service on its
-	// old configuration.
+	// HoldInterrupts keeps SIGINT, SIGTERM and SIGHUP (the terminal or
+	// the ssh session gone) from ending the process while the plan
+	// executes (a command run from a terminal), and SIGPIPE (the reader
+	// of the plan printed meanwhile gone: `apply --auto-approve | head`):
+	// every write is atomic, but a check or reload skipped halfway would
+	// leave a service on its old configuration and the state unrecorded.
 	HoldInterrupts bool
 }
 
@@ -221,7 +223,8 @@ func Apply(ctx context.Context, req Request) (*Run, error) {
 	// From here the cycle finishes even when the caller is told to stop.
 	if req.HoldInterrupts {
 		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+		// A write to a reader that is gone fails (EPIPE) instead.
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
 		defer signal.Stop(sig)
 	}
 	start := time.Now()
