@@ -628,29 +628,91 @@ func (imp *Import) checkExisting(force bool) Errors {
 	return errs
 }
 
-// Write writes the bindings and templates into CfgDir. If a write fails,
-// the files it created are removed again.
+// Write writes the bindings and templates into CfgDir, all or none:
+// every file is staged beside its place (its directory made when it is
+// missing) before any is renamed into place, so that what can fail — a
+// directory that cannot be made or written, a directory where a file
+// goes, a full disk — fails before a file of CfgDir was replaced. On an
+// error the staged files and the directories made go again.
 func (imp *Import) Write() error {
-	var created []string
+	var made []string // directories made, outermost first
+	var staged []*atomicfile.Staged
 	undo := func() {
-		for _, p := range created {
-			os.Remove(p)
+		for _, s := range staged {
+			s.Discard()
+		}
+		for i := len(made) - 1; i >= 0; i-- {
+			os.Remove(made[i])
 		}
 	}
+	dirs := map[string]bool{}
 	for _, f := range imp.files {
 		full := filepath.Join(imp.CfgDir, filepath.FromSlash(f.rel))
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+		dir := filepath.Dir(full)
+		if err := mkdirAll(dir, &made); err != nil {
 			undo()
+			return fmt.Errorf("import: directory %s: %w; nothing was written", dir, atomicfile.WithoutPath(err))
+		}
+		// A rename replaces a file or a link, not a directory (nor should
+		// it replace a FIFO or a device someone put there).
+		if info, err := os.Lstat(full); err == nil && !info.Mode().IsRegular() && info.Mode().Type() != fs.ModeSymlink {
+			undo()
+			what := "is not a regular file"
+			if info.IsDir() {
+				what = "is a directory"
+			}
+			return fmt.Errorf("import: %s %s, where the import writes a file; nothing was written", full, what)
+		}
+		s, err := atomicfile.Stage(full, f.data, atomicfile.Attrs{Mode: 0o644, UID: -1, GID: -1})
+		if err != nil {
+			undo()
+			return fmt.Errorf("import: %w; nothing was written", err)
+		}
+		staged = append(staged, s)
+		dirs[dir] = true
+	}
+	for i, s := range staged {
+		if err := s.Commit(); err != nil {
+			done := make([]string, 0, i)
+			for _, f := range imp.files[:i] {
+				done = append(done, f.rel)
+			}
+			staged = staged[i:]
+			undo()
+			if len(done) == 0 {
+				return fmt.Errorf("import: %w; nothing was written", err)
+			}
+			return fmt.Errorf("import: %w; already written: %s", err, strings.Join(done, ", "))
+		}
+	}
+	for dir := range dirs {
+		if err := atomicfile.SyncDir(dir); err != nil {
 			return fmt.Errorf("import: %w", err)
 		}
-		_, statErr := os.Lstat(full)
-		if err := atomicfile.Write(full, f.data, atomicfile.Attrs{Mode: 0o644, UID: -1, GID: -1}); err != nil {
-			undo()
-			return fmt.Errorf("import: %w", err)
+	}
+	return nil
+}
+
+// mkdirAll makes dir and its missing parents, appending each one it made
+// to made, outermost first.
+func mkdirAll(dir string, made *[]string) error {
+	var missing []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil || !errors.Is(err, fs.ErrNotExist) || d == filepath.Dir(d) {
+			break
 		}
-		if statErr != nil {
-			created = append(created, full)
+		missing = append(missing, d)
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := os.Mkdir(missing[i], 0o755); err != nil {
+			return err
 		}
+		*made = append(*made, missing[i])
+	}
+	if info, err := os.Stat(dir); err != nil {
+		return err
+	} else if !info.IsDir() {
+		return errors.New("not a directory")
 	}
 	return nil
 }
