@@ -40,6 +40,9 @@ type Outcome struct {
 	// prev is the target before apply replaced it, for restoring it when
 	// a check of the installed file fails (nil: there was none).
 	prev *atomicfile.Current
+	// installed is the file apply renamed into place: a failed check
+	// puts prev back only over that file, not over an edit made since.
+	installed atomicfile.Stamp
 }
 
 // Reason is the plan's reason for a skipped, failed or orphaned binding.
@@ -313,6 +316,7 @@ func installOne(o *Outcome) {
 	}
 	o.staged = nil
 	o.Changed = true
+	o.installed = atomicfile.StampAt(o.Target)
 }
 
 // postcheck runs the checks of the installed files (a checkcmd without
@@ -328,6 +332,12 @@ func postcheck(ctx context.Context, runCmd runner, p *plan.Plan, writes []*Outco
 			continue
 		}
 		o.Changed = false
+		if now := atomicfile.StampAt(ch.Target); now != o.installed {
+			// Edited by hand while the check ran: the edit is not
+			// what failed, and is not undone.
+			o.Err = fmt.Errorf("check failed: %v; %s changed while its check ran (edited by hand?); it was left as it is (plan again)", o.Check.Err, ch.Target)
+			continue
+		}
 		if err := restore(o); err != nil && o.prev == nil {
 			o.Err = fmt.Errorf("check failed: %v; removing %s again (it did not exist before) failed too: %w", o.Check.Err, ch.Target, err)
 		} else if err != nil {
