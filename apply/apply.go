@@ -121,8 +121,10 @@ const stageWorkers = 16
 
 // swept records the targets whose directories this process already rid of
 // files staged by a process that died before renaming them. Once per
-// target is enough: while a process holds the state lock no other
-// reconfig stages, and its own staged files never outlive a cycle.
+// target is enough while no other process dies holding the state lock:
+// while a process holds it no other reconfig stages, and its own staged
+// files never outlive a cycle. When one may have (Options.Resweep), every
+// directory is looked at again.
 var swept sync.Map
 
 // Options tune Execute.
@@ -134,6 +136,10 @@ type Options struct {
 	// ShowCommands reports check and reload commands as passed without
 	// running them (`reconfig dev` on an operator's bindings).
 	ShowCommands bool
+	// Resweep looks for staged files beside every target again, also
+	// where this process looked before: another process may have died
+	// holding the state lock since (state.Lock.Interrupted).
+	Resweep bool
 }
 
 // Execute applies the plan. ctx cancels commands in flight; files already
@@ -157,7 +163,7 @@ func Execute(ctx context.Context, p *plan.Plan, opts Options) *Result {
 			targets = append(targets, o.Target)
 		}
 	}
-	sweep(targets)
+	sweep(targets, opts.Resweep)
 
 	stageAll(writes)
 	precheck(ctx, runCmd, p, writes)
@@ -434,11 +440,12 @@ func current(ch *plan.Change) (*atomicfile.Current, error) {
 }
 
 // sweep removes the staged files of the targets left by a dead process,
-// once per target and process, reading each directory once.
-func sweep(targets []string) {
+// once per target and process (again: every target once more), reading
+// each directory once.
+func sweep(targets []string, again bool) {
 	byDir := map[string]map[string]bool{}
 	for _, t := range targets {
-		if _, done := swept.Load(t); done {
+		if _, done := swept.Load(t); done && !again {
 			continue
 		}
 		dir, base := filepath.Split(t)

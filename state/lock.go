@@ -30,7 +30,15 @@ type Lock struct {
 	path, statePath string
 	// locker, when set, keeps the file open after Release.
 	locker *Locker
+	// interrupted: see Interrupted.
+	interrupted bool
 }
+
+// Interrupted reports whether a process may have died holding the lock
+// since this process last released it: the lock file still named a
+// holder (Release empties it), or it was opened anew. What such a
+// process was writing — staged files beside targets — may still be there.
+func (l *Lock) Interrupted() bool { return l.interrupted }
 
 // JournalPath is the journal of a state file: where apply keeps the last
 // checked content of targets installed before their check.
@@ -138,7 +146,8 @@ func (l *Locker) Acquire(ctx context.Context, timeout time.Duration) (*Lock, err
 	// Three tries: the file is opened again only when another process
 	// removed or replaced it meanwhile.
 	for range 3 {
-		if l.f == nil {
+		opened := l.f == nil
+		if opened {
 			f, err := openLockFile(l.statePath)
 			if err != nil {
 				return nil, err
@@ -156,8 +165,9 @@ func (l *Locker) Acquire(ctx context.Context, timeout time.Duration) (*Lock, err
 		// Removed or replaced while this process waited for it: a lock
 		// on a file no other process opens would exclude no one.
 		if l.current() {
+			interrupted := opened || readInfo(l.f) != nil
 			writeInfo(l.f, l.operation, l.host)
-			return &Lock{f: l.f, path: path, statePath: l.statePath, locker: l}, nil
+			return &Lock{f: l.f, path: path, statePath: l.statePath, locker: l, interrupted: interrupted}, nil
 		}
 		syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
 		l.Close()

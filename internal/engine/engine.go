@@ -229,7 +229,7 @@ func Apply(ctx context.Context, req Request) (*Run, error) {
 	}
 	start := time.Now()
 	run.Result = apply.Execute(context.WithoutCancel(ctx), run.Plan,
-		apply.Options{Journal: state.JournalPath(req.StatePath), ShowCommands: req.ShowCommands})
+		apply.Options{Journal: state.JournalPath(req.StatePath), ShowCommands: req.ShowCommands, Resweep: lock.Interrupted()})
 	// An operation that records nothing new leaves the file as it is; a
 	// cached state then runs ahead of it only in its revision, which the
 	// next save writes.
