@@ -115,6 +115,7 @@ func (es Errors) Unwrap() []error {
 type file struct {
 	rel  string // relative to CfgDir
 	data []byte
+	perm fs.FileMode
 }
 
 // binding is a binding file as the import writes it, fields in the order
@@ -141,6 +142,8 @@ type parsed struct {
 	// prefix is the prefix confd read the keys under: confd.toml's, else
 	// the resource's; "" for none.
 	prefix string
+	// perm is the mode of the binding file made of it (filePerm).
+	perm fs.FileMode
 }
 
 // Convert reads the confd directory and works out the bindings and
@@ -195,7 +198,7 @@ func Convert(opts Options) (*Import, error) {
 	ids := map[string]string{}
 	targets := map[string]string{}
 	for _, p := range ps {
-		r, b, text, rerrs := imp.convert(p, shared)
+		r, b, text, tperm, rerrs := imp.convert(p, shared)
 		errs = append(errs, rerrs...)
 		if r == nil {
 			continue
@@ -213,10 +216,10 @@ func Convert(opts Options) (*Import, error) {
 			errs = append(errs, &Error{File: p.path, Msg: err.Error()})
 			continue
 		}
-		imp.files = append(imp.files, file{rel: r.Binding, data: data})
+		imp.files = append(imp.files, file{rel: r.Binding, data: data, perm: p.perm})
 		if !templates[b.Source] {
 			templates[b.Source] = true
-			imp.files = append(imp.files, file{rel: r.Template, data: text})
+			imp.files = append(imp.files, file{rel: r.Template, data: text, perm: tperm})
 		}
 		imp.Resources = append(imp.Resources, r)
 	}
@@ -245,7 +248,7 @@ func (imp *Import) readSettings() (*string, *Error) {
 		return nil, nil
 	}
 	var s settings
-	if _, err := readTOML(p, &s); err != nil {
+	if _, _, err := readTOML(p, &s); err != nil {
 		var e *Error
 		errors.As(err, &e)
 		return nil, e
@@ -269,14 +272,14 @@ func (imp *Import) readSettings() (*string, *Error) {
 // refuse, or reconfig could not take at all.
 func readResource(confDir, path string, global *string) (*parsed, Errors) {
 	var rf resourceFile
-	undecoded, err := readTOML(path, &rf)
+	undecoded, perm, err := readTOML(path, &rf)
 	if err != nil {
 		var e *Error
 		errors.As(err, &e)
 		return nil, Errors{e}
 	}
 	rel, _ := filepath.Rel(filepath.Join(confDir, "conf.d"), path)
-	p := &parsed{path: path, rel: filepath.ToSlash(rel), res: rf.Template, undecoded: undecoded}
+	p := &parsed{path: path, rel: filepath.ToSlash(rel), res: rf.Template, undecoded: undecoded, perm: perm}
 	var errs Errors
 	bad := func(format string, args ...any) {
 		errs = append(errs, &Error{File: path, Msg: fmt.Sprintf(format, args...)})
@@ -327,7 +330,7 @@ func cleanPrefix(p string) string {
 
 // convert maps one resource onto a binding. shared tells whether every
 // resource has the same prefix (then Prefix holds it, or "").
-func (imp *Import) convert(p *parsed, shared bool) (*Resource, *binding, []byte, Errors) {
+func (imp *Import) convert(p *parsed, shared bool) (*Resource, *binding, []byte, fs.FileMode, Errors) {
 	r := p.res
 	id := strings.TrimSuffix(strings.TrimSuffix(p.rel, "toml"), ".")
 	id = strings.TrimLeft(strings.ReplaceAll(id, " ", "_"), ".")
@@ -383,9 +386,9 @@ func (imp *Import) convert(p *parsed, shared bool) (*Resource, *binding, []byte,
 	}
 
 	tmplPath := filepath.Join(imp.ConfDir, "templates", filepath.FromSlash(src))
-	text, terr := readTemplate(tmplPath)
+	text, tperm, terr := readTemplate(filepath.Join(imp.ConfDir, "templates"), tmplPath)
 	if terr != nil {
-		return nil, nil, nil, Errors{terr}
+		return nil, nil, nil, 0, Errors{terr}
 	}
 	calls, err := scan(src, string(text))
 	if err != nil {
@@ -422,7 +425,7 @@ func (imp *Import) convert(p *parsed, shared bool) (*Resource, *binding, []byte,
 	for _, k := range p.undecoded {
 		hand(res.File, "%s is not a field of a confd template resource (confd ignored it); not imported", k)
 	}
-	return res, b, text, nil
+	return res, b, text, tperm, nil
 }
 
 // mapKeys turns confd's keys into full keys, without repeats and without
@@ -568,20 +571,29 @@ func marshalBinding(b *binding) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// readTemplate reads a confd template, refusing what reconfig would not
-// read either.
-func readTemplate(p string) ([]byte, *Error) {
-	data, _, err := atomicfile.Read(p, atomicfile.ReadOptions{Max: render.MaxTemplate, FollowSymlink: true})
+// readTemplate reads the confd template p of templates dir, refusing what
+// reconfig would not read either: not a regular file, too large, or a
+// symlink that leads out of dir (as root, the import would copy any file
+// of the system into the configuration). It also returns the mode of the
+// template the import writes (filePerm).
+func readTemplate(dir, p string) ([]byte, fs.FileMode, *Error) {
+	if real, err := filepath.EvalSymlinks(p); err == nil {
+		root, rerr := filepath.EvalSymlinks(dir)
+		if rel, err := filepath.Rel(root, real); rerr != nil || err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+			return nil, 0, &Error{File: p, Msg: fmt.Sprintf("is a symlink out of %s (to %s); reconfig's templates stay inside templates/: copy the file there", dir, real)}
+		}
+	}
+	data, info, err := atomicfile.Read(p, atomicfile.ReadOptions{Max: render.MaxTemplate, FollowSymlink: true})
 	var re *atomicfile.RefusedError
 	switch {
 	case errors.As(err, &re):
-		return nil, &Error{File: p, Msg: re.What()}
+		return nil, 0, &Error{File: p, Msg: re.What()}
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, &Error{File: p, Msg: "template does not exist"}
+		return nil, 0, &Error{File: p, Msg: "template does not exist"}
 	case err != nil:
-		return nil, &Error{File: p, Msg: fmt.Sprintf("cannot read: %v", atomicfile.WithoutPath(err))}
+		return nil, 0, &Error{File: p, Msg: fmt.Sprintf("cannot read: %v", atomicfile.WithoutPath(err))}
 	}
-	return data, nil
+	return data, filePerm(info.Mode()), nil
 }
 
 // checkExisting refuses, unless force, to overwrite a file of CfgDir, and
@@ -663,7 +675,7 @@ func (imp *Import) Write() error {
 			}
 			return fmt.Errorf("import: %s %s, where the import writes a file; nothing was written", full, what)
 		}
-		s, err := atomicfile.Stage(full, f.data, atomicfile.Attrs{Mode: 0o644, UID: -1, GID: -1})
+		s, err := atomicfile.Stage(full, f.data, atomicfile.Attrs{Mode: f.perm, UID: -1, GID: -1})
 		if err != nil {
 			undo()
 			return fmt.Errorf("import: %w; nothing was written", err)
