@@ -254,6 +254,15 @@ func (req *Request) checkSaved(st *state.State) error {
 	if err := s.Plan.Verify(s.Path, set, st); err != nil {
 		return err
 	}
+	// A plan saved by a reconfig that let a binding write its own files.
+	reserved := plan.ReservedFor(set, req.StatePath)
+	for _, ch := range s.Plan.Changes {
+		if ch.Action.Changes() {
+			if err := reserved.Check(ch.Target); err != nil {
+				return &plan.FileError{Path: s.Path, Msg: fmt.Sprintf("change %q: %v", ch.ID, err)}
+			}
+		}
+	}
 	if err := st.CheckCluster(req.StatePath, s.Plan.ClusterID, req.Force); err != nil {
 		return &Blocked{Step: StepState, Err: err}
 	}
@@ -273,7 +282,7 @@ func (req *Request) makePlan(ctx context.Context, run *Run, snap *snapshot.Snaps
 		rendered = plan.Render(ctx, set, req.Config.Templates, snap)
 	}
 	p := plan.Make(plan.Input{Set: set, Templates: req.Config.Templates, Snapshot: snap, State: st,
-		Partial: req.Partial, Prune: req.Prune, Rendered: rendered})
+		Partial: req.Partial, Prune: req.Prune, Rendered: rendered, StatePath: req.StatePath})
 	run.PlanTime = time.Since(start)
 	return p
 }
