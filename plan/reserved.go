@@ -45,17 +45,30 @@ func ReservedFor(set *bindings.Set, statePath string) *Reserved {
 
 // Check returns why target may not be written, or nil.
 func (r *Reserved) Check(target string) error {
-	for _, t := range forms(target) {
+	what, own := r.What(target)
+	switch {
+	case what == "":
+		return nil
+	case own:
+		return fmt.Errorf("target %s is %s, reconfig's own configuration: etcd data written there would become bindings (and the commands they run) or templates; write the target elsewhere", target, what)
+	}
+	return fmt.Errorf("target %s is %s; write the target elsewhere", target, what)
+}
+
+// What says which of reconfig's files path is ("" when none): "reconfig's
+// state file", or "inside DIR" with own true for the configuration.
+func (r *Reserved) What(path string) (what string, own bool) {
+	for _, t := range forms(path) {
 		if what, ok := r.files[t]; ok {
-			return fmt.Errorf("target %s is %s; write the target elsewhere", target, what)
+			return what, false
 		}
 		for _, d := range r.dirs {
 			if strings.HasPrefix(t, d+string(filepath.Separator)) {
-				return fmt.Errorf("target %s is inside %s, reconfig's own configuration: etcd data written there would become bindings (and the commands they run) or templates; write the target elsewhere", target, d)
+				return "inside " + d, true
 			}
 		}
 	}
-	return nil
+	return "", false
 }
 
 // forms are the ways path may be named: absolute and clean, and with its
