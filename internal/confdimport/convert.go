@@ -18,6 +18,7 @@ import (
 	"github.com/reconfig/reconfig/internal/atomicfile"
 	"github.com/reconfig/reconfig/internal/render"
 	"github.com/reconfig/reconfig/internal/shellquote"
+	"github.com/reconfig/reconfig/plan"
 )
 
 // Options say what to import where.
@@ -197,11 +198,16 @@ func Convert(opts Options) (*Import, error) {
 	templates := map[string]bool{} // sources already copied
 	ids := map[string]string{}
 	targets := map[string]string{}
+	// Where the bindings go: no dest may be there.
+	reserved := plan.ReservedFor(&bindings.Set{Dir: opts.CfgDir, TemplatesDir: filepath.Join(opts.CfgDir, "templates")}, "")
 	for _, p := range ps {
 		r, b, text, tperm, rerrs := imp.convert(p, shared)
 		errs = append(errs, rerrs...)
 		if r == nil {
 			continue
+		}
+		if err := reserved.Check(b.Target); err != nil {
+			errs = append(errs, &Error{File: p.path, Msg: "dest: " + err.Error()})
 		}
 		if o, ok := ids[r.ID]; ok {
 			errs = append(errs, &Error{File: p.path, Msg: fmt.Sprintf("becomes binding %q, as %s does; rename one of them", r.ID, o)})

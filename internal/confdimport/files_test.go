@@ -73,3 +73,21 @@ func TestImportKeepsFilesPrivate(t *testing.T) {
 		}
 	})
 }
+
+// A dest inside the configuration the import writes (its conf.d/ or
+// templates/) would let etcd data define bindings: refused, nothing written.
+func TestImportRefusesDestInConfiguration(t *testing.T) {
+	confd := writeConfd(t)
+	if err := os.WriteFile(filepath.Join(confd, "templates", "s.tmpl"), []byte(`{{getv "/s"}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(t.TempDir(), "cfg")
+	res := "[template]\nsrc = \"s.tmpl\"\ndest = \"" + filepath.Join(cfg, "conf.d", "pwn.json") + "\"\nkeys = [\"/s\"]\n"
+	if err := os.WriteFile(filepath.Join(confd, "conf.d", "s.toml"), []byte(res), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := confdimport.Convert(confdimport.Options{ConfDir: confd, CfgDir: cfg})
+	if err == nil || !strings.Contains(err.Error(), "s.toml") || !strings.Contains(err.Error(), "reconfig's own configuration") {
+		t.Fatalf("a dest in the configuration's conf.d: %v; want it refused, naming the resource", err)
+	}
+}
