@@ -40,6 +40,9 @@ type Outcome struct {
 	// prev is the target before apply replaced it, for restoring it when
 	// a check of the installed file fails (nil: there was none).
 	prev *atomicfile.Current
+	// installed is the file apply renamed into place: a failed check
+	// puts prev back only over that file, not over an edit made since.
+	installed atomicfile.Stamp
 }
 
 // Reason is the plan's reason for a skipped, failed or orphaned binding.
@@ -118,8 +121,10 @@ const stageWorkers = 16
 
 // swept records the targets whose directories this process already rid of
 // files staged by a process that died before renaming them. Once per
-// target is enough: while a process holds the state lock no other
-// reconfig stages, and its own staged files never outlive a cycle.
+// target is enough while no other process dies holding the state lock:
+// while a process holds it no other reconfig stages, and its own staged
+// files never outlive a cycle. When one may have (Options.Resweep), every
+// directory is looked at again.
 var swept sync.Map
 
 // Options tune Execute.
@@ -131,6 +136,10 @@ type Options struct {
 	// ShowCommands reports check and reload commands as passed without
 	// running them (`reconfig dev` on an operator's bindings).
 	ShowCommands bool
+	// Resweep looks for staged files beside every target again, also
+	// where this process looked before: another process may have died
+	// holding the state lock since (state.Lock.Interrupted).
+	Resweep bool
 }
 
 // Execute applies the plan. ctx cancels commands in flight; files already
@@ -154,7 +163,7 @@ func Execute(ctx context.Context, p *plan.Plan, opts Options) *Result {
 			targets = append(targets, o.Target)
 		}
 	}
-	sweep(targets)
+	sweep(targets, opts.Resweep)
 
 	stageAll(writes)
 	precheck(ctx, runCmd, p, writes)
@@ -313,6 +322,7 @@ func installOne(o *Outcome) {
 	}
 	o.staged = nil
 	o.Changed = true
+	o.installed = atomicfile.StampAt(o.Target)
 }
 
 // postcheck runs the checks of the installed files (a checkcmd without
@@ -328,6 +338,12 @@ func postcheck(ctx context.Context, runCmd runner, p *plan.Plan, writes []*Outco
 			continue
 		}
 		o.Changed = false
+		if now := atomicfile.StampAt(ch.Target); now != o.installed {
+			// Edited by hand while the check ran: the edit is not
+			// what failed, and is not undone.
+			o.Err = fmt.Errorf("check failed: %v; %s changed while its check ran (edited by hand?); it was left as it is (plan again)", o.Check.Err, ch.Target)
+			continue
+		}
 		if err := restore(o); err != nil && o.prev == nil {
 			o.Err = fmt.Errorf("check failed: %v; removing %s again (it did not exist before) failed too: %w", o.Check.Err, ch.Target, err)
 		} else if err != nil {
@@ -401,7 +417,7 @@ func makeDir(o *Outcome, dir string) error {
 
 // current is the target of ch as it is now, which must still be what the
 // plan was made against: the file planning read in this process when it
-// is still that one (inode, size, modification time), else the file read
+// is still that one (inode, size, modification and change time), else the file read
 // again and its content compared.
 func current(ch *plan.Change) (*atomicfile.Current, error) {
 	if ch.Read {
@@ -424,11 +440,12 @@ func current(ch *plan.Change) (*atomicfile.Current, error) {
 }
 
 // sweep removes the staged files of the targets left by a dead process,
-// once per target and process, reading each directory once.
-func sweep(targets []string) {
+// once per target and process (again: every target once more), reading
+// each directory once.
+func sweep(targets []string, again bool) {
 	byDir := map[string]map[string]bool{}
 	for _, t := range targets {
-		if _, done := swept.Load(t); done {
+		if _, done := swept.Load(t); done && !again {
 			continue
 		}
 		dir, base := filepath.Split(t)

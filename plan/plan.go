@@ -86,8 +86,9 @@ type Change struct {
 	Before     []byte
 	// Read is true when planning read the target in this process, and
 	// Found is what it found (nil: no file): apply's stale check then
-	// looks whether the file is still that one — inode, size and
-	// modification time, as the last look before the rename does — and
+	// looks whether the file is still that one — inode, size,
+	// modification and change time, as the last look before the rename
+	// does — and
 	// reads it again only if not. A plan read from a file has neither.
 	Read  bool
 	Found *atomicfile.Current
@@ -162,6 +163,9 @@ type Input struct {
 	// Rendered, when set, holds the bindings already rendered from
 	// Snapshot (Render): Make only compares them.
 	Rendered map[string]*Change
+	// StatePath is the state file: no binding may write it, its lock or
+	// its journal, nor a file of Set's conf.d/ or templates/ (Reserved).
+	StatePath string
 }
 
 // MaxTargetSize is the largest target (or orphaned target) reconfig
@@ -189,12 +193,17 @@ func Make(in Input) *Plan {
 	if rendered == nil {
 		rendered = Render(context.Background(), in.Set, in.Templates, in.Snapshot)
 	}
+	reserved := ReservedFor(in.Set, in.StatePath)
 	forEach(len(in.Set.Bindings), func(i int) {
 		b := in.Set.Bindings[i]
 		ch := rendered[b.ID]
 		if ch == nil {
 			ch = newChange(b)
 			ch.fail(fmt.Errorf("binding %q was not rendered", b.ID))
+		}
+		if err := reserved.Check(b.Target); err != nil {
+			ch.After, ch.AfterHash, ch.Skipped = nil, "", ""
+			ch.fail(err)
 		}
 		p.Changes[i] = compare(ch, b, st.Bindings[b.ID])
 	})

@@ -30,7 +30,15 @@ type Lock struct {
 	path, statePath string
 	// locker, when set, keeps the file open after Release.
 	locker *Locker
+	// interrupted: see Interrupted.
+	interrupted bool
 }
+
+// Interrupted reports whether a process may have died holding the lock
+// since this process last released it: the lock file still named a
+// holder (Release empties it), or it was opened anew. What such a
+// process was writing — staged files beside targets — may still be there.
+func (l *Lock) Interrupted() bool { return l.interrupted }
 
 // JournalPath is the journal of a state file: where apply keeps the last
 // checked content of targets installed before their check.
@@ -95,18 +103,19 @@ func plantedHint(path string) string {
 }
 
 // Acquire takes the lock of the state file, waiting up to timeout while
-// another process holds it.
+// another process holds it. Like a Locker's, the lock is taken on the file
+// still at the lock's path: a file removed (`reconfig state unlock`) or
+// replaced while this process waited for it is opened again.
 func Acquire(ctx context.Context, statePath, operation string, timeout time.Duration) (*Lock, error) {
-	f, err := openLockFile(statePath)
+	l := NewLocker(statePath, operation)
+	lock, err := l.Acquire(ctx, timeout)
 	if err != nil {
+		l.Close()
 		return nil, err
 	}
-	if err := waitFlock(ctx, f, LockPath(statePath), timeout); err != nil {
-		f.Close()
-		return nil, err
-	}
-	writeInfo(f, operation, hostname())
-	return &Lock{f: f, path: LockPath(statePath), statePath: statePath}, nil
+	// The descriptor is the lock's alone: Release closes it.
+	lock.locker = nil
+	return lock, nil
 }
 
 // Locker takes the lock of one state file again and again, for a process
@@ -133,10 +142,12 @@ func NewLocker(statePath, operation string) *Locker {
 // holds it. The Lock it returns gives it up and keeps the file open.
 func (l *Locker) Acquire(ctx context.Context, timeout time.Duration) (*Lock, error) {
 	path := LockPath(l.statePath)
+	deadline := time.Now().Add(timeout)
 	// Three tries: the file is opened again only when another process
 	// removed or replaced it meanwhile.
 	for range 3 {
-		if l.f == nil {
+		opened := l.f == nil
+		if opened {
 			f, err := openLockFile(l.statePath)
 			if err != nil {
 				return nil, err
@@ -148,14 +159,15 @@ func (l *Locker) Acquire(ctx context.Context, timeout time.Duration) (*Lock, err
 			}
 			l.f, l.file = f, info
 		}
-		if err := waitFlock(ctx, l.f, path, timeout); err != nil {
+		if err := waitFlock(ctx, l.f, path, max(time.Until(deadline), 0)); err != nil {
 			return nil, err
 		}
 		// Removed or replaced while this process waited for it: a lock
 		// on a file no other process opens would exclude no one.
 		if l.current() {
+			interrupted := opened || readInfo(l.f) != nil
 			writeInfo(l.f, l.operation, l.host)
-			return &Lock{f: l.f, path: path, statePath: l.statePath, locker: l}, nil
+			return &Lock{f: l.f, path: path, statePath: l.statePath, locker: l, interrupted: interrupted}, nil
 		}
 		syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
 		l.Close()

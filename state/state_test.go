@@ -208,3 +208,50 @@ func TestLockerExcludesAcrossLocks(t *testing.T) {
 		}
 	}
 }
+
+// A Locker's lock says whether a process may have died holding it since
+// this one released it: the lock file was opened anew, or still names a
+// holder (a clean release empties it).
+func TestLockerTellsInterrupted(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	ctx := context.Background()
+	locker := state.NewLocker(path, "watch")
+	defer locker.Close()
+	for i, tc := range []struct {
+		name    string
+		between func()
+		want    bool
+	}{
+		{name: "first lock: the file opened", between: func() {}, want: true},
+		{name: "after its own release", between: func() {}, want: false},
+		{name: "after another process's release", between: func() {
+			l, err := state.Acquire(ctx, path, "apply", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.Release()
+		}, want: false},
+		{name: "a holder that died: its record stays", between: func() {
+			if err := os.WriteFile(state.LockPath(path), []byte(`{"pid": 1, "operation": "apply"}`+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, want: true},
+		{name: "the file removed (state unlock)", between: func() {
+			if _, err := state.Unlock(path); err != nil {
+				t.Fatal(err)
+			}
+		}, want: true},
+	} {
+		tc.between()
+		l, err := locker.Acquire(ctx, 0)
+		if err != nil {
+			t.Fatalf("%d %s: %v", i, tc.name, err)
+		}
+		if got := l.Interrupted(); got != tc.want {
+			t.Errorf("%s: Interrupted() = %v, want %v", tc.name, got, tc.want)
+		}
+		if err := l.Release(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -185,11 +185,15 @@ type Current struct {
 }
 
 // Stamp identifies one version of a file: a write changes its size or
-// modification time, a replacement its inode. The zero Stamp is no file.
+// modification time and its change time, a replacement its inode. The
+// change time is what counts when the others look the same: an edit in
+// place that keeps the size and puts the modification time back
+// (os.Chtimes, touch -r, cp -p onto the file) still moves it, and no
+// user can set it. The zero Stamp is no file.
 type Stamp struct {
-	dev, ino uint64
-	size     int64
-	mtime    int64
+	dev, ino     uint64
+	size         int64
+	mtime, ctime int64
 }
 
 // StampOf is the stamp of a file's information.
@@ -197,6 +201,7 @@ func StampOf(info fs.FileInfo) Stamp {
 	s := Stamp{size: info.Size(), mtime: info.ModTime().UnixNano()}
 	if st, ok := info.Sys().(*syscall.Stat_t); ok {
 		s.dev, s.ino = uint64(st.Dev), st.Ino
+		s.ctime = changeTime(st)
 	}
 	return s
 }
@@ -213,7 +218,7 @@ func StampAt(path string) Stamp {
 }
 
 // Changed reports whether the file at path is no longer the one cur was
-// read from (another inode, size or modification time) — or, when cur is
+// read from (another inode, size, modification or change time) — or, when cur is
 // nil, whether a file appeared there. It is the last look before a rename
 // replaces the file: an edit by hand made meanwhile is not overwritten.
 func Changed(path string, cur *Current) (bool, error) {

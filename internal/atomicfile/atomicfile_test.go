@@ -130,3 +130,68 @@ func TestWithoutPath(t *testing.T) {
 		t.Error("WithoutPath(nil) is not nil")
 	}
 }
+
+// An edit in place that keeps the size and puts the modification time
+// back (os.Chtimes, touch -r, cp -p onto the same inode) is still a
+// change: the inode's change time, which no user can set, moved.
+func TestChangedSeesEditKeepingSizeAndMtime(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f.conf")
+	if err := os.WriteFile(path, []byte("one\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := atomicfile.ReadCurrent(path, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := atomicfile.Changed(path, cur); err != nil || changed {
+		t.Fatalf("unchanged file: changed %v, %v", changed, err)
+	}
+	before, _ := os.Stat(path)
+	afterChangeTime(t, path)
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("two\n"), 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := os.Chtimes(path, before.ModTime(), before.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.Stat(path)
+	if after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) {
+		t.Fatalf("the edit did not keep size and mtime: %d %v, was %d %v", after.Size(), after.ModTime(), before.Size(), before.ModTime())
+	}
+	if changed, err := atomicfile.Changed(path, cur); err != nil || !changed {
+		t.Fatalf("file edited in place with its mtime put back: changed %v, %v; want true", changed, err)
+	}
+	if atomicfile.StampAt(path) == atomicfile.StampOf(before) {
+		t.Fatal("StampAt of the edited file equals its stamp before the edit")
+	}
+}
+
+// afterChangeTime returns once a change made now gets a later change time
+// than path has: kernels before multigrain timestamps give inodes the
+// clock's coarse tick, which a fast test could still be in.
+func afterChangeTime(t *testing.T, path string) {
+	t.Helper()
+	ctime := func(p string) int64 {
+		c, err := atomicfile.ChangeTime(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	was := ctime(path)
+	probe := filepath.Join(filepath.Dir(path), "probe")
+	if err := os.WriteFile(probe, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(probe)
+	for mode := os.FileMode(0o600); ctime(probe) <= was; mode ^= 0o040 {
+		if err := os.Chmod(probe, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

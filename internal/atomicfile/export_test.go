@@ -1,6 +1,9 @@
 package atomicfile
 
-import "path/filepath"
+import (
+	"path/filepath"
+	"syscall"
+)
 
 // RemoveStale deletes staged files of path left behind by a process that
 // died between Stage and Commit. Callers hold the state lock, so no other
@@ -8,4 +11,13 @@ import "path/filepath"
 func RemoveStale(path string) error {
 	dir, base := filepath.Split(path)
 	return RemoveStaleIn(dir, map[string]bool{base: true})
+}
+
+// ChangeTime is the change time of the file at path, in nanoseconds.
+func ChangeTime(path string) (int64, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return 0, err
+	}
+	return changeTime(&st), nil
 }

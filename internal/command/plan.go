@@ -106,6 +106,9 @@ func runPlan(c *cli.Context, env *runEnv, a planArgs) error {
 	if err != nil {
 		return err
 	}
+	if what, _ := plan.ReservedFor(cfg.Set, g.statePath).What(a.out); a.out != "" && what != "" {
+		return &usageError{msg: fmt.Sprintf("--out %s is %s: give the plan file a path of its own", a.out, what), cmd: "plan"}
+	}
 	run, err := engine.Plan(c.Context, engine.Request{
 		StatePath: g.statePath, Config: cfg, Set: set, Partial: len(a.targets) > 0, Prune: a.prune,
 		Snapshot: func(ctx context.Context) (*snapshot.Snapshot, error) {

@@ -51,14 +51,16 @@ const maxFile = 1 << 20
 // readTOML decodes the TOML file at path into v, and returns the keys it
 // holds that v has no field for. A syntax or type error is an *Error with
 // the line.
-func readTOML(path string, v any) (undecoded []string, err error) {
-	data, _, err := atomicfile.Read(path, atomicfile.ReadOptions{Max: maxFile, FollowSymlink: true})
+// It also returns the file's permissions, which what the import makes of
+// it keeps at most (filePerm).
+func readTOML(path string, v any) (undecoded []string, perm fs.FileMode, err error) {
+	data, info, err := atomicfile.Read(path, atomicfile.ReadOptions{Max: maxFile, FollowSymlink: true})
 	var re *atomicfile.RefusedError
 	switch {
 	case errors.As(err, &re):
-		return nil, &Error{File: path, Msg: re.What()}
+		return nil, 0, &Error{File: path, Msg: re.What()}
 	case err != nil:
-		return nil, &Error{File: path, Msg: fmt.Sprintf("cannot read: %v", atomicfile.WithoutPath(err))}
+		return nil, 0, &Error{File: path, Msg: fmt.Sprintf("cannot read: %v", atomicfile.WithoutPath(err))}
 	}
 	md, err := toml.Decode(string(data), v)
 	if err != nil {
@@ -68,14 +70,22 @@ func readTOML(path string, v any) (undecoded []string, err error) {
 			if pe.LastKey != "" {
 				msg += fmt.Sprintf(" (at %q)", pe.LastKey)
 			}
-			return nil, &Error{File: path, Line: pe.Position.Line, Msg: msg}
+			return nil, 0, &Error{File: path, Line: pe.Position.Line, Msg: msg}
 		}
-		return nil, decodeError(path, err)
+		return nil, 0, decodeError(path, err)
 	}
 	for _, k := range md.Undecoded() {
 		undecoded = append(undecoded, k.String())
 	}
-	return undecoded, nil
+	return undecoded, filePerm(info.Mode()), nil
+}
+
+// filePerm is the mode of a file the import writes from a confd file of
+// mode m: 0644 at most, and no more than m lets others read (a template
+// or resource kept from other users may hold a password); its owner may
+// always read and write it.
+func filePerm(m fs.FileMode) fs.FileMode {
+	return m.Perm()&0o644 | 0o600
 }
 
 // The errors of decoding into a field of the wrong type are plain text:

@@ -18,6 +18,7 @@ import (
 	"github.com/reconfig/reconfig/internal/atomicfile"
 	"github.com/reconfig/reconfig/internal/render"
 	"github.com/reconfig/reconfig/internal/shellquote"
+	"github.com/reconfig/reconfig/plan"
 )
 
 // Options say what to import where.
@@ -115,6 +116,7 @@ func (es Errors) Unwrap() []error {
 type file struct {
 	rel  string // relative to CfgDir
 	data []byte
+	perm fs.FileMode
 }
 
 // binding is a binding file as the import writes it, fields in the order
@@ -141,6 +143,8 @@ type parsed struct {
 	// prefix is the prefix confd read the keys under: confd.toml's, else
 	// the resource's; "" for none.
 	prefix string
+	// perm is the mode of the binding file made of it (filePerm).
+	perm fs.FileMode
 }
 
 // Convert reads the confd directory and works out the bindings and
@@ -194,11 +198,16 @@ func Convert(opts Options) (*Import, error) {
 	templates := map[string]bool{} // sources already copied
 	ids := map[string]string{}
 	targets := map[string]string{}
+	// Where the bindings go: no dest may be there.
+	reserved := plan.ReservedFor(&bindings.Set{Dir: opts.CfgDir, TemplatesDir: filepath.Join(opts.CfgDir, "templates")}, "")
 	for _, p := range ps {
-		r, b, text, rerrs := imp.convert(p, shared)
+		r, b, text, tperm, rerrs := imp.convert(p, shared)
 		errs = append(errs, rerrs...)
 		if r == nil {
 			continue
+		}
+		if err := reserved.Check(b.Target); err != nil {
+			errs = append(errs, &Error{File: p.path, Msg: "dest: " + err.Error()})
 		}
 		if o, ok := ids[r.ID]; ok {
 			errs = append(errs, &Error{File: p.path, Msg: fmt.Sprintf("becomes binding %q, as %s does; rename one of them", r.ID, o)})
@@ -213,10 +222,10 @@ func Convert(opts Options) (*Import, error) {
 			errs = append(errs, &Error{File: p.path, Msg: err.Error()})
 			continue
 		}
-		imp.files = append(imp.files, file{rel: r.Binding, data: data})
+		imp.files = append(imp.files, file{rel: r.Binding, data: data, perm: p.perm})
 		if !templates[b.Source] {
 			templates[b.Source] = true
-			imp.files = append(imp.files, file{rel: r.Template, data: text})
+			imp.files = append(imp.files, file{rel: r.Template, data: text, perm: tperm})
 		}
 		imp.Resources = append(imp.Resources, r)
 	}
@@ -245,7 +254,7 @@ func (imp *Import) readSettings() (*string, *Error) {
 		return nil, nil
 	}
 	var s settings
-	if _, err := readTOML(p, &s); err != nil {
+	if _, _, err := readTOML(p, &s); err != nil {
 		var e *Error
 		errors.As(err, &e)
 		return nil, e
@@ -269,14 +278,14 @@ func (imp *Import) readSettings() (*string, *Error) {
 // refuse, or reconfig could not take at all.
 func readResource(confDir, path string, global *string) (*parsed, Errors) {
 	var rf resourceFile
-	undecoded, err := readTOML(path, &rf)
+	undecoded, perm, err := readTOML(path, &rf)
 	if err != nil {
 		var e *Error
 		errors.As(err, &e)
 		return nil, Errors{e}
 	}
 	rel, _ := filepath.Rel(filepath.Join(confDir, "conf.d"), path)
-	p := &parsed{path: path, rel: filepath.ToSlash(rel), res: rf.Template, undecoded: undecoded}
+	p := &parsed{path: path, rel: filepath.ToSlash(rel), res: rf.Template, undecoded: undecoded, perm: perm}
 	var errs Errors
 	bad := func(format string, args ...any) {
 		errs = append(errs, &Error{File: path, Msg: fmt.Sprintf(format, args...)})
@@ -327,7 +336,7 @@ func cleanPrefix(p string) string {
 
 // convert maps one resource onto a binding. shared tells whether every
 // resource has the same prefix (then Prefix holds it, or "").
-func (imp *Import) convert(p *parsed, shared bool) (*Resource, *binding, []byte, Errors) {
+func (imp *Import) convert(p *parsed, shared bool) (*Resource, *binding, []byte, fs.FileMode, Errors) {
 	r := p.res
 	id := strings.TrimSuffix(strings.TrimSuffix(p.rel, "toml"), ".")
 	id = strings.TrimLeft(strings.ReplaceAll(id, " ", "_"), ".")
@@ -383,9 +392,9 @@ func (imp *Import) convert(p *parsed, shared bool) (*Resource, *binding, []byte,
 	}
 
 	tmplPath := filepath.Join(imp.ConfDir, "templates", filepath.FromSlash(src))
-	text, terr := readTemplate(tmplPath)
+	text, tperm, terr := readTemplate(filepath.Join(imp.ConfDir, "templates"), tmplPath)
 	if terr != nil {
-		return nil, nil, nil, Errors{terr}
+		return nil, nil, nil, 0, Errors{terr}
 	}
 	calls, err := scan(src, string(text))
 	if err != nil {
@@ -422,7 +431,7 @@ func (imp *Import) convert(p *parsed, shared bool) (*Resource, *binding, []byte,
 	for _, k := range p.undecoded {
 		hand(res.File, "%s is not a field of a confd template resource (confd ignored it); not imported", k)
 	}
-	return res, b, text, nil
+	return res, b, text, tperm, nil
 }
 
 // mapKeys turns confd's keys into full keys, without repeats and without
@@ -568,20 +577,29 @@ func marshalBinding(b *binding) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// readTemplate reads a confd template, refusing what reconfig would not
-// read either.
-func readTemplate(p string) ([]byte, *Error) {
-	data, _, err := atomicfile.Read(p, atomicfile.ReadOptions{Max: render.MaxTemplate, FollowSymlink: true})
+// readTemplate reads the confd template p of templates dir, refusing what
+// reconfig would not read either: not a regular file, too large, or a
+// symlink that leads out of dir (as root, the import would copy any file
+// of the system into the configuration). It also returns the mode of the
+// template the import writes (filePerm).
+func readTemplate(dir, p string) ([]byte, fs.FileMode, *Error) {
+	if real, err := filepath.EvalSymlinks(p); err == nil {
+		root, rerr := filepath.EvalSymlinks(dir)
+		if rel, err := filepath.Rel(root, real); rerr != nil || err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+			return nil, 0, &Error{File: p, Msg: fmt.Sprintf("is a symlink out of %s (to %s); reconfig's templates stay inside templates/: copy the file there", dir, real)}
+		}
+	}
+	data, info, err := atomicfile.Read(p, atomicfile.ReadOptions{Max: render.MaxTemplate, FollowSymlink: true})
 	var re *atomicfile.RefusedError
 	switch {
 	case errors.As(err, &re):
-		return nil, &Error{File: p, Msg: re.What()}
+		return nil, 0, &Error{File: p, Msg: re.What()}
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, &Error{File: p, Msg: "template does not exist"}
+		return nil, 0, &Error{File: p, Msg: "template does not exist"}
 	case err != nil:
-		return nil, &Error{File: p, Msg: fmt.Sprintf("cannot read: %v", atomicfile.WithoutPath(err))}
+		return nil, 0, &Error{File: p, Msg: fmt.Sprintf("cannot read: %v", atomicfile.WithoutPath(err))}
 	}
-	return data, nil
+	return data, filePerm(info.Mode()), nil
 }
 
 // checkExisting refuses, unless force, to overwrite a file of CfgDir, and
@@ -628,29 +646,91 @@ func (imp *Import) checkExisting(force bool) Errors {
 	return errs
 }
 
-// Write writes the bindings and templates into CfgDir. If a write fails,
-// the files it created are removed again.
+// Write writes the bindings and templates into CfgDir, all or none:
+// every file is staged beside its place (its directory made when it is
+// missing) before any is renamed into place, so that what can fail — a
+// directory that cannot be made or written, a directory where a file
+// goes, a full disk — fails before a file of CfgDir was replaced. On an
+// error the staged files and the directories made go again.
 func (imp *Import) Write() error {
-	var created []string
+	var made []string // directories made, outermost first
+	var staged []*atomicfile.Staged
 	undo := func() {
-		for _, p := range created {
-			os.Remove(p)
+		for _, s := range staged {
+			s.Discard()
+		}
+		for i := len(made) - 1; i >= 0; i-- {
+			os.Remove(made[i])
 		}
 	}
+	dirs := map[string]bool{}
 	for _, f := range imp.files {
 		full := filepath.Join(imp.CfgDir, filepath.FromSlash(f.rel))
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+		dir := filepath.Dir(full)
+		if err := mkdirAll(dir, &made); err != nil {
 			undo()
+			return fmt.Errorf("import: directory %s: %w; nothing was written", dir, atomicfile.WithoutPath(err))
+		}
+		// A rename replaces a file or a link, not a directory (nor should
+		// it replace a FIFO or a device someone put there).
+		if info, err := os.Lstat(full); err == nil && !info.Mode().IsRegular() && info.Mode().Type() != fs.ModeSymlink {
+			undo()
+			what := "is not a regular file"
+			if info.IsDir() {
+				what = "is a directory"
+			}
+			return fmt.Errorf("import: %s %s, where the import writes a file; nothing was written", full, what)
+		}
+		s, err := atomicfile.Stage(full, f.data, atomicfile.Attrs{Mode: f.perm, UID: -1, GID: -1})
+		if err != nil {
+			undo()
+			return fmt.Errorf("import: %w; nothing was written", err)
+		}
+		staged = append(staged, s)
+		dirs[dir] = true
+	}
+	for i, s := range staged {
+		if err := s.Commit(); err != nil {
+			done := make([]string, 0, i)
+			for _, f := range imp.files[:i] {
+				done = append(done, f.rel)
+			}
+			staged = staged[i:]
+			undo()
+			if len(done) == 0 {
+				return fmt.Errorf("import: %w; nothing was written", err)
+			}
+			return fmt.Errorf("import: %w; already written: %s", err, strings.Join(done, ", "))
+		}
+	}
+	for dir := range dirs {
+		if err := atomicfile.SyncDir(dir); err != nil {
 			return fmt.Errorf("import: %w", err)
 		}
-		_, statErr := os.Lstat(full)
-		if err := atomicfile.Write(full, f.data, atomicfile.Attrs{Mode: 0o644, UID: -1, GID: -1}); err != nil {
-			undo()
-			return fmt.Errorf("import: %w", err)
+	}
+	return nil
+}
+
+// mkdirAll makes dir and its missing parents, appending each one it made
+// to made, outermost first.
+func mkdirAll(dir string, made *[]string) error {
+	var missing []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil || !errors.Is(err, fs.ErrNotExist) || d == filepath.Dir(d) {
+			break
 		}
-		if statErr != nil {
-			created = append(created, full)
+		missing = append(missing, d)
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := os.Mkdir(missing[i], 0o755); err != nil {
+			return err
 		}
+		*made = append(*made, missing[i])
+	}
+	if info, err := os.Stat(dir); err != nil {
+		return err
+	} else if !info.IsDir() {
+		return errors.New("not a directory")
 	}
 	return nil
 }

@@ -65,10 +65,12 @@ type Request struct {
 	// long-running process: it is read again only when another process
 	// replaced the file.
 	States *state.Cache
-	// HoldInterrupts keeps SIGINT and SIGTERM from ending the process
-	// while the plan executes (a command run from a terminal): every write
-	// is atomic, but a reload skipped halfway would leave a service on its
-	// old configuration.
+	// HoldInterrupts keeps SIGINT, SIGTERM and SIGHUP (the terminal or
+	// the ssh session gone) from ending the process while the plan
+	// executes (a command run from a terminal), and SIGPIPE (the reader
+	// of the plan printed meanwhile gone: `apply --auto-approve | head`):
+	// every write is atomic, but a check or reload skipped halfway would
+	// leave a service on its old configuration and the state unrecorded.
 	HoldInterrupts bool
 }
 
@@ -221,12 +223,13 @@ func Apply(ctx context.Context, req Request) (*Run, error) {
 	// From here the cycle finishes even when the caller is told to stop.
 	if req.HoldInterrupts {
 		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+		// A write to a reader that is gone fails (EPIPE) instead.
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
 		defer signal.Stop(sig)
 	}
 	start := time.Now()
 	run.Result = apply.Execute(context.WithoutCancel(ctx), run.Plan,
-		apply.Options{Journal: state.JournalPath(req.StatePath), ShowCommands: req.ShowCommands})
+		apply.Options{Journal: state.JournalPath(req.StatePath), ShowCommands: req.ShowCommands, Resweep: lock.Interrupted()})
 	// An operation that records nothing new leaves the file as it is; a
 	// cached state then runs ahead of it only in its revision, which the
 	// next save writes.
@@ -251,6 +254,15 @@ func (req *Request) checkSaved(st *state.State) error {
 	if err := s.Plan.Verify(s.Path, set, st); err != nil {
 		return err
 	}
+	// A plan saved by a reconfig that let a binding write its own files.
+	reserved := plan.ReservedFor(set, req.StatePath)
+	for _, ch := range s.Plan.Changes {
+		if ch.Action.Changes() {
+			if err := reserved.Check(ch.Target); err != nil {
+				return &plan.FileError{Path: s.Path, Msg: fmt.Sprintf("change %q: %v", ch.ID, err)}
+			}
+		}
+	}
 	if err := st.CheckCluster(req.StatePath, s.Plan.ClusterID, req.Force); err != nil {
 		return &Blocked{Step: StepState, Err: err}
 	}
@@ -270,7 +282,7 @@ func (req *Request) makePlan(ctx context.Context, run *Run, snap *snapshot.Snaps
 		rendered = plan.Render(ctx, set, req.Config.Templates, snap)
 	}
 	p := plan.Make(plan.Input{Set: set, Templates: req.Config.Templates, Snapshot: snap, State: st,
-		Partial: req.Partial, Prune: req.Prune, Rendered: rendered})
+		Partial: req.Partial, Prune: req.Prune, Rendered: rendered, StatePath: req.StatePath})
 	run.PlanTime = time.Since(start)
 	return p
 }

@@ -34,10 +34,11 @@ func Diff(fromLabel, toLabel string, before, after []byte) string {
 }
 
 // maxDiffWork bounds the work of gotextdiff's Myers diff, which copies its
-// whole trace at every step: its cost grows with the changed lines times
-// all lines, so a 1 MiB target created or rewritten took minutes. Past the
-// bound, the changed middle of the file (between the lines both versions
-// share at the start and the end) is shown as one replacement.
+// whole trace at every step: its cost grows with the edit distance (the
+// lines to delete and insert) times all lines, so a 1 MiB target created
+// or rewritten, or 20,000 lines put in another order, took minutes. Past
+// the bound, the changed middle of the file (between the lines both
+// versions share at the start and the end) is shown as one replacement.
 const maxDiffWork = 1 << 24
 
 func computeEdits(label, before, after string) []gotextdiff.TextEdit {
@@ -65,7 +66,9 @@ func computeEdits(label, before, after string) []gotextdiff.TextEdit {
 	for _, n := range count {
 		d += max(n, -n)
 	}
-	if d*(len(a)+len(b)) <= maxDiffWork {
+	// The same lines in another order are no lower bound at all: the
+	// distance itself is measured, up to what the bound allows.
+	if d*(len(a)+len(b)) <= maxDiffWork && withinDistance(midA, midB, maxDiffWork/max(len(a)+len(b), 1)) {
 		return myers.ComputeEdits(uri, before, after)
 	}
 	end := len(a) - suf
@@ -78,6 +81,51 @@ func computeEdits(label, before, after string) []gotextdiff.TextEdit {
 			NewText: strings.Join(midB, "")})
 	}
 	return edits
+}
+
+// withinDistance reports whether a turns into b by deleting and inserting
+// at most limit lines: Myers' greedy forward search, in linear space, for
+// up to limit steps of about len(a)+len(b) comparisons each.
+func withinDistance(a, b []string, limit int) bool {
+	// Lines as numbers: one map lookup each, then comparisons of ints.
+	ids := map[string]int{}
+	num := func(lines []string) []int {
+		out := make([]int, len(lines))
+		for i, l := range lines {
+			id, ok := ids[l]
+			if !ok {
+				id = len(ids)
+				ids[l] = id
+			}
+			out[i] = id
+		}
+		return out
+	}
+	x1, y1 := num(a), num(b)
+	n, m := len(x1), len(y1)
+	limit = min(limit, n+m)
+	// v[off+k] is the furthest x reached on diagonal k = x-y.
+	off := limit + 1
+	v := make([]int, 2*limit+3)
+	for d := 0; d <= limit; d++ {
+		for k := -d; k <= d; k += 2 {
+			var x int
+			if k == -d || (k != d && v[off+k-1] < v[off+k+1]) {
+				x = v[off+k+1] // down: insert a line of b
+			} else {
+				x = v[off+k-1] + 1 // right: delete a line of a
+			}
+			y := x - k
+			for x < n && y < m && x1[x] == y1[y] {
+				x, y = x+1, y+1
+			}
+			v[off+k] = x
+			if x >= n && y >= m {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // splitLines splits text after each newline, as gotextdiff does.

@@ -58,8 +58,18 @@ func numbered(prefix string, from, to int) string {
 	return b.String()
 }
 
+// reversed is text with its lines in reverse order.
+func reversed(text string) string {
+	lines := strings.SplitAfter(text, "\n")
+	lines = lines[:len(lines)-1]
+	for i, j := 0, len(lines)-1; i < j; i, j = i+1, j-1 {
+		lines[i], lines[j] = lines[j], lines[i]
+	}
+	return strings.Join(lines, "")
+}
+
 // Large targets — a 1 MiB file created or deleted, 20,000 lines rewritten
-// — get a correct diff without the quadratic cost of the Myers diff (that
+// or reversed — get a correct diff without the quadratic cost of the Myers diff (that
 // took minutes); small changes in a large file still get a minimal one.
 func TestDiffLargeTargets(t *testing.T) {
 	big := strings.Repeat("0123456789abcde\n", 1<<16)
@@ -74,6 +84,11 @@ func TestDiffLargeTargets(t *testing.T) {
 			numbered("h", 0, 100) + numbered("b", 0, 20000) + numbered("t", 0, 100), 40010},
 		{"two lines changed in 40,000", numbered("x", 0, 20000) + "old 1\n" + numbered("y", 0, 20000) + "old 2\n",
 			numbered("x", 0, 20000) + "new 1\n" + numbered("y", 0, 20000) + "new 2\n", 20},
+		// The same lines, so no line is missing from either side, yet
+		// every one moved: a list sorted the other way.
+		{"20,000 lines in reverse order", numbered("h", 0, 20000), reversed(numbered("h", 0, 20000)), 0},
+		{"200 lines in reverse order among 40,000", numbered("x", 0, 20000) + numbered("m", 0, 200) + numbered("y", 0, 20000),
+			numbered("x", 0, 20000) + reversed(numbered("m", 0, 200)) + numbered("y", 0, 20000), 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := Diff("a", "b", []byte(tc.before), []byte(tc.after))
