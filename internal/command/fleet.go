@@ -478,12 +478,16 @@ func runFleetPromote(c *cli.Context, env *runEnv, keys fleet.Keys, rev int64) er
 		return err
 	}
 	defer cli.Close()
-	if rev == 0 {
-		_, now, err := cli.List(c.Context, keys.Promote())
-		if err != nil {
-			return writeHint(err, g, keys.Promote())
-		}
+	_, now, err := cli.List(c.Context, keys.Promote())
+	if err != nil {
+		return writeHint(err, g, keys.Promote())
+	}
+	switch {
+	case rev == 0:
 		rev = now
+	case rev > now:
+		// Followers could not render it, and would ignore it.
+		return &usageError{msg: fmt.Sprintf("--revision: revision %d is beyond etcd's revision %d", rev, now), cmd: "fleet promote"}
 	}
 	p := fleet.Promote{Revision: rev, User: currentUser(), Host: hostname(), Since: time.Now().UTC()}
 	value, err := json.Marshal(p)

@@ -1,0 +1,110 @@
+package reliability
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/reconfig/reconfig/internal/fleet"
+	"github.com/reconfig/reconfig/testfixtures/etcdtest"
+)
+
+// Two canaries, --follow-min 1: one applies a change healthy, the other's
+// check refuses it. The failed canary stops the rollout — followers stay
+// below the change once the healthy canary's report has baked — and a fix
+// at a later revision lets them go straight there.
+func TestCanaryOneOfTwoFails(t *testing.T) {
+	t.Parallel()
+	srv := etcdtest.Start(t)
+	c := client(t, srv.ClientURL)
+	etcdtest.PutEventually(t, c, "/app/a", "1")
+	good := appFixture(t, srv.ClientURL)
+	good.startWatch("--fleet", "--name", "c1", "--group", "canary", "--fleet-ttl", fleetTTL)
+	strict := checkedFixture(t, srv.ClientURL)
+	strict.startWatch("--fleet", "--name", "c2", "--group", "canary", "--fleet-ttl", fleetTTL)
+	follower := checkedFixture(t, srv.ClientURL)
+	// The bake outlasts the failing canary's report, which comes later
+	// than the healthy one's (its check runs first): --follow-min 1 lets
+	// one healthy canary vouch on its own until another reports failure.
+	const bake = 5 * time.Second
+	follower.startWatch("--fleet", "--name", "f1", "--fleet-ttl", fleetTTL, "--follow", "canary", "--bake", bake.String())
+	awaitContent(t, follower.target("app.conf"), "a=1\n", 20*time.Second)
+
+	bad := etcdtest.PutEventually(t, c, "/app/a", "bad")
+	c1 := awaitHost(t, c, fleetKeys, "c1", "c1 at the change", func(s *fleet.Status) bool { return s != nil && s.At >= bad && s.Healthy })
+	awaitHost(t, c, fleetKeys, "c2", "c2 failed at the change", func(s *fleet.Status) bool { return s != nil && s.At >= bad && s.Counts.Failed > 0 })
+	// A report of the follower made after c1's report has baked says
+	// where the gate is.
+	var s *fleet.Status
+	eventually(t, 30*time.Second, "the follower's report after the bake", func() bool {
+		barrierFor(t, c)
+		s = awaitHost(t, c, fleetKeys, "f1", "the follower's report", present)
+		return s.Reported.After(c1.Reported.Add(bake + time.Second)) && s.Following != nil && strings.Contains(s.Following.Reason, "canary c2 failed at")
+	})
+	if s.At >= bad || s.Following.Gate >= bad {
+		t.Errorf("with canary c2 failed at %d, the follower is at %d, gate %d", bad, s.At, s.Following.Gate)
+	}
+	if strings.Contains(checked(follower), "bad") {
+		t.Fatalf("the follower rendered the change canary c2 refused: it checked %q", checked(follower))
+	}
+
+	etcdtest.PutEventually(t, c, "/app/a", "3")
+	awaitContent(t, follower.target("app.conf"), "a=3\n", 30*time.Second)
+	if strings.Contains(checked(follower), "bad") {
+		t.Errorf("the follower rendered the refused revision on its way to the fix: it checked %q", checked(follower))
+	}
+}
+
+// A brief under the followed group that claims a revision etcd has not
+// reached (written by hand, or by anyone who may write the fleet prefix)
+// cannot be rendered: it holds the followers and they say which brief it
+// is, and once it is deleted they follow their real canary again. A
+// promotion to a revision etcd has not reached is refused by fleet
+// promote, and one written by hand moves no follower.
+func TestCanaryBriefFromTheFuture(t *testing.T) {
+	t.Parallel()
+	srv := etcdtest.Start(t)
+	c := client(t, srv.ClientURL)
+	etcdtest.PutEventually(t, c, "/app/a", "1")
+	canary := appFixture(t, srv.ClientURL)
+	canary.startWatch("--fleet", "--name", "c1", "--group", "canary", "--fleet-ttl", fleetTTL)
+	follower := appFixture(t, srv.ClientURL)
+	follower.startWatch("--fleet", "--name", "f1", "--fleet-ttl", fleetTTL, "--follow", "canary")
+	awaitContent(t, follower.target("app.conf"), "a=1\n", 20*time.Second)
+
+	const future = int64(1) << 40
+	forged, _ := json.Marshal(fleet.Brief{At: future, Healthy: true, Reported: time.Now()})
+	etcdtest.PutEventually(t, c, fleetKeys.Member("canary", "evil"), string(forged))
+	rev := etcdtest.PutEventually(t, c, "/app/a", "2")
+	awaitHost(t, c, fleetKeys, "c1", "the canary at the change", func(s *fleet.Status) bool { return s != nil && s.At >= rev })
+	s := awaitHost(t, c, fleetKeys, "f1", "the follower naming the brief from the future", func(s *fleet.Status) bool {
+		return s != nil && s.Following != nil && strings.Contains(s.Following.Reason, "canary evil reports revision 1099511627776")
+	})
+	if s.Following.Gate >= future {
+		t.Errorf("the follower's gate is %d, from a brief etcd never had the revision of", s.Following.Gate)
+	}
+	if _, err := c.Delete(context.Background(), fleetKeys.Member("canary", "evil"), false); err != nil {
+		t.Fatal(err)
+	}
+	awaitContent(t, follower.target("app.conf"), "a=2\n", 20*time.Second)
+
+	r := follower.run("fleet", "promote", "--revision", "1099511627776")
+	if r.code != 1 || !strings.Contains(r.stderr, "revision 1099511627776 is beyond etcd's revision") {
+		t.Fatalf("fleet promote to a revision etcd has not reached: %s", r)
+	}
+	promote, _ := json.Marshal(fleet.Promote{Revision: future, User: "mallory", Since: time.Now()})
+	etcdtest.PutEventually(t, c, fleetKeys.Promote(), string(promote))
+	rev = etcdtest.PutEventually(t, c, "/app/a", "3")
+	awaitContent(t, canary.target("app.conf"), "a=3\n", 20*time.Second)
+	awaitContent(t, follower.target("app.conf"), "a=3\n", 20*time.Second)
+	s = awaitHost(t, c, fleetKeys, "f1", "the follower at the change", func(s *fleet.Status) bool { return s != nil && s.At >= rev })
+	if s.Following.Gate >= future || s.Following.Promoted != nil {
+		t.Errorf("a promotion to a revision etcd has not reached moved the follower: %+v", s.Following)
+	}
+	if got, _ := os.ReadFile(follower.target("app.conf")); string(got) != "a=3\n" {
+		t.Errorf("follower holds %q", got)
+	}
+}
