@@ -42,7 +42,7 @@ func TestCanaryOneOfTwoFails(t *testing.T) {
 	eventually(t, 30*time.Second, "the follower's report after the bake", func() bool {
 		barrierFor(t, c)
 		s = awaitHost(t, c, fleetKeys, "f1", "the follower's report", present)
-		return s.Reported.After(c1.Reported.Add(bake + time.Second)) && s.Following != nil && strings.Contains(s.Following.Reason, "canary c2 failed at")
+		return s.Reported.After(c1.Reported.Add(bake+time.Second)) && s.Following != nil && strings.Contains(s.Following.Reason, "canary c2 failed at")
 	})
 	if s.At >= bad || s.Following.Gate >= bad {
 		t.Errorf("with canary c2 failed at %d, the follower is at %d, gate %d", bad, s.At, s.Following.Gate)
