@@ -3,11 +3,17 @@ package reliability
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/reconfig/reconfig/internal/etcd"
 	"github.com/reconfig/reconfig/internal/fleet"
 	"github.com/reconfig/reconfig/testfixtures/etcdtest"
 )
@@ -107,4 +113,92 @@ func TestCanaryBriefFromTheFuture(t *testing.T) {
 	if got, _ := os.ReadFile(follower.target("app.conf")); string(got) != "a=3\n" {
 		t.Errorf("follower holds %q", got)
 	}
+}
+
+// healthz is the daemon's /healthz: its status code and body.
+func healthz(addr string) (int, string) {
+	resp, err := http.Get("http://" + addr + "/healthz")
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(body))
+}
+
+// A role whose right to write the fleet prefix is revoked while the daemon
+// runs (it may still read everything): the daemon goes on applying, and
+// its /healthz says that its reports cannot be written, naming the key —
+// the fleet sees its last report, which its lease keeps alive, so the
+// daemon's own health is where it shows. Its lease lost as well, it cannot
+// join the fleet again and still goes on applying (before: it exited).
+// The grant back, the report is written and health is ok again.
+func TestFleetWriteRevokedWhileRunning(t *testing.T) {
+	t.Parallel()
+	srv := etcdtest.Start(t)
+	if _, err := srv.Load(context.Background(), map[string]string{"/app/a": "1"}); err != nil {
+		t.Fatal(err)
+	}
+	etcdtest.EnableAuth(t, srv, "rootpw", etcdtest.User{Name: "host", Password: "hostpw", ReadPrefix: "/"})
+	root, err := clientv3.New(clientv3.Config{Endpoints: []string{srv.ClientURL}, Username: "root", Password: "rootpw", DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { root.Close() })
+	ctx := context.Background()
+	fleetEnd := clientv3.GetPrefixRangeEnd(fleetKeys.All())
+	grant := func() {
+		t.Helper()
+		if _, err := root.RoleGrantPermission(ctx, "host-read", fleetKeys.All(), fleetEnd, clientv3.PermissionType(clientv3.PermReadWrite)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	grant()
+	c, err := etcd.Connect(ctx, etcd.Config{Endpoints: []string{srv.ClientURL}, Username: "root", Password: "rootpw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+
+	f := appFixture(t, srv.ClientURL)
+	f.extraEnv = append(f.extraEnv, "RECONFIG_USER=host", "RECONFIG_PASSWORD=hostpw")
+	metrics := etcdtest.FreeAddr()
+	d := f.startWatch("--fleet", "--name", "a", "--fleet-ttl", fleetTTL, "--metrics-addr", metrics)
+	awaitHost(t, c, fleetKeys, "a", "a's first report", present)
+	eventually(t, 20*time.Second, "/healthz to say ok", func() bool { code, _ := healthz(metrics); return code == http.StatusOK })
+
+	if _, err := root.RoleRevokePermission(ctx, "host-read", fleetKeys.All(), fleetEnd); err != nil {
+		t.Fatal(err)
+	}
+	rev := etcdtest.PutEventually(t, c, "/app/a", "2")
+	awaitContent(t, f.target("app.conf"), "a=2\n", 20*time.Second)
+	var body string
+	eventually(t, 20*time.Second, "/healthz to say the report cannot be written", func() bool {
+		var code int
+		code, body = healthz(metrics)
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "cannot write the fleet status to /reconfig/hosts/a")
+	})
+	if !strings.Contains(body, "permission denied") {
+		t.Errorf("/healthz does not say why the report cannot be written: %q", body)
+	}
+
+	// The lease lost too (etcd away longer than its TTL): the daemon
+	// cannot join again, and goes on applying all the same.
+	resp, err := root.Get(ctx, fleetKeys.Host("a"))
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("read a's status: %v %v", resp, err)
+	}
+	if _, err := root.Revoke(ctx, clientv3.LeaseID(resp.Kvs[0].Lease)); err != nil {
+		t.Fatal(err)
+	}
+	d.awaitLog("cannot join the fleet; applying goes on", 1, 20*time.Second)
+	rev = etcdtest.PutEventually(t, c, "/app/a", "3")
+	awaitContent(t, f.target("app.conf"), "a=3\n", 20*time.Second)
+	if code, body := healthz(metrics); code != http.StatusServiceUnavailable || !strings.Contains(body, "cannot write the fleet status to /reconfig/hosts/a") {
+		t.Errorf("/healthz of a daemon that cannot join its fleet: %d %q", code, body)
+	}
+
+	grant()
+	awaitHost(t, c, fleetKeys, "a", "a's report at the change", func(s *fleet.Status) bool { return s != nil && s.At >= rev })
+	eventually(t, 40*time.Second, "/healthz to say ok again", func() bool { code, _ := healthz(metrics); return code == http.StatusOK })
 }
