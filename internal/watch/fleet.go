@@ -421,7 +421,10 @@ type reportWriter struct {
 	lease          etcd.Lease
 	key, memberKey string
 	metrics        *Metrics
-	log            interface{ Error(string, ...any); Info(string, ...any) }
+	log            interface {
+		Error(string, ...any)
+		Info(string, ...any)
+	}
 
 	mu      sync.Mutex
 	pending *report
