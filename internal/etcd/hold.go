@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/reconfig/reconfig/internal/hint"
 )
@@ -30,6 +31,13 @@ const (
 	// HoldReleased: the lease was revoked as Hold ended, and the key with
 	// it.
 	HoldReleased
+	// HoldDeleted: someone else deleted the key while its lease lived;
+	// Hold sets it again on the same lease (Revision).
+	HoldDeleted
+	// HoldReplaced: someone else set the key to another value, off the
+	// lease (Revision is theirs). Hold leaves it: setting it back would
+	// make two holders of one key overwrite each other for good.
+	HoldReplaced
 )
 
 // HoldEvent is one change in the life of a held key, for the log.
@@ -69,6 +77,17 @@ func (c *Client) Hold(ctx context.Context, key, value string, ttl time.Duration,
 		return err
 	}
 	report(HoldEvent{Kind: HoldSet, Key: key, TTL: ttl, Lease: lease, Revision: rev})
+	// The lease alive tells nothing of the key itself: a watch does.
+	var changed <-chan HoldEvent
+	stopWatch := context.CancelFunc(func() {})
+	defer func() { stopWatch() }()
+	rewatch := func(rev int64) {
+		stopWatch()
+		var wctx context.Context
+		wctx, stopWatch = context.WithCancel(ctx)
+		changed = c.watchHeld(wctx, key, lease, rev)
+	}
+	rewatch(rev)
 	setAt, wait := time.Now(), time.Duration(0)
 	pause := func(d time.Duration) bool {
 		select {
@@ -82,6 +101,26 @@ func (c *Client) Hold(ctx context.Context, key, value string, ttl time.Duration,
 		select {
 		case <-ctx.Done():
 		case <-lost:
+		case e, open := <-changed:
+			if !open {
+				changed = nil
+				continue
+			}
+			e.Key, e.TTL, e.Lease = key, ttl, lease
+			report(e)
+			if e.Kind == HoldReplaced {
+				continue
+			}
+			rev, err := c.PutOnLease(ctx, key, value, lease)
+			if err == nil {
+				rewatch(rev)
+				report(HoldEvent{Kind: HoldRecreated, Key: key, TTL: ttl, Lease: lease, Revision: rev})
+				continue
+			}
+			if ctx.Err() == nil {
+				report(HoldEvent{Kind: HoldRetry, Key: key, TTL: ttl, Lease: lease, Err: err, Wait: 0})
+			}
+			// Set again on a new lease, as after a lost one.
 		}
 		if ctx.Err() != nil {
 			return c.release(key, ttl, lease, report)
@@ -105,6 +144,7 @@ func (c *Client) Hold(ctx context.Context, key, value string, ttl time.Duration,
 				// The old lease, should it live on, holds nothing now.
 				c.revokeQuietly(lease)
 				lease, lost, setAt = l, ls, time.Now()
+				rewatch(rev)
 				report(HoldEvent{Kind: HoldRecreated, Key: key, TTL: ttl, Lease: lease, Revision: rev, Down: time.Since(since)})
 				break
 			}
@@ -134,6 +174,42 @@ func (c *Client) holdOnce(ctx context.Context, key, value string, ttl time.Durat
 		return 0, 0, nil, err
 	}
 	return l, rev, lost, nil
+}
+
+// watchHeld watches key after revision from, while it is held on lease l,
+// and tells each deletion, and each value set off the lease, until ctx
+// ends. A watch that fails (etcd gone, the revision compacted) tells
+// nothing more and closes: the lease's keepalive notices a lost etcd.
+func (c *Client) watchHeld(ctx context.Context, key string, l Lease, from int64) <-chan HoldEvent {
+	out := make(chan HoldEvent)
+	go func() {
+		defer close(out)
+		for resp := range c.cli.Watch(clientv3.WithRequireLeader(ctx), key, clientv3.WithRev(from+1)) {
+			if resp.Err() != nil {
+				return
+			}
+			for _, ev := range resp.Events {
+				e := HoldEvent{Kind: HoldDeleted, Revision: ev.Kv.ModRevision}
+				switch {
+				case ev.Type == clientv3.EventTypeDelete:
+				case Lease(ev.Kv.Lease) != l:
+					e.Kind = HoldReplaced
+				default:
+					continue
+				}
+				select {
+				case out <- e:
+				case <-ctx.Done():
+					return
+				}
+				if e.Kind == HoldDeleted {
+					// Hold sets the key again and watches anew.
+					return
+				}
+			}
+		}
+	}()
+	return out
 }
 
 // release revokes the lease as Hold ends. A lease etcd no longer has is
