@@ -7,12 +7,14 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/reconfig/reconfig/internal/embedded"
 	"github.com/reconfig/reconfig/internal/etcd"
 	"github.com/reconfig/reconfig/internal/fleet"
 	"github.com/reconfig/reconfig/testfixtures/etcdtest"
@@ -201,4 +203,29 @@ func TestFleetWriteRevokedWhileRunning(t *testing.T) {
 	grant()
 	awaitHost(t, c, fleetKeys, "a", "a's report at the change", func(s *fleet.Status) bool { return s != nil && s.At >= rev })
 	eventually(t, 40*time.Second, "/healthz to say ok again", func() bool { code, _ := healthz(metrics); return code == http.StatusOK })
+}
+
+// etcd frozen (SIGSTOP) while `fleet wait` waits on a host behind: when
+// the time is up the wait does not print the fleet it knew before etcd
+// stopped answering as where the hosts are — it says etcd does not answer
+// and exits 1 (before: "Timed out … x at revision 1, behind", exit 2, from
+// data as old as the freeze).
+func TestFleetWaitEtcdFrozen(t *testing.T) {
+	t.Parallel()
+	p := etcdtest.StartProcess(t, embedded.Options{})
+	c := client(t, p.ClientURL)
+	behind, _ := json.Marshal(fleet.Status{Version: fleet.SchemaVersion, Name: "x", Group: "default", At: 1, Healthy: true, Reported: time.Now()})
+	etcdtest.PutEventually(t, c, fleetKeys.Host("x"), string(behind))
+	etcdtest.PutEventually(t, c, "/app/a", "1")
+	f := newFixture(t, p.ClientURL)
+	cmd := f.command("fleet", "wait", "--timeout", "5s")
+	done := make(chan result, 1)
+	go func() { done <- runCmdWithin(t, cmd, 60*time.Second) }()
+	etcdtest.AwaitKey(t, c, fleetKeys.Barrier(), "the wait's barrier", 20*time.Second, func(_ string, exists bool) bool { return exists })
+	p.Signal(syscall.SIGSTOP)
+	defer p.Signal(syscall.SIGCONT)
+	r := <-done
+	if r.code != 1 || !strings.Contains(r.stderr, "etcd did not answer") || strings.Contains(r.stdout, "Timed out") {
+		t.Fatalf("fleet wait with etcd frozen: %s", r)
+	}
 }
