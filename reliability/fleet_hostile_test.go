@@ -229,3 +229,65 @@ func TestFleetWaitEtcdFrozen(t *testing.T) {
 		t.Fatalf("fleet wait with etcd frozen: %s", r)
 	}
 }
+
+// The trust model of a fleet: a status is believed as written, so who may
+// write a host's keys may speak for it. A role confined to one host's own
+// keys (its status, its brief, its claims) and to reading the control keys
+// is all a daemon needs: it reports, obeys a hold and answers barriers,
+// and cannot write another host's status or the hold.
+func TestFleetRoleConfinedToItsOwnKeys(t *testing.T) {
+	t.Parallel()
+	srv := etcdtest.Start(t)
+	if _, err := srv.Load(context.Background(), map[string]string{"/app/a": "1"}); err != nil {
+		t.Fatal(err)
+	}
+	etcdtest.EnableAuth(t, srv, "rootpw", etcdtest.User{Name: "web1", Password: "web1pw", ReadPrefix: "/app/"})
+	root, err := clientv3.New(clientv3.Config{Endpoints: []string{srv.ClientURL}, Username: "root", Password: "rootpw", DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { root.Close() })
+	ctx := context.Background()
+	for _, g := range []struct {
+		key, end string
+		perm     clientv3.PermissionType
+	}{
+		{fleetKeys.Host("web1"), "", clientv3.PermissionType(clientv3.PermReadWrite)},
+		{fleetKeys.Member("default", "web1"), "", clientv3.PermissionType(clientv3.PermReadWrite)},
+		{fleetKeys.Claims("web1"), clientv3.GetPrefixRangeEnd(fleetKeys.Claims("web1")), clientv3.PermissionType(clientv3.PermReadWrite)},
+		{fleetKeys.Control(), clientv3.GetPrefixRangeEnd(fleetKeys.Control()), clientv3.PermissionType(clientv3.PermRead)},
+	} {
+		if _, err := root.RoleGrantPermission(ctx, "web1-read", g.key, g.end, g.perm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := etcd.Connect(ctx, etcd.Config{Endpoints: []string{srv.ClientURL}, Username: "root", Password: "rootpw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+
+	f := appFixture(t, srv.ClientURL)
+	f.extraEnv = append(f.extraEnv, "RECONFIG_USER=web1", "RECONFIG_PASSWORD=web1pw")
+	metrics := etcdtest.FreeAddr()
+	d := f.startWatch("--fleet", "--name", "web1", "--fleet-ttl", fleetTTL, "--metrics-addr", metrics)
+	awaitHost(t, c, fleetKeys, "web1", "web1's first report", present)
+	etcdtest.PutEventually(t, c, "/app/a", "2")
+	admin := newFixture(t, srv.ClientURL)
+	admin.extraEnv = append(admin.extraEnv, "RECONFIG_USER=root", "RECONFIG_PASSWORD=rootpw")
+	if r := admin.run("fleet", "wait", "--timeout", "30s"); r.code != 0 {
+		t.Fatalf("fleet wait on a host under a confined role: %s", r)
+	}
+	eventually(t, 20*time.Second, "/healthz to say ok", func() bool { code, _ := healthz(metrics); return code == http.StatusOK })
+	if r := admin.run("fleet", "hold", "--reason", "INC-9"); r.code != 0 {
+		t.Fatalf("fleet hold: %s", r)
+	}
+	awaitHost(t, c, fleetKeys, "web1", "web1 held", func(s *fleet.Status) bool { return s != nil && s.Held == "INC-9" })
+
+	for _, key := range []string{fleetKeys.Host("web2"), fleetKeys.Hold(), fleetKeys.Member("default", "web2")} {
+		if r := f.run("kv", "set", key, "{}"); r.code != 1 || !strings.Contains(r.stderr, "permission denied") {
+			t.Errorf("the confined role wrote %s: %s", key, r)
+		}
+	}
+	d.alive()
+}
