@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -290,4 +291,29 @@ func TestFleetRoleConfinedToItsOwnKeys(t *testing.T) {
 		}
 	}
 	d.alive()
+}
+
+// fleet promote to a revision etcd has compacted is refused: followers
+// could not render it and would hold there, reporting that they cannot,
+// until the gate moved past it.
+func TestFleetPromoteCompactedRevision(t *testing.T) {
+	t.Parallel()
+	srv := etcdtest.Start(t)
+	c := client(t, srv.ClientURL)
+	old := etcdtest.PutEventually(t, c, "/app/a", "1")
+	now := etcdtest.PutEventually(t, c, "/app/a", "2")
+	if err := c.Compact(context.Background(), now); err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, srv.ClientURL)
+	r := f.run("fleet", "promote", "--revision", strconv.FormatInt(old, 10))
+	if r.code != 1 || !strings.Contains(r.stderr, "is compacted: followers could not render it") {
+		t.Fatalf("fleet promote to a compacted revision: %s", r)
+	}
+	if _, err := c.Get(context.Background(), fleetKeys.Promote()); err == nil {
+		t.Fatal("the refused promotion was written")
+	}
+	if r := f.run("fleet", "promote", "--revision", strconv.FormatInt(now, 10)); r.code != 0 {
+		t.Fatalf("fleet promote to etcd's revision: %s", r)
+	}
 }

@@ -511,6 +511,17 @@ func runFleetPromote(c *cli.Context, env *runEnv, keys fleet.Keys, rev int64) er
 	case rev > now:
 		// Followers could not render it, and would ignore it.
 		return &usageError{msg: fmt.Sprintf("--revision: revision %d is beyond etcd's revision %d", rev, now), cmd: "fleet promote"}
+	default:
+		// Nor a compacted one: they would hold at it until the gate
+		// moves past it, saying they cannot render it.
+		_, _, err := cli.SnapshotAt(c.Context, []snapshot.Selector{{Key: keys.Promote()}}, rev)
+		if errors.Is(err, etcd.ErrCompacted) {
+			return hint.Wrap(fmt.Errorf("--revision: revision %d is compacted: followers could not render it", rev),
+				"promote a later revision, or leave --revision out for etcd's revision now")
+		}
+		if err != nil {
+			return writeHint(err, g, keys.Promote())
+		}
 	}
 	p := fleet.Promote{Revision: rev, User: currentUser(), Host: hostname(), Since: time.Now().UTC()}
 	value, err := json.Marshal(p)
