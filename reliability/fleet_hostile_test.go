@@ -317,3 +317,34 @@ func TestFleetPromoteCompactedRevision(t *testing.T) {
 		t.Fatalf("fleet promote to etcd's revision: %s", r)
 	}
 }
+
+// A hold whose reason is long (a pasted incident summary, 20 kB) is
+// obeyed and reported: every host's status says it is held, within the
+// status's bound (before: the status could not be encoded, so no host
+// reported the hold or anything after it, and fleet status showed them
+// as they were before it).
+func TestFleetHoldLongReason(t *testing.T) {
+	t.Parallel()
+	srv := etcdtest.Start(t)
+	c := client(t, srv.ClientURL)
+	etcdtest.PutEventually(t, c, "/app/a", "1")
+	f, _ := fleetHost(t, srv.ClientURL, "a")
+	awaitContent(t, f.target("app.conf"), "a=1\n", 20*time.Second)
+	awaitHost(t, c, fleetKeys, "a", "a's first report", present)
+	reason := "INC-7: " + strings.Repeat("the backends list is wrong; ", 800)
+	if r := f.run("fleet", "hold", "--reason", reason); r.code != 0 {
+		t.Fatalf("fleet hold: %s", r)
+	}
+	s := awaitHost(t, c, fleetKeys, "a", "a reporting the hold", func(s *fleet.Status) bool { return s != nil && s.Held != "" })
+	if !strings.HasPrefix(s.Held, "INC-7: the backends list is wrong;") {
+		t.Errorf("a reports held %q", s.Held)
+	}
+	rev := etcdtest.PutEventually(t, c, "/app/a", "2")
+	r := f.run("fleet", "wait", "--timeout", "3s")
+	if r.code != 2 || !strings.Contains(r.stdout, "held: INC-7") {
+		t.Fatalf("fleet wait while held with a long reason: %s", r)
+	}
+	if got, _ := os.ReadFile(f.target("app.conf")); string(got) != "a=1\n" {
+		t.Fatalf("a held host wrote %q at %d", got, rev)
+	}
+}
