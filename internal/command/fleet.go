@@ -365,6 +365,10 @@ func runFleetStatus(c *cli.Context, env *runEnv, a fleetStatusArgs) error {
 	return nil
 }
 
+// finalReadTimeout bounds the read of the fleet that decides a timed-out
+// wait.
+const finalReadTimeout = 5 * time.Second
+
 func runFleetWait(c *cli.Context, env *runEnv, a fleetWaitArgs) error {
 	start := time.Now()
 	cli, err := kvClient(c, env)
@@ -408,6 +412,25 @@ func runFleetWait(c *cli.Context, env *runEnv, a fleetWaitArgs) error {
 			outcome = fleet.TimedOut
 		default:
 			return err
+		}
+	}
+	if outcome == fleet.TimedOut && sigCtx.Err() == nil {
+		// The watch does not say when etcd stopped answering: what it
+		// told may be as old as that. The verdict of a timeout comes from
+		// a read of the fleet now.
+		rctx, cancel := context.WithTimeout(sigCtx, finalReadTimeout)
+		fresh, _, err := readFleet(rctx, cli, a.keys)
+		cancel()
+		if err != nil {
+			if sigCtx.Err() != nil {
+				return &etcd.Error{Msg: "fleet wait: interrupted", Err: sigCtx.Err()}
+			}
+			return hint.Wrap(fmt.Errorf("fleet wait: the time is up and etcd did not answer: where the hosts are is unknown: %w", err),
+				"see whether etcd is reachable (reconfig kv status), then run fleet wait again")
+		}
+		f = fresh
+		if outcome = f.Outcome(r, a.group, a.minHosts); outcome == fleet.Waiting {
+			outcome = fleet.TimedOut
 		}
 	}
 	v := f.Wait(r, a.group, a.minHosts, time.Now())
@@ -478,12 +501,27 @@ func runFleetPromote(c *cli.Context, env *runEnv, keys fleet.Keys, rev int64) er
 		return err
 	}
 	defer cli.Close()
-	if rev == 0 {
-		_, now, err := cli.List(c.Context, keys.Promote())
+	_, now, err := cli.List(c.Context, keys.Promote())
+	if err != nil {
+		return writeHint(err, g, keys.Promote())
+	}
+	switch {
+	case rev == 0:
+		rev = now
+	case rev > now:
+		// Followers could not render it, and would ignore it.
+		return &usageError{msg: fmt.Sprintf("--revision: revision %d is beyond etcd's revision %d", rev, now), cmd: "fleet promote"}
+	default:
+		// Nor a compacted one: they would hold at it until the gate
+		// moves past it, saying they cannot render it.
+		_, _, err := cli.SnapshotAt(c.Context, []snapshot.Selector{{Key: keys.Promote()}}, rev)
+		if errors.Is(err, etcd.ErrCompacted) {
+			return hint.Wrap(fmt.Errorf("--revision: revision %d is compacted: followers could not render it", rev),
+				"promote a later revision, or leave --revision out for etcd's revision now")
+		}
 		if err != nil {
 			return writeHint(err, g, keys.Promote())
 		}
-		rev = now
 	}
 	p := fleet.Promote{Revision: rev, User: currentUser(), Host: hostname(), Since: time.Now().UTC()}
 	value, err := json.Marshal(p)

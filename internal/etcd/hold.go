@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -33,6 +34,13 @@ const (
 	// HoldReleased: the lease was revoked as Hold ended, and the key with
 	// it.
 	HoldReleased
+	// HoldDeleted: someone else deleted the key while its lease lived;
+	// Hold sets it again on the same lease (Revision).
+	HoldDeleted
+	// HoldReplaced: someone else set the key to another value, off the
+	// lease (Revision is theirs). Hold leaves it: setting it back would
+	// make two holders of one key overwrite each other for good.
+	HoldReplaced
 )
 
 // HoldEvent is one change in the life of a held key, for the log.
@@ -79,9 +87,20 @@ func (c *Client) Hold(ctx context.Context, key, value string, ttl time.Duration,
 		}
 	}
 	lease, rev, lost, err := c.holdOnce(ctx, key, value, ttl)
+	// The lease alive tells nothing of the key itself: a watch does.
+	var changed <-chan HoldEvent
+	stopWatch := context.CancelFunc(func() {})
+	defer func() { stopWatch() }()
+	rewatch := func(rev int64) {
+		stopWatch()
+		var wctx context.Context
+		wctx, stopWatch = context.WithCancel(ctx)
+		changed = c.watchHeld(wctx, key, lease, rev)
+	}
 	switch {
 	case err == nil:
 		report(HoldEvent{Kind: HoldSet, Key: key, TTL: ttl, Lease: lease, Revision: rev})
+		rewatch(rev)
 	case ctx.Err() != nil:
 		// Stopped before the key was set: nothing to undo.
 		return nil
@@ -102,6 +121,26 @@ func (c *Client) Hold(ctx context.Context, key, value string, ttl time.Duration,
 		select {
 		case <-ctx.Done():
 		case <-lost:
+		case e, open := <-changed:
+			if !open {
+				changed = nil
+				continue
+			}
+			e.Key, e.TTL, e.Lease = key, ttl, lease
+			report(e)
+			if e.Kind == HoldReplaced {
+				continue
+			}
+			rev, err := c.PutOnLease(ctx, key, value, lease)
+			if err == nil {
+				rewatch(rev)
+				report(HoldEvent{Kind: HoldRecreated, Key: key, TTL: ttl, Lease: lease, Revision: rev})
+				continue
+			}
+			if ctx.Err() == nil {
+				report(HoldEvent{Kind: HoldRetry, Key: key, TTL: ttl, Lease: lease, Err: err, Wait: 0})
+			}
+			// Set again on a new lease, as after a lost one.
 		}
 		if ctx.Err() != nil {
 			return c.release(key, ttl, lease, report)
@@ -132,6 +171,7 @@ func (c *Client) Hold(ctx context.Context, key, value string, ttl time.Duration,
 					c.revokeQuietly(lease)
 				}
 				lease, lost, setAt = l, ls, time.Now()
+				rewatch(rev)
 				report(HoldEvent{Kind: kind, Key: key, TTL: ttl, Lease: lease, Revision: rev, Down: time.Since(since)})
 				break
 			}
@@ -161,6 +201,42 @@ func (c *Client) holdOnce(ctx context.Context, key, value string, ttl time.Durat
 		return 0, 0, nil, err
 	}
 	return l, rev, lost, nil
+}
+
+// watchHeld watches key after revision from, while it is held on lease l,
+// and tells each deletion, and each value set off the lease, until ctx
+// ends. A watch that fails (etcd gone, the revision compacted) tells
+// nothing more and closes: the lease's keepalive notices a lost etcd.
+func (c *Client) watchHeld(ctx context.Context, key string, l Lease, from int64) <-chan HoldEvent {
+	out := make(chan HoldEvent)
+	go func() {
+		defer close(out)
+		for resp := range c.cli.Watch(clientv3.WithRequireLeader(ctx), key, clientv3.WithRev(from+1)) {
+			if resp.Err() != nil {
+				return
+			}
+			for _, ev := range resp.Events {
+				e := HoldEvent{Kind: HoldDeleted, Revision: ev.Kv.ModRevision}
+				switch {
+				case ev.Type == clientv3.EventTypeDelete:
+				case Lease(ev.Kv.Lease) != l:
+					e.Kind = HoldReplaced
+				default:
+					continue
+				}
+				select {
+				case out <- e:
+				case <-ctx.Done():
+					return
+				}
+				if e.Kind == HoldDeleted {
+					// Hold sets the key again and watches anew.
+					return
+				}
+			}
+		}
+	}()
+	return out
 }
 
 // release revokes the lease as Hold ends. A lease etcd no longer has is

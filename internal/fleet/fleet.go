@@ -53,6 +53,10 @@ const MaxStatusBytes = 16 << 10
 // maxErrorBytes bounds one binding's error (its first line, truncated).
 const maxErrorBytes = 240
 
+// maxDuplicates bounds the other daemons a status lists as claiming its
+// name.
+const maxDuplicates = 8
+
 // Keys names the keys under one fleet prefix.
 type Keys struct{ prefix string }
 
@@ -307,7 +311,24 @@ func (s *Status) Encode() ([]byte, error) {
 		}
 		return strings.Compare(a.ID, b.ID)
 	})
+	// Every text a status carries is cut: a hold's reason or a gate's
+	// (every failing canary) can be as long as anyone made it, and a
+	// status over the bound is one the host cannot write at all.
 	out.Problem = FirstLine(s.Problem, 4*maxErrorBytes)
+	out.Held = FirstLine(s.Held, 4*maxErrorBytes)
+	if s.Following != nil {
+		f := *s.Following
+		f.Reason = FirstLine(f.Reason, 4*maxErrorBytes)
+		if f.Promoted != nil {
+			p := *f.Promoted
+			p.User, p.Host = FirstLine(p.User, maxErrorBytes), FirstLine(p.Host, maxErrorBytes)
+			f.Promoted = &p
+		}
+		out.Following = &f
+	}
+	if len(out.Duplicates) > maxDuplicates {
+		out.Duplicates = out.Duplicates[:maxDuplicates]
+	}
 	out.Bindings = list
 	for {
 		data, err := json.Marshal(&out)

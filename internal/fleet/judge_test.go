@@ -2,7 +2,9 @@ package fleet
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -316,5 +318,36 @@ func TestReportJSON(t *testing.T) {
 		if _, ok := h[k]; !ok {
 			t.Errorf("no %q in host %v", k, h)
 		}
+	}
+}
+
+// Whatever the texts a status carries — a hold's reason, a gate's reason
+// naming every failing canary, a promotion's user, many duplicates — it
+// encodes within the bound, keeping the start of each.
+func TestEncodeBoundsEveryText(t *testing.T) {
+	long := strings.Repeat("x", 3*MaxStatusBytes)
+	dups := make([]Claim, 1000)
+	for i := range dups {
+		dups[i] = Claim{Instance: fmt.Sprint(i), Hostname: strings.Repeat("h", 200), PID: i}
+	}
+	s := &Status{Name: "a", Healthy: true, Held: "INC-1 " + long, Problem: long, Duplicates: dups,
+		Following: &Following{Group: "canary", Reason: "canary c1 failed " + long, Promoted: &Promote{Revision: 1, User: long, Host: long}},
+		Bindings:  []Binding{{ID: "app", Outcome: Failed, Error: long}}}
+	data, err := s.Encode()
+	if err != nil {
+		t.Fatalf("encode: %v", err)
+	}
+	if len(data) > MaxStatusBytes {
+		t.Fatalf("%d bytes, over the bound of %d", len(data), MaxStatusBytes)
+	}
+	got, err := DecodeStatus(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(got.Held, "INC-1 xxx") || !strings.HasPrefix(got.Following.Reason, "canary c1 failed xxx") || got.Counts.Failed != 1 {
+		t.Errorf("decoded: held %.20q, reason %.30q, counts %+v", got.Held, got.Following.Reason, got.Counts)
+	}
+	if s.Held != "INC-1 "+long || len(s.Duplicates) != 1000 || s.Following.Reason != "canary c1 failed "+long {
+		t.Error("Encode changed the status it encoded")
 	}
 }

@@ -165,21 +165,32 @@ func (s *Supervisor) spawn() (*child, error) {
 	cmd.Env = s.o.Env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = s.o.Stdin, s.o.Stdout, s.o.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	dieWithParent(cmd.SysProcAttr)
 	// Output copied through pipes (not files) may be held open by what
 	// the program left running: stop waiting for it a second after the
 	// program exits.
 	cmd.WaitDelay = time.Second
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("--exec %q: %w", s.o.Command, err)
-	}
 	c := &child{cmd: cmd, exited: make(chan struct{})}
+	started := make(chan error, 1)
 	go func() {
+		// Started and waited for on one thread, which lives as long as
+		// the child: its end is the child's parent-death signal.
+		unlock := lockThread()
+		defer unlock()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
 		cmd.Wait() // the status is in ProcessState
 		c.code = exitCode(cmd.ProcessState)
 		// Whatever it started and left behind goes with it.
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		close(c.exited)
 	}()
+	if err := <-started; err != nil {
+		return nil, fmt.Errorf("--exec %q: %w", s.o.Command, err)
+	}
 	s.o.Logger.Info("program started", "pid", cmd.Process.Pid, "command", s.o.Command)
 	return c, nil
 }

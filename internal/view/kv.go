@@ -60,6 +60,11 @@ func (h *KVHold) Event(e etcd.HoldEvent) {
 	case etcd.HoldRecreated:
 		h.log.Info("re-created the key", "key", Printable(e.Key), "lease", lease, "revision", e.Revision,
 			"after", e.Down.Round(time.Millisecond).String())
+	case etcd.HoldDeleted:
+		h.log.Warn("the key was deleted by someone else; setting it again", "key", Printable(e.Key), "lease", lease, "revision", e.Revision)
+	case etcd.HoldReplaced:
+		h.log.Warn("the key was replaced by someone else; it is theirs now, and set again only once deleted", "key", Printable(e.Key),
+			"lease", lease, "revision", e.Revision)
 	case etcd.HoldReleased:
 		h.log.Info("revoked the lease: the key is deleted", "key", Printable(e.Key), "lease", lease)
 	}

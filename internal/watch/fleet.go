@@ -116,7 +116,21 @@ type member struct {
 	gate *gate
 	// stop ends the renewal and the writer of the current lease.
 	stop context.CancelFunc
+	// joined is set once the daemon has joined its fleet. From then on, a
+	// role that may no longer write the fleet keys does not end the
+	// daemon, which goes on applying: refused says why it cannot join,
+	// and it tries again at rejoinAt, each wait twice the one before.
+	joined   bool
+	refused  string
+	rejoinAt time.Time
+	rejoinIn time.Duration
 }
+
+// Waits between tries to join again when the fleet keys cannot be written.
+const (
+	rejoinMin = time.Second
+	rejoinMax = 30 * time.Second
+)
 
 func newMember(o FleetOptions) (*member, error) {
 	if o.TTL <= 0 {
@@ -198,8 +212,16 @@ func (m *member) join(sctx context.Context, cli *etcd.Client, metrics *Metrics, 
 	claim, _ := json.Marshal(m.claim)
 	if _, err := cli.PutOnLease(sctx, m.o.Keys.Claim(m.o.Name, m.claim.Instance), string(claim), lease); err != nil {
 		if errors.Is(err, etcd.ErrPermissionDenied) {
-			return &fatalError{hint.Wrap(fmt.Errorf("--fleet: cannot write the fleet keys under %s: %w", m.o.Keys.All(), err),
-				"grant the role readwrite on the fleet prefix, e.g. etcdctl role grant-permission ROLE readwrite --prefix "+m.o.Keys.All())}
+			err = hint.Wrap(fmt.Errorf("--fleet: cannot write the fleet keys under %s: %w", m.o.Keys.All(), err),
+				"grant the role readwrite on the fleet prefix, e.g. etcdctl role grant-permission ROLE readwrite --prefix "+m.o.Keys.All())
+			if !m.joined {
+				return &fatalError{err}
+			}
+			// Taken away while the daemon runs: it keeps applying, says
+			// so in its health and log, and tries again.
+			go cli.RevokeLease(sctx, lease)
+			m.refuse(err, metrics, log)
+			return nil
 		}
 		return err
 	}
@@ -215,7 +237,52 @@ func (m *member) join(sctx context.Context, cli *etcd.Client, metrics *Metrics, 
 	m.w = newReportWriter(cli, lease, m.o.Keys.Host(m.o.Name), m.o.Keys.Member(m.o.Group, m.o.Name), metrics, log)
 	go m.w.run(mctx)
 	m.last, m.want, m.asked = "", true, time.Time{}
+	if m.refused != "" {
+		log.Info("the fleet keys can be written again; reporting", "key", m.o.Keys.Host(m.o.Name))
+		m.refused, m.rejoinIn = "", 0
+		metrics.setReport("")
+	}
+	m.joined = true
 	return nil
+}
+
+// refuse records that the daemon cannot join its fleet now: no writer, no
+// lease to lose, a try again later; the first refusal is logged.
+func (m *member) refuse(err error, metrics *Metrics, log *slog.Logger) {
+	if m.stop != nil {
+		m.stop()
+	}
+	why := "cannot write the fleet status to " + m.o.Keys.Host(m.o.Name) + ": " + err.Error()
+	if m.refused == "" {
+		log.Error("cannot join the fleet; applying goes on, unreported, and joining is tried again", "error", err.Error())
+	}
+	m.refused, m.w, m.lost = why, nil, nil
+	metrics.setReport(why)
+	m.rejoinIn = min(max(m.rejoinIn*2, rejoinMin), rejoinMax)
+	m.rejoinAt = time.Now().Add(m.rejoinIn)
+}
+
+// rejoin tries to join the fleet again once its time has come, while the
+// daemon could not; it returns when to look again (zero: joined, or no
+// need).
+func (l *watchLoop) rejoin() time.Time {
+	d := l.d
+	m := d.fleet
+	if m == nil || m.refused == "" || m.w != nil {
+		return time.Time{}
+	}
+	if time.Now().Before(m.rejoinAt) {
+		return m.rejoinAt
+	}
+	if err := m.join(l.s.Context(), l.cli, d.o.Metrics, d.log); err != nil {
+		d.log.Debug("cannot join the fleet yet", "error", err.Error())
+		m.rejoinIn = min(max(m.rejoinIn*2, rejoinMin), rejoinMax)
+		m.rejoinAt = time.Now().Add(m.rejoinIn)
+	}
+	if m.w == nil {
+		return m.rejoinAt
+	}
+	return time.Time{}
 }
 
 // leave revokes the lease when the daemon stops: its status and claim
@@ -354,7 +421,10 @@ type reportWriter struct {
 	lease          etcd.Lease
 	key, memberKey string
 	metrics        *Metrics
-	log            interface{ Error(string, ...any) }
+	log            interface {
+		Error(string, ...any)
+		Info(string, ...any)
+	}
 
 	mu      sync.Mutex
 	pending *report
@@ -407,6 +477,9 @@ func (w *reportWriter) run(ctx context.Context) {
 				w.log.Error("cannot write the fleet status; the next report tries again", "key", w.key, "error", err.Error())
 			}
 			failing = true
+			// The fleet sees the last report written, which the lease
+			// keeps alive: health is where this shows.
+			w.metrics.setReport("cannot write the fleet status to " + w.key + ": " + err.Error())
 			// Keep the report unless a newer one came meanwhile.
 			w.mu.Lock()
 			if w.pending == nil {
@@ -418,7 +491,11 @@ func (w *reportWriter) run(ctx context.Context) {
 			default:
 			}
 		case err == nil:
+			if failing {
+				w.log.Info("the fleet status is written again", "key", w.key)
+			}
 			failing = false
+			w.metrics.setReport("")
 			w.metrics.statusWritten()
 		}
 	}
@@ -507,6 +584,9 @@ func (d *daemon) even() bool {
 func (l *watchLoop) report() time.Time {
 	d := l.d
 	m := d.fleet
+	if at := l.rejoin(); !at.IsZero() {
+		return at
+	}
 	if m == nil || m.w == nil || d.snap == nil {
 		return time.Time{}
 	}

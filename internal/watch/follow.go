@@ -30,6 +30,13 @@ type FollowOptions struct {
 // canary is what a follower knows of one host of the followed group.
 type canary struct {
 	brief fleet.Brief
+	// impossible says why the brief cannot be an honest host's (it claims
+	// a revision etcd has not reached): such a host vouches for nothing
+	// and holds the gate like a failed one ("" when it is believable).
+	impossible string
+	// failed is set while the host fails (or its brief is impossible):
+	// the revision it is next seen healthy at becomes the gate's floor.
+	failed bool
 	// healthy is when the follower first saw the host healthy in its
 	// current healthy stretch (zero: not healthy now).
 	healthy time.Time
@@ -62,6 +69,11 @@ type gate struct {
 	failed  string
 	// readFailed is the gate revision whose read failed.
 	readFailed int64
+	// floor is the lowest revision the canaries' word may move the gate
+	// to: the revision a canary that failed was next seen healthy at. The
+	// change it failed on is below that, and every revision between that
+	// change and the fix holds it, whoever vouches for them.
+	floor int64
 }
 
 func newGate(o FollowOptions) *gate {
@@ -72,7 +84,12 @@ func newGate(o FollowOptions) *gate {
 }
 
 // observe takes the briefs of the followed group's live hosts and the
-// promotion from the snapshot.
+// promotion from the snapshot. A host writes its brief after reaching the
+// revision it reports, so an honest brief never claims more than the
+// snapshot's revision: one that does is nobody's real progress (a value
+// written by hand, or by anyone who may write the fleet prefix), and
+// following it would leave the gate at a revision that cannot be read,
+// for good, since the gate never moves back.
 func (g *gate) observe(keys fleet.Keys, s *snapshot.Snapshot, now time.Time) {
 	kvs, _ := s.Select(snapshot.Selector{Key: strings.TrimSuffix(keys.Group(g.o.Group), "/"), Recursive: true})
 	live := map[string]bool{}
@@ -91,10 +108,16 @@ func (g *gate) observe(keys fleet.Keys, s *snapshot.Snapshot, now time.Time) {
 			c = &canary{}
 			g.canaries[name] = c
 		}
-		c.brief = b
-		if !b.OK() {
-			c.healthy, c.reached = time.Time{}, nil
+		c.brief, c.impossible = b, ""
+		if b.At > s.Revision {
+			c.impossible = fmt.Sprintf("reports revision %d, which etcd has not reached (it is at %d)", b.At, s.Revision)
+		}
+		if !b.OK() || c.impossible != "" {
+			c.healthy, c.reached, c.failed = time.Time{}, nil, true
 			continue
+		}
+		if c.failed {
+			g.floor, c.failed = max(g.floor, b.At), false
 		}
 		if c.healthy.IsZero() {
 			c.healthy = now
@@ -111,7 +134,7 @@ func (g *gate) observe(keys fleet.Keys, s *snapshot.Snapshot, now time.Time) {
 	g.promote = nil
 	if v, ok, _ := s.Get(keys.Promote()); ok {
 		var p fleet.Promote
-		if json.Unmarshal([]byte(v), &p) == nil && p.Revision > 0 {
+		if json.Unmarshal([]byte(v), &p) == nil && p.Revision > 0 && p.Revision <= s.Revision {
 			g.promote = &p
 		}
 	}
@@ -141,8 +164,12 @@ func (c *canary) vouch(bake time.Duration, now time.Time) (rev int64, next time.
 }
 
 // update moves the gate: the Min-th newest revision the live canaries
-// vouch for, or the promotion's, whichever is newer, never back. It
-// returns when the gate should be looked at again (a revision baking).
+// vouch for, or the promotion's, whichever is newer, never back. While a
+// live canary fails, the canaries move it no further, however many others
+// vouch: the failure may be the change the others took well (only a
+// promotion moves it then); once it is healthy again, only to the
+// revision it is healthy at or later.
+// It returns when the gate should be looked at again (a revision baking).
 func (g *gate) update(now time.Time) time.Time {
 	var vouched []int64
 	var next time.Time
@@ -150,13 +177,16 @@ func (g *gate) update(now time.Time) time.Time {
 	for _, name := range sortedNames(g.canaries) {
 		c := g.canaries[name]
 		rev, ripe := c.vouch(g.o.Bake, now)
-		if rev > 0 {
+		if rev >= g.floor && rev > 0 {
 			vouched = append(vouched, rev)
 		}
 		if !ripe.IsZero() && (next.IsZero() || ripe.Before(next)) {
 			next = ripe
 		}
-		if !c.brief.OK() {
+		switch {
+		case c.impossible != "":
+			failing = append(failing, fmt.Sprintf("%s %s %s", g.o.Group, name, c.impossible))
+		case !c.brief.OK():
 			why := c.brief.Problem
 			if why == "" {
 				why = "unhealthy"
@@ -166,7 +196,7 @@ func (g *gate) update(now time.Time) time.Time {
 	}
 	slices.Sort(vouched)
 	slices.Reverse(vouched)
-	if len(vouched) >= g.o.Min {
+	if len(vouched) >= g.o.Min && len(failing) == 0 {
 		g.rev = max(g.rev, vouched[g.o.Min-1])
 	}
 	if g.promote != nil {

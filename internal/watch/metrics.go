@@ -52,6 +52,8 @@ type Metrics struct {
 	// follow says why a follower cannot apply its gate (a compacted
 	// revision).
 	follow string
+	// report says why the fleet status cannot be written.
+	report string
 }
 
 // NewMetrics registers the daemon's metrics in a new registry.
@@ -146,6 +148,17 @@ func (m *Metrics) setFollow(why string) {
 	m.mu.Unlock()
 }
 
+// setReport records why the fleet status cannot be written ("" when the
+// last write succeeded).
+func (m *Metrics) setReport(why string) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	m.report = why
+	m.mu.Unlock()
+}
+
 // setDuplicate records that other daemons claim this one's fleet name
 // ("" when none do).
 func (m *Metrics) setDuplicate(why string) {
@@ -221,6 +234,9 @@ func (m *Metrics) Health() (ok bool, reason string) {
 	}
 	if m.follow != "" {
 		why = append(why, m.follow)
+	}
+	if m.report != "" {
+		why = append(why, m.report)
 	}
 	if len(why) > 0 {
 		return false, strings.Join(why, "; ")
