@@ -24,9 +24,7 @@ func ReservedFor(set *bindings.Set, statePath string) *Reserved {
 	r := &Reserved{files: map[string]string{}}
 	if set != nil && set.Dir != "" {
 		for _, d := range []string{filepath.Join(set.Dir, "conf.d"), set.TemplatesDir} {
-			for _, p := range forms(d) {
-				r.dirs = append(r.dirs, p)
-			}
+			r.dirs = append(r.dirs, forms(d)...)
 		}
 	}
 	if statePath != "" {
