@@ -80,22 +80,32 @@ const maxInfo = 4 << 10
 // refuses anything but a regular file with one link: the lock lives beside
 // the state, maybe in a directory others can write, and root must never
 // truncate or write a file someone planted there (a link to /etc/passwd).
+//
+// A file with no link left was removed between its open and its check
+// (`reconfig state unlock` at that moment): it is opened again, since a
+// lock on it would exclude no one.
 func openLock(statePath string, flag int) (*os.File, error) {
 	path := LockPath(statePath)
-	f, info, err := atomicfile.OpenRegular(path, flag, 0o600)
-	var re *atomicfile.RefusedError
-	switch {
-	case errors.As(err, &re):
-		return nil, hint.Wrap(&Error{Path: statePath, Msg: fmt.Sprintf("lock file %v", re)}, plantedHint(path))
-	case err != nil:
-		return nil, err
-	}
-	if n := atomicfile.Links(info); n != 1 {
+	for range 3 {
+		f, info, err := atomicfile.OpenRegular(path, flag, 0o600)
+		var re *atomicfile.RefusedError
+		switch {
+		case errors.As(err, &re):
+			return nil, hint.Wrap(&Error{Path: statePath, Msg: fmt.Sprintf("lock file %v", re)}, plantedHint(path))
+		case err != nil:
+			return nil, err
+		}
+		n := atomicfile.Links(info)
+		if n == 1 {
+			return f, nil
+		}
 		f.Close()
-		return nil, hint.Wrap(&Error{Path: statePath, Msg: fmt.Sprintf("lock file %s has %d hard links, not 1", path, n)},
-			plantedHint(path))
+		if n != 0 || flag&os.O_CREATE == 0 {
+			return nil, hint.Wrap(&Error{Path: statePath, Msg: fmt.Sprintf("lock file %s has %d hard links, not 1", path, n)},
+				plantedHint(path))
+		}
 	}
-	return f, nil
+	return nil, &Error{Path: statePath, Msg: fmt.Sprintf("lock file %s keeps being removed as it is opened", path)}
 }
 
 func plantedHint(path string) string {

@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -150,18 +151,37 @@ func (s *Server) Close() {
 // are handed out for port 0 and for outgoing connections: a client dialing
 // a free ephemeral port on loopback before its server starts can connect
 // to itself (TCP simultaneous open), and the server then cannot bind it.
+//
+// A port is handed out once per process. Between the pick and the bind
+// (a child etcd starting, a server deliberately down for a while) the port
+// is free, and tests running in parallel would otherwise pick it again.
 func FreeAddr() string {
 	lo, hi := 10000, ephemeralStart()
+	picked.Lock()
+	defer picked.Unlock()
+	if len(picked.ports) > (hi-lo)/2 {
+		clear(picked.ports)
+	}
 	for {
 		port := lo + rand.IntN(hi-lo)
+		if picked.ports[port] {
+			continue
+		}
 		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err != nil {
 			continue
 		}
 		l.Close()
+		picked.ports[port] = true
 		return l.Addr().String()
 	}
 }
+
+// picked holds the ports FreeAddr has handed out.
+var picked = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
 
 // ephemeralStart is the first port of the kernel's ephemeral range.
 func ephemeralStart() int {
