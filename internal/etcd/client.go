@@ -115,6 +115,11 @@ func (c *Client) waitReady(ctx context.Context) error {
 		if s == connectivity.Ready {
 			return nil
 		}
+		// Canceled (SIGINT while connecting) is said as such, even when
+		// the endpoints refused before the cancel was seen.
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return &Error{Msg: "connect: canceled", Err: ctx.Err()}
+		}
 		if s == connectivity.Idle {
 			conn.Connect()
 		}
@@ -123,10 +128,7 @@ func (c *Client) waitReady(ctx context.Context) error {
 		if s == connectivity.TransientFailure && allRefuse(c.cfg.Endpoints, c.cfg.DialTimeout) {
 			return c.unreachable()
 		}
-		if !conn.WaitForStateChange(ctx, s) {
-			if errors.Is(ctx.Err(), context.Canceled) {
-				return &Error{Msg: "connect: canceled", Err: ctx.Err()}
-			}
+		if !conn.WaitForStateChange(ctx, s) && !errors.Is(ctx.Err(), context.Canceled) {
 			return c.unreachable()
 		}
 	}
