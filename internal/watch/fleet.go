@@ -258,6 +258,12 @@ func (m *member) refuse(err error, metrics *Metrics, log *slog.Logger) {
 	}
 	m.refused, m.w, m.lost = why, nil, nil
 	metrics.setReport(why)
+	m.rejoinLater()
+}
+
+// rejoinLater sets when to try joining again: twice the last wait, within
+// rejoinMin and rejoinMax.
+func (m *member) rejoinLater() {
 	m.rejoinIn = min(max(m.rejoinIn*2, rejoinMin), rejoinMax)
 	m.rejoinAt = time.Now().Add(m.rejoinIn)
 }
@@ -276,8 +282,7 @@ func (l *watchLoop) rejoin() time.Time {
 	}
 	if err := m.join(l.s.Context(), l.cli, d.o.Metrics, d.log); err != nil {
 		d.log.Debug("cannot join the fleet yet", "error", err.Error())
-		m.rejoinIn = min(max(m.rejoinIn*2, rejoinMin), rejoinMax)
-		m.rejoinAt = time.Now().Add(m.rejoinIn)
+		m.rejoinLater()
 	}
 	if m.w == nil {
 		return m.rejoinAt
