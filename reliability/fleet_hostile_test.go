@@ -13,7 +13,6 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 
 	"github.com/reconfig/reconfig/internal/embedded"
 	"github.com/reconfig/reconfig/internal/etcd"
@@ -143,11 +142,7 @@ func TestFleetWriteRevokedWhileRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	etcdtest.EnableAuth(t, srv, "rootpw", etcdtest.User{Name: "host", Password: "hostpw", ReadPrefix: "/"})
-	root, err := clientv3.New(clientv3.Config{Endpoints: []string{srv.ClientURL}, Username: "root", Password: "rootpw", DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { root.Close() })
+	root := etcdtest.RootClient(t, srv, "rootpw")
 	ctx := context.Background()
 	fleetEnd := clientv3.GetPrefixRangeEnd(fleetKeys.All())
 	grant := func() {
@@ -243,11 +238,7 @@ func TestFleetRoleConfinedToItsOwnKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	etcdtest.EnableAuth(t, srv, "rootpw", etcdtest.User{Name: "web1", Password: "web1pw", ReadPrefix: "/app/"})
-	root, err := clientv3.New(clientv3.Config{Endpoints: []string{srv.ClientURL}, Username: "root", Password: "rootpw", DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { root.Close() })
+	root := etcdtest.RootClient(t, srv, "rootpw")
 	ctx := context.Background()
 	for _, g := range []struct {
 		key, end string

@@ -86,8 +86,7 @@ func EnableAuthAt(t TB, endpoint, rootPassword string, users ...User) {
 // key under prefix too, as root (rootPassword) would with etcdctl.
 func GrantRead(t TB, s *embedded.Server, rootPassword, user, prefix string) {
 	t.Helper()
-	cli := rootClient(t, s, rootPassword)
-	defer cli.Close()
+	cli := RootClient(t, s, rootPassword)
 	if _, err := cli.RoleGrantPermission(context.Background(), user+"-read", prefix, clientv3.GetPrefixRangeEnd(prefix),
 		clientv3.PermissionType(clientv3.PermRead)); err != nil {
 		t.Fatalf("grant %s read %s: %v", user, prefix, err)
@@ -97,8 +96,7 @@ func GrantRead(t TB, s *embedded.Server, rootPassword, user, prefix string) {
 // RevokeRead takes GrantRead's permission back.
 func RevokeRead(t TB, s *embedded.Server, rootPassword, user, prefix string) {
 	t.Helper()
-	cli := rootClient(t, s, rootPassword)
-	defer cli.Close()
+	cli := RootClient(t, s, rootPassword)
 	if _, err := cli.RoleRevokePermission(context.Background(), user+"-read", prefix, clientv3.GetPrefixRangeEnd(prefix)); err != nil {
 		t.Fatalf("revoke %s read %s: %v", user, prefix, err)
 	}
@@ -108,19 +106,22 @@ func RevokeRead(t TB, s *embedded.Server, rootPassword, user, prefix string) {
 // etcdctl; etcd drops the user's tokens at once.
 func ChangePassword(t TB, s *embedded.Server, rootPassword, user, password string) {
 	t.Helper()
-	cli := rootClient(t, s, rootPassword)
-	defer cli.Close()
+	cli := RootClient(t, s, rootPassword)
 	if _, err := cli.UserChangePassword(context.Background(), user, password); err != nil {
 		t.Fatalf("change the password of %s: %v", user, err)
 	}
 }
 
-func rootClient(t TB, s *embedded.Server, rootPassword string) *clientv3.Client {
+// RootClient is an etcd client as root (rootPassword), for what a test
+// does as an administrator would with etcdctl (roles, permissions); it is
+// closed when the test ends.
+func RootClient(t TB, s *embedded.Server, rootPassword string) *clientv3.Client {
 	t.Helper()
 	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{s.ClientURL}, Username: "root", Password: rootPassword,
 		DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatalf("connect as root: %v", err)
 	}
+	t.Cleanup(func() { cli.Close() })
 	return cli
 }
